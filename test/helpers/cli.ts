@@ -1,0 +1,28 @@
+/** Running the built `mavgate` executable as a user would, and waiting for it to finish. */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const MAVGATE = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runMavgate(args: string[], options: { input?: Buffer; nodeArgs?: string[]; stdout?: number } = {}): Promise<Run> {
+  if (!existsSync(MAVGATE)) throw new Error(`${MAVGATE} is missing: run npm run build first (npm test does)`);
+  const stdio: StdioOptions = ['pipe', options.stdout ?? 'pipe', 'pipe'];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAVGATE, ...args], { stdio });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin!.on('error', () => {}); // a child that exits before reading all of its input
+  child.stdin!.end(options.input ?? Buffer.alloc(0));
+  return new Promise((resolveRun, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}

@@ -1,0 +1,99 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { crc16, DIALECTS, loadRegistry, UnknownDialectError } from '../src/mavlink/index.js';
+import { HAS_CORPUS } from './helpers/corpus.js';
+
+const registry = loadRegistry();
+const DEFINITIONS = resolve(import.meta.dirname, '../../shared/mavlink-definitions');
+
+describe('message registry', () => {
+  it('holds every message of every dialect node-mavlink ships', () => {
+    expect(registry.dialects).toEqual(expect.arrayContaining([...DIALECTS]));
+    expect(registry.size).toBeGreaterThan(300);
+    for (const name of ['HEARTBEAT', 'AUTOPILOT_VERSION', 'GLOBAL_POSITION_INT', 'AHRS2', 'UAVIONIX_ADSB_OUT_CFG', 'ICAROUS_HEARTBEAT', 'STORM32_GIMBAL_MANAGER_STATUS']) {
+      expect(registry.byName(name), name).toBeDefined();
+    }
+  });
+
+  it('gives msgid, name, crc_extra, lengths with and without extensions, and fields in wire order', () => {
+    const hb = registry.byId(0)!;
+    expect([hb.name, hb.crcExtra, hb.baseLength, hb.maxLength]).toEqual(['HEARTBEAT', 50, 9, 9]);
+    expect(hb.fields.map((f) => `${f.type} ${f.name}@${f.offset}`)).toEqual([
+      'uint32_t custom_mode@0', 'uint8_t type@4', 'uint8_t autopilot@5', 'uint8_t base_mode@6', 'uint8_t system_status@7', 'uint8_t mavlink_version@8',
+    ]);
+    const st = registry.byName('STATUSTEXT')!;
+    expect([st.id, st.crcExtra, st.baseLength, st.maxLength]).toEqual([253, 83, 51, 54]);
+    expect(st.fields.map((f) => [f.name, f.arrayLength, f.extension])).toEqual([['severity', 0, false], ['text', 50, false], ['id', 0, true], ['chunk_seq', 0, true]]);
+  });
+
+  it('lays out every message as MAVLink does: contiguous, base fields by size, extensions last', () => {
+    for (const def of registry) {
+      let offset = 0;
+      let lastSize = 8;
+      let inExtensions = false;
+      for (const f of def.fields) {
+        expect(f.offset, `${def.name}.${f.name}`).toBe(offset);
+        offset += f.elementSize * Math.max(1, f.arrayLength);
+        if (f.extension) inExtensions = true;
+        else {
+          expect(inExtensions, `${def.name}.${f.name} after extensions`).toBe(false);
+          expect(f.elementSize, `${def.name}.${f.name} out of size order`).toBeLessThanOrEqual(lastSize);
+          lastSize = f.elementSize;
+        }
+      }
+      expect(offset).toBe(def.maxLength);
+      expect(def.baseLength).toBeLessThanOrEqual(def.maxLength);
+    }
+  });
+
+  it('takes the dialect set as a parameter, with what each dialect includes', () => {
+    const minimal = loadRegistry(['minimal']);
+    expect([...minimal].map((d) => d.name)).toEqual(['HEARTBEAT']);
+    const common = loadRegistry(['common']);
+    expect(common.byName('AUTOPILOT_VERSION')).toBeDefined(); // from standard
+    expect(common.byName('HEARTBEAT')).toBeDefined(); // from minimal
+    expect(common.byName('AHRS2')).toBeUndefined(); // ardupilotmega's
+    expect(loadRegistry(['ardupilotmega']).byName('ATTITUDE')).toBeDefined();
+    expect(loadRegistry(['common', 'minimal'])).toBe(common);
+    expect(() => loadRegistry(['common', 'px5'])).toThrow(UnknownDialectError);
+    expect(() => loadRegistry(['px5'])).toThrow('unknown MAVLink dialect "px5"; known dialects: minimal, standard');
+  });
+});
+
+/** crc_extra as the MAVLink generator derives it from the XML: name, then each base field's type, name and array length. */
+function crcExtraFromXml(name: string, fields: { type: string; name: string; arrayLength: number }[]): number {
+  const size = (t: string) => ({ uint64_t: 8, int64_t: 8, double: 8, uint32_t: 4, int32_t: 4, float: 4, uint16_t: 2, int16_t: 2 } as Record<string, number>)[t] ?? 1;
+  const ordered = [...fields].sort((a, b) => size(b.type) - size(a.type));
+  let crc = crc16(Buffer.from(`${name} `));
+  for (const f of ordered) {
+    crc = crc16(Buffer.from(`${f.type} ${f.name} `), 0, undefined, crc);
+    if (f.arrayLength) crc = crc16(Buffer.from([f.arrayLength]), 0, 1, crc);
+  }
+  return (crc & 0xff) ^ (crc >> 8);
+}
+
+describe.skipIf(!HAS_CORPUS)('message registry against the MAVLink XML', () => {
+  it('has the crc_extra the XML definitions imply, for every message both know', () => {
+    const mismatches: string[] = [];
+    let compared = 0;
+    for (const file of readdirSync(DEFINITIONS).filter((f) => f.endsWith('.xml'))) {
+      const xml = readFileSync(resolve(DEFINITIONS, file), 'utf8').replace(/<!--[\s\S]*?-->/g, '');
+      for (const m of xml.matchAll(/<message id="(\d+)" name="(\w+)">([\s\S]*?)<\/message>/g)) {
+        const def = registry.byId(Number(m[1]));
+        if (!def || def.name !== m[2]) continue;
+        const base = m[3]!.split('<extensions/>')[0]!;
+        const fields = [...base.matchAll(/<field ([^>]*)>/g)].map((f) => {
+          const [, type, length] = /type="(\w+)(?:\[(\d+)\])?"/.exec(f[1]!)!;
+          const name = /name="(\w+)"/.exec(f[1]!)![1]!;
+          return { type: type!.replace('_mavlink_version', ''), name, arrayLength: length ? Number(length) : 0 };
+        });
+        compared++;
+        const expected = crcExtraFromXml(m[2]!, fields);
+        if (expected !== def.crcExtra) mismatches.push(`${def.name} (${def.id}): XML ${expected}, registry ${def.crcExtra}`);
+      }
+    }
+    expect(compared).toBeGreaterThan(250);
+    expect(mismatches).toEqual([]);
+  });
+});
