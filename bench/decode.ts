@@ -1,0 +1,166 @@
+/**
+ * npm run bench:decode — the wire layer's throughput against node-mavlink and against
+ * the ceiling (a bare table CRC over the same bytes), in one process, same bytes, runs
+ * interleaved so that a noisy neighbour hurts every variant alike.
+ *
+ *   (a) mavgate: split + CRC validate
+ *   (b) mavgate: split + validate + decode every payload to an object
+ *   (c) node-mavlink: its stream pipeline (splitter + parser + protocol.data)
+ *   (c0) node-mavlink: its splitter alone (split + CRC validate), for (a)'s ratio
+ *   (d) a bare table CRC over the same bytes
+ */
+import { once } from 'node:events';
+import * as nodeMavlink from 'node-mavlink';
+import { crc16, FrameDecoder, loadRegistry } from '../src/mavlink/index.js';
+import { machine, markdownTable, median, range, saveResults } from './stats.js';
+import { chunksOf, telemetryStream } from './telemetry.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const FRAMES = Number(process.env.BENCH_FRAMES ?? 300_000);
+const CHUNK_SIZES = [250, 1400, 65536];
+
+const registry = loadRegistry();
+const telemetry = telemetryStream(FRAMES);
+
+type Variant = { key: string; label: string; run: (chunks: Buffer[]) => number | Promise<number> };
+
+const nodeMavlinkRegistry: Record<number, unknown> = Object.assign(
+  {},
+  ...['minimal', 'standard', 'common', 'ardupilotmega', 'uavionix', 'icarous', 'asluav', 'development', 'ualberta', 'storm32'].map(
+    (d) => (nodeMavlink as unknown as Record<string, { REGISTRY: object }>)[d]!.REGISTRY,
+  ),
+);
+
+async function pipeChunks(head: NodeJS.WritableStream, tail: NodeJS.ReadableStream, chunks: Buffer[]): Promise<void> {
+  const ended = once(tail, 'end');
+  for (const chunk of chunks) if (!head.write(chunk)) await once(head, 'drain');
+  head.end();
+  await ended;
+}
+
+const variants: Variant[] = [
+  {
+    key: 'a', label: '(a) mavgate split + CRC',
+    run: (chunks) => {
+      let n = 0;
+      const decoder = new FrameDecoder(registry, () => { n++; });
+      for (const c of chunks) decoder.push(c);
+      return n;
+    },
+  },
+  {
+    key: 'b', label: '(b) mavgate split + CRC + decode',
+    run: (chunks) => {
+      let n = 0;
+      const decoder = new FrameDecoder(registry, (f) => { if (f.decode() !== null) n++; });
+      for (const c of chunks) decoder.push(c);
+      return n;
+    },
+  },
+  {
+    key: 'c', label: '(c) node-mavlink splitter + parser + data',
+    run: async (chunks) => {
+      let n = 0;
+      const splitter = new nodeMavlink.MavLinkPacketSplitter();
+      const parser = new nodeMavlink.MavLinkPacketParser();
+      parser.on('data', (packet: nodeMavlink.MavLinkPacket) => {
+        const clazz = nodeMavlinkRegistry[packet.header.msgid];
+        if (clazz) {
+          packet.protocol.data(packet.payload, clazz as never);
+          n++;
+        }
+      });
+      splitter.pipe(parser);
+      await pipeChunks(splitter, parser, chunks);
+      return n;
+    },
+  },
+  {
+    key: 'c0', label: '(c0) node-mavlink splitter only',
+    run: async (chunks) => {
+      let n = 0;
+      const splitter = new nodeMavlink.MavLinkPacketSplitter();
+      splitter.on('data', () => { n++; });
+      await pipeChunks(splitter, splitter, chunks);
+      return n;
+    },
+  },
+  {
+    key: 'd', label: '(d) bare table CRC (ceiling)',
+    run: (chunks) => {
+      let crc = 0;
+      for (const c of chunks) crc ^= crc16(c);
+      return crc === -1 ? 0 : telemetry.frames;
+    },
+  },
+];
+
+interface Row { chunk: number; key: string; label: string; ms: number[]; frames: number }
+
+async function measure(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const size of CHUNK_SIZES) {
+    const chunks = chunksOf(telemetry.bytes, size);
+    const bySize = variants.map((v) => ({ chunk: size, key: v.key, label: v.label, ms: [] as number[], frames: 0 }));
+    for (let run = 0; run < RUNS + 1; run++) {
+      for (const [i, v] of variants.entries()) {
+        const t0 = process.hrtime.bigint();
+        const frames = await v.run(chunks);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        if (run > 0) bySize[i]!.ms.push(ms); // the first round warms up the JIT
+        bySize[i]!.frames = frames;
+      }
+    }
+    rows.push(...bySize);
+  }
+  return rows;
+}
+
+/** Heap growth of (a) over millions of frames: the hot path should allocate nothing per frame. */
+function heapPerMillionFrames(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return Number.NaN;
+  const chunks = chunksOf(telemetry.bytes, 65536);
+  let frames = 0;
+  const decoder = new FrameDecoder(registry, () => { frames++; });
+  for (const c of chunks) decoder.push(c); // warm-up
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  frames = 0;
+  const rounds = Math.ceil(5_000_000 / telemetry.frames);
+  for (let r = 0; r < rounds; r++) for (const c of chunks) decoder.push(c);
+  const after = process.memoryUsage().heapUsed; // no gc: what the loop itself left behind
+  return ((after - before) / frames) * 1e6;
+}
+
+const rows = await measure();
+const heap = heapPerMillionFrames();
+const mb = telemetry.bytes.length / 1e6;
+const med = (size: number, key: string) => median(rows.find((r) => r.chunk === size && r.key === key)!.ms);
+
+console.log(`\n## Decode benchmark — ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
+console.log(`${telemetry.frames} frames, ${mb.toFixed(1)} MB (10% MAVLink 1, ${telemetry.damaged} damaged), median of ${RUNS} runs (min–max)\n`);
+console.log(markdownTable(
+  ['chunk', 'variant', 'ms', 'MB/s', 'M frames/s'],
+  rows.map((r) => {
+    const m = median(r.ms);
+    const [lo, hi] = range(r.ms);
+    return [r.chunk, r.label, `${m.toFixed(1)} (${lo.toFixed(1)}–${hi.toFixed(1)})`, (mb / (m / 1e3)).toFixed(1), (r.frames / (m / 1e3) / 1e6).toFixed(2)];
+  }),
+));
+console.log('\nRatios (higher is better for mavgate):\n');
+console.log(markdownTable(
+  ['chunk', '(a) / (d) ceiling', '(a) / (c0) node-mavlink splitter', '(b) / (c) node-mavlink pipeline'],
+  CHUNK_SIZES.map((s) => [s, `${((med(s, 'd') / med(s, 'a')) * 100).toFixed(0)}%`, `${(med(s, 'c0') / med(s, 'a')).toFixed(1)}×`, `${(med(s, 'c') / med(s, 'b')).toFixed(1)}×`]),
+));
+console.log(`\nHeap growth in (a): ${Number.isNaN(heap) ? 'n/a (run with --expose-gc)' : `${Math.round(heap)} bytes per million frames`}`);
+const intact = telemetry.frames - telemetry.damaged;
+for (const s of CHUNK_SIZES) {
+  const found = (k: string) => rows.find((r) => r.chunk === s && r.key === k)!.frames;
+  console.log(
+    `chunk ${s}: intact frames ${intact}; mavgate (b) decoded ${found('b')} (lost ${intact - found('b')}), ` +
+      `(a) passed on ${found('a')} (incl. ${found('a') - found('b')} unverified: damage that hit a message id); ` +
+      `node-mavlink (c) ${found('c')} (lost ${intact - found('c')})`,
+  );
+}
+console.log(`Results: ${saveResults('decode', { date: new Date().toISOString(), machine: machine(), frames: telemetry.frames, bytes: telemetry.bytes.length, runs: RUNS, rows, heapBytesPerMillionFrames: heap })}`);
