@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, type Frame } from '../src/mavlink/index.js';
+import { FrameDecoder, type Frame, loadRegistry } from '../src/mavlink/index.js';
 import { attitude, decodeAll, decodeInChunks, frame, heartbeat, recrc, registry, signed, unknownFrame } from './helpers/frames.js';
 
 const cutsEverywhere = (length: number) => Array.from({ length: length - 1 }, (_, i) => i + 1);
@@ -252,5 +252,16 @@ describe('FrameDecoder: statistics', () => {
       { sysid: 3, compid: 1, received: 2, lost: 0, lossRate: 0 },
     ]);
     expect(s.toJSON()).toMatchObject({ frames: 8, v1: 2, v2: 6, crc_errors: 0, unknown: 0, bytes_skipped: 0 });
+  });
+});
+
+describe('FrameDecoder: the dialect set', () => {
+  it('treats messages outside the chosen dialects as unknown (unverified, not decoded)', () => {
+    const minimal = loadRegistry(['minimal']);
+    const seen: [string | null, boolean][] = [];
+    const decoder = new FrameDecoder(minimal, (f) => seen.push([f.name, f.verified]));
+    decoder.push(Buffer.concat([heartbeat(0), attitude(1), heartbeat(2)]));
+    expect(seen).toEqual([['HEARTBEAT', true], [null, false], ['HEARTBEAT', true]]);
+    expect(decoder.stats.unknown).toBe(1);
   });
 });
