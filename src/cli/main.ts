@@ -5,14 +5,76 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import type { TransportEndpoint } from '../links/create-link.js';
+import { EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { LinkError } from '../links/link.js';
+import { listSerialPorts } from '../links/ports.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/index.js';
+import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
+import { loadConfigFile, parseConfig, type RunConfig } from './config.js';
 import { runDecode } from './decode.js';
 import { EXIT_OK, EXIT_USAGE, InputError } from './errors.js';
+import { stderrLogger } from './log.js';
+import { startGateway } from './run.js';
+import { startSim } from './sim.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function dialectList(value: string): string[] {
   return value.split(',').map((d) => d.trim()).filter(Boolean);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function numberOption(flag: string, { min, max, integer }: { min: number; max: number; integer?: boolean }) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+      throw new InputError(`${flag}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Resolves when the process is asked to stop (Ctrl-C, systemd, kill). */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+interface RunFlags {
+  config?: string;
+  link: string[];
+  dialect?: string[];
+  heartbeat?: boolean;
+  requestStreams?: boolean;
+  dedupWindow?: number;
+  statusInterval?: number;
+}
+
+function runConfig(flags: RunFlags): RunConfig {
+  const base = flags.config ? loadConfigFile(flags.config) : parseConfig({}, 'defaults');
+  return {
+    ...base,
+    links: flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links,
+    ...(flags.dialect ? { dialects: flags.dialect } : {}),
+    ...(flags.dedupWindow !== undefined ? { dedupWindowMs: flags.dedupWindow } : {}),
+    statusIntervalMs: flags.statusInterval ?? base.statusIntervalMs,
+    node: {
+      ...base.node,
+      ...(flags.heartbeat ? { heartbeat: true } : {}),
+      ...(flags.requestStreams ? { requestStreams: true } : {}),
+    },
+  };
 }
 
 export function buildProgram(): Command {
@@ -48,6 +110,87 @@ Examples:
       );
     });
 
+  program
+    .command('run')
+    .description('run the gateway: vehicle links, routing, status (with no --link: the built-in simulated vehicle)')
+    .option('-c, --config <file>', 'YAML configuration file (flags override it)')
+    .option('-l, --link <endpoint>', 'a vehicle link; repeat for several (replaces the config file\'s links)', collect, [])
+    .addOption(new Option('--dialect <names>', 'comma-separated dialects (default: all)').argParser(dialectList))
+    .option('--heartbeat', `send the gateway's own HEARTBEAT (sysid ${DEFAULT_GATEWAY_NODE.sysid}); off by default, see README`)
+    .option('--request-streams', 'ask each autopilot for telemetry, even with no ground station connected')
+    .option('--dedup-window <ms>', 'drop copies from redundant links within this window (0: off)', numberOption('--dedup-window', { min: 0, max: 10_000, integer: true }))
+    .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
+    .addHelpText(
+      'after',
+      `
+Endpoints: serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:HOST:PORT,
+tcp:HOST:PORT (reconnects), tcp-listen:HOST:PORT, sim (the built-in vehicle).
+
+Examples:
+  $ mavgate run                                         # simulated vehicle, live status
+  $ mavgate run --link serial:/dev/ttyUSB0:57600        # a SiK telemetry radio
+  $ mavgate run --link udp-listen:0.0.0.0:14550         # a vehicle or SITL sending to 14550
+  $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
+  $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600   # redundant radios
+  $ mavgate run --config /etc/mavgate/gateway.yaml`,
+    )
+    .action(async (flags: RunFlags) => {
+      const log = stderrLogger();
+      const running = await startGateway(runConfig(flags), log);
+      const signal = await untilSignal();
+      log('info', `${signal}: closing links`);
+      await running.stop();
+    });
+
+  program
+    .command('sim')
+    .description('run the simulated vehicle (a small ArduPilot copter) on a UDP, TCP or serial endpoint')
+    .option('-l, --link <endpoint>', 'where the vehicle talks', 'udp:127.0.0.1:14550')
+    .option('--sysid <id>', 'the vehicle\'s system id', numberOption('--sysid', { min: 1, max: 255, integer: true }), 1)
+    .option('--rate <factor>', 'multiply every telemetry rate', numberOption('--rate', { min: 0.01, max: 1000 }), 1)
+    .option('--loss <p>', 'probability of dropping an outgoing frame', numberOption('--loss', { min: 0, max: 1 }), 0)
+    .option('--damage <p>', 'probability of damaging one byte of an outgoing frame', numberOption('--damage', { min: 0, max: 1 }), 0)
+    .option('--seed <n>', 'seed for loss and damage', numberOption('--seed', { min: 0, max: 2 ** 32 - 1, integer: true }), 1)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mavgate sim                                    # sends to a gateway or GCS on udp 127.0.0.1:14550
+  $ mavgate sim --link tcp-listen:127.0.0.1:5760   # serves MAVLink like ArduPilot SITL
+  $ mavgate sim --link serial:/dev/pts/7:57600 --loss 0.05 --damage 0.01`,
+    )
+    .action(async (opts: { link: string; sysid: number; rate: number; loss: number; damage: number; seed: number }) => {
+      const endpoint = parseEndpoint(opts.link);
+      if (endpoint.kind === 'sim') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
+      const log = stderrLogger();
+      const sim = await startSim(endpoint as TransportEndpoint, { sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed });
+      log('info', `simulated vehicle ${opts.sysid}/1 on ${endpoint.text}`);
+      sim.link.state$.subscribe((s) => log('info', `link ${endpoint.text}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`));
+      await untilSignal();
+      await sim.stop();
+    });
+
+  program
+    .command('ports')
+    .description('list serial ports, marking the ones that look like autopilots or telemetry radios')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }) => {
+      const ports = await listSerialPorts();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(ports, null, 2)}\n`);
+        return;
+      }
+      if (ports.length === 0) {
+        process.stdout.write('no serial ports found\n');
+        return;
+      }
+      for (const p of ports) {
+        const ids = p.vendorId ? `${p.vendorId}:${p.productId ?? '????'}` : '-';
+        const what = p.match ? `${p.match.kind}: ${p.match.name}` : '';
+        process.stdout.write(`${p.path.padEnd(16)} ${ids.padEnd(10)} ${(p.manufacturer ?? '').padEnd(20)} ${(p.serialNumber ?? '').padEnd(18)} ${what}\n`);
+      }
+    });
+
   return program;
 }
 
@@ -60,7 +203,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    if (err instanceof InputError || err instanceof UnknownDialectError) {
+    if (err instanceof InputError || err instanceof UnknownDialectError || err instanceof EndpointError || err instanceof LinkError) {
       process.stderr.write(`mavgate: ${err.message}\n`);
       return EXIT_USAGE;
     }

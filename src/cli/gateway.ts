@@ -1,0 +1,98 @@
+/**
+ * The gateway assembled: links → decoders → router → vehicle state, plus the gateway's
+ * own MAVLink node. The commands are thin wrappers around this; tests drive it directly.
+ */
+import { Subject, type Subscription } from 'rxjs';
+import type { Endpoint } from '../links/endpoint.js';
+import { createLink } from '../links/create-link.js';
+import type { LinkState, VehicleLink } from '../links/link.js';
+import { FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
+import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
+import { type RoutePort, Router } from '../router/router.js';
+import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
+import { SimLink } from '../sim/sim-link.js';
+import type { SimOptions } from '../sim/sim-vehicle.js';
+
+export interface GatewayOptions {
+  links: Endpoint[];
+  dialects?: readonly string[];
+  /** 0 turns deduplication off; by default it is on (100 ms) only with more than one link. */
+  dedupWindowMs?: number;
+  node?: Partial<GatewayNodeOptions>;
+  sim?: SimOptions;
+  now?: () => number;
+}
+
+export interface LinkHandle {
+  readonly link: VehicleLink;
+  readonly decoder: FrameDecoder;
+  readonly port: RoutePort;
+  state: LinkState;
+}
+
+export type GatewayEvent =
+  | { type: 'link'; link: VehicleLink; state: LinkState }
+  | { type: 'vehicle'; event: VehicleEvent }
+  | { type: 'error'; error: unknown };
+
+export class Gateway {
+  readonly registry: MessageRegistry;
+  readonly router: Router;
+  readonly state: VehicleStateStore;
+  readonly node: GatewayNode;
+  readonly links: LinkHandle[] = [];
+  private readonly events = new Subject<GatewayEvent>();
+  readonly events$ = this.events.asObservable();
+  private readonly subscriptions: Subscription[] = [];
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+
+  constructor(readonly options: GatewayOptions) {
+    this.registry = loadRegistry(options.dialects);
+    const dedupWindowMs = options.dedupWindowMs ?? (options.links.length > 1 ? 100 : 0);
+    this.router = new Router(this.registry, {
+      dedupWindowMs,
+      ...(options.now ? { now: options.now } : {}),
+      onListenerError: (error) => this.events.next({ type: 'error', error }),
+    });
+    this.state = new VehicleStateStore(options.now);
+    this.router.onFrame((frame) => this.state.observe(frame));
+    this.subscriptions.push(this.state.events$.subscribe((event) => this.events.next({ type: 'vehicle', event })));
+    this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
+    options.links.forEach((endpoint, i) => this.addLink(endpoint, `link${i + 1}`));
+  }
+
+  private addLink(endpoint: Endpoint, id: string): void {
+    const link = endpoint.kind === 'sim' ? new SimLink(id, this.options.sim) : createLink(id, endpoint);
+    const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes) });
+    const decoder = new FrameDecoder(this.registry, (frame) => this.router.route(frame, port));
+    const handle: LinkHandle = { link, decoder, port, state: { status: 'connecting' } };
+    this.links.push(handle);
+    this.subscriptions.push(
+      link.data$.subscribe((chunk) => decoder.push(chunk)),
+      link.state$.subscribe((state) => {
+        handle.state = state;
+        this.events.next({ type: 'link', link, state });
+      }),
+    );
+  }
+
+  /** Opens every link; if one cannot be opened, closes the others and rejects with its error. */
+  async start(): Promise<void> {
+    try {
+      for (const { link } of this.links) await link.open();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.node.start();
+    this.heartbeatTimer = setInterval(() => this.state.checkHeartbeats(), 500);
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.node.stop();
+    await Promise.all(this.links.map(({ link }) => link.close()));
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.events.complete();
+  }
+}

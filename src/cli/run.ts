@@ -1,0 +1,57 @@
+/**
+ * `mavgate run`: the gateway, from a config file or flags. With no link it starts the
+ * built-in simulated vehicle in-process, so a newcomer sees live telemetry at once.
+ */
+import { Gateway } from './gateway.js';
+import type { Logger } from './log.js';
+import type { RunConfig } from './config.js';
+import { StatusLine } from './status.js';
+
+export interface RunningGateway {
+  gateway: Gateway;
+  /** Closes links and flushes; resolves when everything is shut. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: RunConfig, log: Logger): Promise<RunningGateway> {
+  const links = config.links.length > 0 ? config.links : [{ kind: 'sim' as const, text: 'sim' }];
+  if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
+  const gateway = new Gateway({
+    links,
+    ...(config.dialects ? { dialects: config.dialects } : {}),
+    ...(config.dedupWindowMs !== undefined ? { dedupWindowMs: config.dedupWindowMs } : {}),
+    node: config.node,
+  });
+  gateway.events$.subscribe((e) => {
+    if (e.type === 'link') {
+      const level = e.state.status === 'error' || (e.state.status === 'down' && e.state.reason !== 'closed') ? 'warn' : 'info';
+      log(level, `link ${e.link.endpoint.text}: ${e.state.status}${e.state.reason ? ` (${e.state.reason})` : ''}`);
+    } else if (e.type === 'vehicle') {
+      const c = e.event.component;
+      const who = `system ${c.sysid}/${c.compid}`;
+      if (e.event.type === 'seen') log('info', `${who}: heartbeat, ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`);
+      if (e.event.type === 'lost') log('warn', `${who}: lost (no heartbeat for 3 s)`);
+      if (e.event.type === 'back') log('info', `${who}: back`);
+      if (e.event.type === 'mode') log('info', `${who}: ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`);
+    } else {
+      log('error', `internal error (relay continues): ${e.error instanceof Error ? e.error.stack : String(e.error)}`);
+    }
+  });
+  await gateway.start();
+
+  const statusLine = new StatusLine(gateway);
+  const printStatus = () => log('info', statusLine.render());
+  const timer = config.statusIntervalMs > 0 ? setInterval(printStatus, config.statusIntervalMs) : null;
+  const onRequest = () => printStatus();
+  process.on('SIGUSR1', onRequest);
+
+  return {
+    gateway,
+    async stop() {
+      if (timer) clearInterval(timer);
+      process.off('SIGUSR1', onRequest);
+      await gateway.stop();
+      log('info', 'stopped: links closed');
+    },
+  };
+}

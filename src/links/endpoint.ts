@@ -1,0 +1,62 @@
+/**
+ * Endpoint strings, as users know them from mavp2p and MAVProxy:
+ *   serial:/dev/ttyUSB0:57600   udp-listen:0.0.0.0:14550   udp:127.0.0.1:14555
+ *   tcp:127.0.0.1:5760          tcp-listen:127.0.0.1:5760  sim (the built-in vehicle)
+ * IPv6 hosts go in brackets: udp:[::1]:14550.
+ */
+
+export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim';
+
+export type Endpoint =
+  | { kind: 'serial'; text: string; path: string; baudRate: number }
+  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number }
+  | { kind: 'sim'; text: string };
+
+export class EndpointError extends Error {
+  constructor(readonly endpoint: string, readonly reason: string) {
+    super(`endpoint "${endpoint}": ${reason}`);
+    this.name = 'EndpointError';
+  }
+}
+
+const NETWORK_KINDS = ['udp-listen', 'udp', 'tcp', 'tcp-listen'] as const;
+const EXAMPLES = 'serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:127.0.0.1:14555, tcp:127.0.0.1:5760, tcp-listen:127.0.0.1:5760, sim';
+
+function parsePort(text: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new EndpointError(text, `port "${value}" is not a number`);
+  const port = Number(value);
+  if (port < 1 || port > 65535) throw new EndpointError(text, `port ${port} is out of range (1..65535)`);
+  return port;
+}
+
+function parseHostPort(text: string, rest: string): { host: string; port: number } {
+  const bracketed = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(rest);
+  const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]!] : [rest.slice(0, rest.lastIndexOf(':')), rest.slice(rest.lastIndexOf(':') + 1)];
+  if (rest.lastIndexOf(':') < 0 || host === '') throw new EndpointError(text, 'expected HOST:PORT (IPv6 as [::1]:PORT)');
+  if (!bracketed && host.includes(':')) throw new EndpointError(text, `IPv6 address "${host}" must be in brackets, e.g. [${host}]:${port}`);
+  if (!/^[A-Za-z0-9.\-_:]+$/.test(host)) throw new EndpointError(text, `"${host}" is not a host name or address`);
+  return { host, port: parsePort(text, port) };
+}
+
+/** Parses one endpoint string; every error names the endpoint and what was wrong with it. */
+export function parseEndpoint(text: string): Endpoint {
+  const trimmed = text.trim();
+  if (trimmed === 'sim') return { kind: 'sim', text: trimmed };
+  const colon = trimmed.indexOf(':');
+  const kind = colon < 0 ? trimmed : trimmed.slice(0, colon);
+  const rest = colon < 0 ? '' : trimmed.slice(colon + 1);
+  if (kind === 'serial') {
+    const sep = rest.lastIndexOf(':');
+    if (sep <= 0) throw new EndpointError(text, 'expected serial:DEVICE:BAUD, e.g. serial:/dev/ttyUSB0:57600');
+    const path = rest.slice(0, sep);
+    const baud = rest.slice(sep + 1);
+    if (!/^\d+$/.test(baud)) throw new EndpointError(text, `baud rate "${baud}" is not a number`);
+    const baudRate = Number(baud);
+    if (baudRate < 50 || baudRate > 12_000_000) throw new EndpointError(text, `baud rate ${baudRate} is out of range`);
+    return { kind, text: trimmed, path, baudRate };
+  }
+  if ((NETWORK_KINDS as readonly string[]).includes(kind)) {
+    return { kind: kind as (typeof NETWORK_KINDS)[number], text: trimmed, ...parseHostPort(text, rest) };
+  }
+  throw new EndpointError(text, `unknown kind "${kind}"; expected one of: ${EXAMPLES}`);
+}

@@ -1,0 +1,61 @@
+/**
+ * A vehicle link: a byte stream to and from a vehicle (or anything that speaks MAVLink
+ * on the vehicle side). Links move bytes; they never decode.
+ */
+import type { Observable } from 'rxjs';
+import type { Endpoint } from './endpoint.js';
+
+export type LinkStatus = 'connecting' | 'up' | 'down' | 'error';
+
+export interface LinkState {
+  status: LinkStatus;
+  /** Why the link is down or in error, in words a user can act on. */
+  reason?: string;
+}
+
+export interface LinkCounters {
+  bytesIn: number;
+  bytesOut: number;
+  /** Writes dropped because the link was down or had no peer to send to. */
+  writesDropped: number;
+}
+
+export interface VehicleLink {
+  readonly id: string;
+  readonly endpoint: Endpoint;
+  /** Byte chunks as they arrive. */
+  readonly data$: Observable<Buffer>;
+  /** connecting → up → down/error → connecting …; replays the current state to new subscribers. */
+  readonly state$: Observable<LinkState>;
+  readonly counters: LinkCounters;
+  /** Opens the link; rejects with a LinkError when it cannot be opened at all (startup). */
+  open(): Promise<void>;
+  /** Sends bytes; false (and counted) when the link cannot send right now. */
+  write(bytes: Uint8Array): boolean;
+  close(): Promise<void>;
+}
+
+export class LinkError extends Error {
+  constructor(readonly endpoint: string, readonly reason: string) {
+    super(`link ${endpoint}: ${reason}`);
+    this.name = 'LinkError';
+  }
+}
+
+/** Turns a system error into words (EADDRINUSE → "address already in use"). */
+export function describeSystemError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EADDRNOTAVAIL: 'address not available on this machine',
+    EACCES: 'permission denied',
+    ENOENT: 'no such device',
+    ECONNREFUSED: 'connection refused',
+    ECONNRESET: 'connection reset by peer',
+    ETIMEDOUT: 'timed out',
+    EHOSTUNREACH: 'host unreachable',
+    ENOTFOUND: 'host name not found',
+    EBUSY: 'device busy',
+  };
+  return (e.code && words[e.code]) ? `${words[e.code]} (${e.code})` : e.message ?? String(err);
+}

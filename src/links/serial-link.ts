@@ -1,0 +1,75 @@
+/**
+ * Serial links (telemetry radios, autopilots over USB). An unplugged device is reported
+ * and retried with backoff; when it comes back on the same path the link resumes by
+ * itself, with no restart of the gateway.
+ */
+import { SerialPort } from 'serialport';
+import { BaseLink } from './base-link.js';
+import type { Endpoint } from './endpoint.js';
+import { describeSystemError, LinkError } from './link.js';
+
+type SerialEndpoint = Extract<Endpoint, { kind: 'serial' }>;
+
+export class SerialLink extends BaseLink {
+  private port: SerialPort | null = null;
+
+  constructor(id: string, override readonly endpoint: SerialEndpoint) {
+    super(id, endpoint);
+  }
+
+  /** The first open must succeed: a device missing at startup is a configuration error. */
+  async open(): Promise<void> {
+    try {
+      await this.openPort();
+    } catch (err) {
+      throw new LinkError(this.endpoint.text, `cannot open ${this.endpoint.path}: ${describeSystemError(err)}`);
+    }
+  }
+
+  private openPort(): Promise<void> {
+    const { path, baudRate } = this.endpoint;
+    const port = new SerialPort({ path, baudRate, autoOpen: false });
+    return new Promise((resolve, reject) => {
+      port.open((err) => {
+        if (err) return reject(err);
+        if (this.closed) {
+          port.close();
+          return resolve();
+        }
+        this.port = port;
+        port.on('data', (chunk: Buffer) => this.receive(chunk));
+        port.on('error', () => {});
+        port.on('close', () => {
+          if (this.port !== port || this.closed) return;
+          this.port = null;
+          this.setState('down', `${path} disconnected`);
+          this.reopen();
+        });
+        this.setState('up');
+        resolve();
+      });
+    });
+  }
+
+  private reopen(): void {
+    this.retry(() => {
+      this.openPort().catch((err: unknown) => {
+        this.setState('down', `${this.endpoint.path}: ${describeSystemError(err)}; retrying`);
+        this.reopen();
+      });
+    });
+  }
+
+  write(bytes: Uint8Array): boolean {
+    const port = this.port;
+    if (!port || !port.isOpen || this.closed) return this.dropped();
+    port.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return this.sent(bytes.length);
+  }
+
+  protected shutdown(): Promise<void> {
+    const port = this.port;
+    this.port = null;
+    return new Promise((resolve) => (port?.isOpen ? port.close(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * TCP links. `tcp` connects to a vehicle or simulator (ArduPilot SITL serves MAVLink on
+ * 5760) and reconnects with backoff; `tcp-listen` serves peers that connect to it and
+ * sends to all of them.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { BaseLink } from './base-link.js';
+import type { Endpoint } from './endpoint.js';
+import { describeSystemError, LinkError } from './link.js';
+
+type NetworkEndpoint = Extract<Endpoint, { host: string }>;
+
+export class TcpClientLink extends BaseLink {
+  private socket: Socket | null = null;
+
+  constructor(id: string, override readonly endpoint: NetworkEndpoint) {
+    super(id, endpoint);
+  }
+
+  /** Starts connecting; a vehicle that is not up yet is waited for, not an error. */
+  open(): Promise<void> {
+    this.connect();
+    return Promise.resolve();
+  }
+
+  private connect(): void {
+    const { host, port } = this.endpoint;
+    this.setState('connecting');
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    socket.on('connect', () => this.setState('up'));
+    socket.on('data', (chunk) => this.receive(chunk));
+    let reason = 'connection closed by peer';
+    socket.on('error', (err) => (reason = describeSystemError(err)));
+    socket.on('close', () => {
+      if (this.socket !== socket || this.closed) return;
+      this.socket = null;
+      this.setState('down', reason);
+      this.retry(() => this.connect());
+    });
+  }
+
+  write(bytes: Uint8Array): boolean {
+    const socket = this.socket;
+    if (!socket || socket.connecting || this.closed) return this.dropped();
+    socket.write(bytes);
+    return this.sent(bytes.length);
+  }
+
+  protected async shutdown(): Promise<void> {
+    this.socket?.destroy();
+    this.socket = null;
+  }
+}
+
+export class TcpServerLink extends BaseLink {
+  private server: Server | null = null;
+  private readonly peers = new Set<Socket>();
+
+  constructor(id: string, override readonly endpoint: NetworkEndpoint) {
+    super(id, endpoint);
+  }
+
+  get localPort(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  open(): Promise<void> {
+    const { host, port } = this.endpoint;
+    const server = createServer({ noDelay: true }, (socket) => {
+      this.peers.add(socket);
+      this.setState('up');
+      socket.on('data', (chunk) => this.receive(chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        this.peers.delete(socket);
+        if (this.peers.size === 0 && !this.closed) this.setState('connecting', 'waiting for a peer to connect');
+      });
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) => reject(new LinkError(this.endpoint.text, `cannot listen: ${describeSystemError(err)}`)));
+      server.listen({ host, port }, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.setState('error', describeSystemError(err)));
+        this.setState('connecting', 'waiting for a peer to connect');
+        resolve();
+      });
+    });
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.peers.size === 0 || this.closed) return this.dropped();
+    for (const peer of this.peers) peer.write(bytes);
+    return this.sent(bytes.length);
+  }
+
+  protected shutdown(): Promise<void> {
+    for (const peer of this.peers) peer.destroy();
+    this.peers.clear();
+    const server = this.server;
+    this.server = null;
+    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * What the gateway knows about every MAVLink system and component it hears: the newest
+ * message of each type with its arrival time and rate, and the heartbeat status. This
+ * is what clients and the dashboard read. Payloads are decoded when someone reads them,
+ * never on arrival (HEARTBEAT excepted: it drives the status).
+ */
+import { Subject } from 'rxjs';
+import { decodePayload, type Fields, type Frame, type MessageDef } from '../mavlink/index.js';
+import { modeName } from './modes.js';
+
+/** A vehicle is lost after this long without a HEARTBEAT (as QGroundControl decides). */
+export const HEARTBEAT_TIMEOUT_MS = 3000;
+const MAV_AUTOPILOT_INVALID = 8;
+const MAV_MODE_FLAG_SAFETY_ARMED = 0x80;
+const RATE_WINDOW_MS = 1000;
+
+export class MessageEntry {
+  /** A copy of the newest frame of this type. */
+  frame: Buffer;
+  payloadOffset: number;
+  payloadLength: number;
+  firstAt: number;
+  lastAt: number;
+  count = 1;
+  /** Measured rate over the last full window, in Hz. */
+  hz = 0;
+  private windowStart: number;
+  private windowCount = 0;
+  private decoded: Fields | null = null;
+
+  constructor(readonly def: MessageDef | undefined, frame: Frame, now: number) {
+    this.frame = frame.copy();
+    this.payloadOffset = frame.payloadOffset - frame.offset;
+    this.payloadLength = frame.payloadLength;
+    this.firstAt = this.lastAt = this.windowStart = now;
+  }
+
+  update(frame: Frame, now: number): void {
+    this.frame = frame.copy();
+    this.payloadOffset = frame.payloadOffset - frame.offset;
+    this.payloadLength = frame.payloadLength;
+    this.decoded = null;
+    this.lastAt = now;
+    this.count++;
+    this.windowCount++;
+    if (now - this.windowStart >= RATE_WINDOW_MS) {
+      this.hz = (this.windowCount * 1000) / (now - this.windowStart);
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+  }
+
+  /** The newest message's fields; decoded on the first read after it arrived. */
+  fields(): Fields | null {
+    if (!this.def) return null;
+    this.decoded ??= decodePayload(this.def, this.frame, this.payloadOffset, this.payloadLength);
+    return this.decoded;
+  }
+}
+
+export interface HeartbeatStatus {
+  type: number;
+  autopilot: number;
+  baseMode: number;
+  customMode: number;
+  systemStatus: number;
+  armed: boolean;
+  mode: string;
+}
+
+export class ComponentState {
+  readonly messages = new Map<number, MessageEntry>();
+  heartbeat: HeartbeatStatus | null = null;
+  lastHeartbeatAt = 0;
+  lost = false;
+
+  constructor(readonly sysid: number, readonly compid: number) {}
+
+  /** A vehicle, not a ground station, camera manager or other peripheral (they report autopilot INVALID). */
+  get isVehicle(): boolean {
+    return this.heartbeat !== null && this.heartbeat.autopilot !== MAV_AUTOPILOT_INVALID;
+  }
+
+  message(name: string): MessageEntry | undefined {
+    for (const entry of this.messages.values()) if (entry.def?.name === name) return entry;
+    return undefined;
+  }
+}
+
+export type VehicleEvent =
+  | { type: 'seen'; component: ComponentState }
+  | { type: 'lost'; component: ComponentState }
+  | { type: 'back'; component: ComponentState }
+  | { type: 'mode'; component: ComponentState; from: HeartbeatStatus | null };
+
+export class VehicleStateStore {
+  private readonly components = new Map<number, ComponentState>();
+  private readonly events = new Subject<VehicleEvent>();
+  readonly events$ = this.events.asObservable();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  observe(frame: Frame): void {
+    const now = this.now();
+    const key = (frame.sysid << 8) | frame.compid;
+    let component = this.components.get(key);
+    if (!component) {
+      component = new ComponentState(frame.sysid, frame.compid);
+      this.components.set(key, component);
+    }
+    const entry = component.messages.get(frame.msgid);
+    if (entry) entry.update(frame, now);
+    else component.messages.set(frame.msgid, new MessageEntry(frame.message, frame, now));
+    if (frame.msgid === 0 && frame.verified) this.heartbeat(component, frame, now);
+  }
+
+  private heartbeat(component: ComponentState, frame: Frame, now: number): void {
+    const f = frame.decode()!;
+    const previous = component.heartbeat;
+    const status: HeartbeatStatus = {
+      type: f.type as number,
+      autopilot: f.autopilot as number,
+      baseMode: f.base_mode as number,
+      customMode: f.custom_mode as number,
+      systemStatus: f.system_status as number,
+      armed: ((f.base_mode as number) & MAV_MODE_FLAG_SAFETY_ARMED) !== 0,
+      mode: modeName(f.autopilot as number, f.type as number, f.custom_mode as number),
+    };
+    component.heartbeat = status;
+    component.lastHeartbeatAt = now;
+    if (previous === null) this.events.next({ type: 'seen', component });
+    else if (previous.mode !== status.mode || previous.armed !== status.armed) this.events.next({ type: 'mode', component, from: previous });
+    if (component.lost) {
+      component.lost = false;
+      this.events.next({ type: 'back', component });
+    }
+  }
+
+  /** Marks components lost whose heartbeat stopped; call it periodically (the gateway does, every 500 ms). */
+  checkHeartbeats(): void {
+    const now = this.now();
+    for (const component of this.components.values()) {
+      if (component.heartbeat && !component.lost && now - component.lastHeartbeatAt > HEARTBEAT_TIMEOUT_MS) {
+        component.lost = true;
+        this.events.next({ type: 'lost', component });
+      }
+    }
+  }
+
+  get(sysid: number, compid: number): ComponentState | undefined {
+    return this.components.get((sysid << 8) | compid);
+  }
+
+  all(): ComponentState[] {
+    return [...this.components.values()];
+  }
+
+  vehicles(): ComponentState[] {
+    return this.all().filter((c) => c.isVehicle);
+  }
+}

@@ -1,0 +1,29 @@
+/** The built-in simulated vehicle as a vehicle link, in the same process: what `mavgate run` uses when no link is given. */
+import { BaseLink } from '../links/base-link.js';
+import { SimVehicle, type SimOptions } from './sim-vehicle.js';
+
+export class SimLink extends BaseLink {
+  readonly vehicle: SimVehicle;
+
+  constructor(id: string, options: SimOptions = {}) {
+    super(id, { kind: 'sim', text: 'sim' });
+    this.vehicle = new SimVehicle(options);
+    // Deliver on a later tick, as a real transport would, so that a reply never re-enters the router mid-route.
+    this.vehicle.send = (frame) => setImmediate(() => this.closed || this.receive(frame));
+  }
+
+  async open(): Promise<void> {
+    this.vehicle.start();
+    this.setState('up');
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.closed) return this.dropped();
+    this.vehicle.receive(bytes);
+    return this.sent(bytes.length);
+  }
+
+  protected async shutdown(): Promise<void> {
+    this.vehicle.stop();
+  }
+}
