@@ -22,20 +22,22 @@ export class EndpointError extends Error {
 const NETWORK_KINDS = ['udp-listen', 'udp', 'tcp', 'tcp-listen'] as const;
 const EXAMPLES = 'serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:127.0.0.1:14555, tcp:127.0.0.1:5760, tcp-listen:127.0.0.1:5760, sim';
 
-function parsePort(text: string, value: string): number {
+/** Port 0 (any free port) makes sense only where we listen. */
+function parsePort(text: string, value: string, listening: boolean): number {
   if (!/^\d+$/.test(value)) throw new EndpointError(text, `port "${value}" is not a number`);
   const port = Number(value);
-  if (port < 1 || port > 65535) throw new EndpointError(text, `port ${port} is out of range (1..65535)`);
+  const min = listening ? 0 : 1;
+  if (port < min || port > 65535) throw new EndpointError(text, `port ${port} is out of range (${min}..65535)`);
   return port;
 }
 
-function parseHostPort(text: string, rest: string): { host: string; port: number } {
+function parseHostPort(text: string, rest: string, listening: boolean): { host: string; port: number } {
   const bracketed = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(rest);
   const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]!] : [rest.slice(0, rest.lastIndexOf(':')), rest.slice(rest.lastIndexOf(':') + 1)];
   if (rest.lastIndexOf(':') < 0 || host === '') throw new EndpointError(text, 'expected HOST:PORT (IPv6 as [::1]:PORT)');
   if (!bracketed && host.includes(':')) throw new EndpointError(text, `IPv6 address "${host}" must be in brackets, e.g. [${host}]:${port}`);
   if (!/^[A-Za-z0-9.\-_:]+$/.test(host)) throw new EndpointError(text, `"${host}" is not a host name or address`);
-  return { host, port: parsePort(text, port) };
+  return { host, port: parsePort(text, port, listening) };
 }
 
 /** Parses one endpoint string; every error names the endpoint and what was wrong with it. */
@@ -56,7 +58,7 @@ export function parseEndpoint(text: string): Endpoint {
     return { kind, text: trimmed, path, baudRate };
   }
   if ((NETWORK_KINDS as readonly string[]).includes(kind)) {
-    return { kind: kind as (typeof NETWORK_KINDS)[number], text: trimmed, ...parseHostPort(text, rest) };
+    return { kind: kind as (typeof NETWORK_KINDS)[number], text: trimmed, ...parseHostPort(text, rest, kind.endsWith('-listen')) };
   }
   throw new EndpointError(text, `unknown kind "${kind}"; expected one of: ${EXAMPLES}`);
 }

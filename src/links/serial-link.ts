@@ -3,6 +3,7 @@
  * and retried with backoff; when it comes back on the same path the link resumes by
  * itself, with no restart of the gateway.
  */
+import { statSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
@@ -10,8 +11,24 @@ import { describeSystemError, LinkError } from './link.js';
 
 type SerialEndpoint = Extract<Endpoint, { kind: 'serial' }>;
 
+/**
+ * How often the device node is checked while the port is open. serialport notices most
+ * unplugs by itself, but not one that happens before its first read is under way; a
+ * device node that vanished or now belongs to another device settles it.
+ */
+const WATCH_MS = 1000;
+
+function deviceId(path: string): number | null {
+  try {
+    return statSync(path).rdev;
+  } catch {
+    return null;
+  }
+}
+
 export class SerialLink extends BaseLink {
   private port: SerialPort | null = null;
+  private watch: NodeJS.Timeout | null = null;
 
   constructor(id: string, override readonly endpoint: SerialEndpoint) {
     super(id, endpoint);
@@ -37,18 +54,26 @@ export class SerialLink extends BaseLink {
           return resolve();
         }
         this.port = port;
+        const device = deviceId(path);
         port.on('data', (chunk: Buffer) => this.receive(chunk));
         port.on('error', () => {});
-        port.on('close', () => {
-          if (this.port !== port || this.closed) return;
-          this.port = null;
-          this.setState('down', `${path} disconnected`);
-          this.reopen();
-        });
+        port.on('close', () => this.disconnected(port));
+        this.watch = setInterval(() => {
+          if (deviceId(path) !== device) this.disconnected(port);
+        }, WATCH_MS).unref();
         this.setState('up');
         resolve();
       });
     });
+  }
+
+  private disconnected(port: SerialPort): void {
+    if (this.port !== port || this.closed) return;
+    this.port = null;
+    if (this.watch) clearInterval(this.watch);
+    if (port.isOpen) port.close(() => {});
+    this.setState('down', `${this.endpoint.path} disconnected`);
+    this.reopen();
   }
 
   private reopen(): void {
@@ -68,6 +93,7 @@ export class SerialLink extends BaseLink {
   }
 
   protected shutdown(): Promise<void> {
+    if (this.watch) clearInterval(this.watch);
     const port = this.port;
     this.port = null;
     return new Promise((resolve) => (port?.isOpen ? port.close(() => resolve()) : resolve()));
