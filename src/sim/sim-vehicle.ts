@@ -65,6 +65,8 @@ export class SimVehicle {
   readonly params: Param[];
   readonly mission: MissionStore;
   armed = false;
+  /** Frames received, by message name: what the ground side asked of the vehicle. */
+  readonly received = new Map<string, number>();
   customMode = COPTER_MODES.STABILIZE!;
   /** Called with every frame the vehicle sends. */
   send: (frame: Buffer) => void = () => {};
@@ -184,11 +186,13 @@ export class SimVehicle {
     const from = { sysid: frame.sysid, compid: frame.compid };
     if ('target_system' in f && f.target_system !== 0 && f.target_system !== this.sysid) return;
     const name = frame.name!;
+    this.received.set(name, (this.received.get(name) ?? 0) + 1);
     if (this.mission.handle(name, f, from)) return;
     switch (name) {
       case 'COMMAND_LONG': return this.command(f, from);
       case 'SET_MODE': return this.ack(11, this.setMode(f.custom_mode as number), from);
       case 'PARAM_REQUEST_LIST': return this.params.forEach((_, i) => this.sendParam(i));
+      case 'REQUEST_DATA_STREAM': return this.requestDataStream(f);
       case 'PARAM_REQUEST_READ': {
         const index = (f.param_index as number) >= 0 ? (f.param_index as number) : this.params.findIndex((p) => p.id === f.param_id);
         if (this.params[index]) this.sendParam(index);
@@ -202,6 +206,13 @@ export class SimVehicle {
       }
       default:
     }
+  }
+
+  /** ArduPilot's stream groups, simplified: stream 0 (all) sets every telemetry rate but the heartbeat's. */
+  private requestDataStream(f: Fields): void {
+    if (f.req_stream_id !== 0) return;
+    const hz = f.start_stop === 1 ? (f.req_message_rate as number) : 0;
+    for (const name of this.intervals.keys()) if (name !== 'HEARTBEAT') this.intervals.set(name, hz > 0 ? 1000 / hz : 0);
   }
 
   private sendParam(index: number): void {

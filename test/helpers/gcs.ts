@@ -1,6 +1,6 @@
 /** A ground station on a real loopback UDP socket: sends MAVLink to the gateway and collects what comes back. */
 import { createSocket, type Socket } from 'node:dgram';
-import { type Observable, ReplaySubject } from 'rxjs';
+import { type Observable, Subject } from 'rxjs';
 import { type Fields, FrameDecoder, FrameEncoder, type OutgoingMessage } from '../../src/mavlink/index.js';
 import { registry } from './frames.js';
 import { waitFor } from './wait.js';
@@ -18,7 +18,7 @@ export class GroundStation {
   private readonly socket: Socket;
   private readonly encoder = new FrameEncoder(registry);
   private readonly decoder: FrameDecoder;
-  private readonly received = new ReplaySubject<Received>(10_000);
+  private readonly received = new Subject<Received>();
   readonly frames$: Observable<Received> = this.received.asObservable();
 
   private constructor(readonly target: { host: string; port: number }, readonly sysid = 255, readonly compid = 190) {
@@ -46,6 +46,7 @@ export class GroundStation {
     this.socket.send(bytes, this.target.port, this.target.host);
   }
 
+  /** The next matching frame to arrive from now on (set it up before sending what it answers). */
   next(name: string, match: (f: Fields) => boolean = () => true, ms = 5000): Promise<Received> {
     return waitFor(this.frames$, (r) => r.name === name && match(r.fields!), `${name} at the ground station`, ms);
   }
