@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import * as nodeMavlink from 'node-mavlink';
+import { REGISTRY_DATA_PATH, registryRows, registrySource } from '../scripts/generate-registry.js';
 import { crc16, DIALECTS, loadRegistry, UnknownDialectError } from '../src/mavlink/index.js';
 import { HAS_CORPUS } from './helpers/corpus.js';
 
@@ -45,6 +47,21 @@ describe('message registry', () => {
       expect(offset).toBe(def.maxLength);
       expect(def.baseLength).toBeLessThanOrEqual(def.maxLength);
     }
+  });
+
+  it('is current with node-mavlink: the generated table matches, field by field, offsets included', () => {
+    expect(readFileSync(REGISTRY_DATA_PATH, 'utf8'), 'run npm run generate after upgrading node-mavlink').toBe(registrySource(registryRows()));
+    const sources = nodeMavlink as unknown as Record<string, { REGISTRY: Record<string, { MSG_ID: number; MSG_NAME: string; MAGIC_NUMBER: number; PAYLOAD_LENGTH: number; FIELDS: { source: string; offset: number; extension: boolean }[] }> }>;
+    let count = 0;
+    for (const dialect of DIALECTS) {
+      for (const m of Object.values(sources[dialect]!.REGISTRY)) {
+        const def = registry.byId(m.MSG_ID)!;
+        expect([def.name, def.crcExtra, def.maxLength, def.dialect]).toEqual([m.MSG_NAME, m.MAGIC_NUMBER, m.PAYLOAD_LENGTH, dialect]);
+        expect(def.fields.map((f) => [f.name, f.offset, f.extension])).toEqual(m.FIELDS.map((f) => [f.source, f.offset, f.extension]));
+        count++;
+      }
+    }
+    expect(registry.size).toBe(count);
   });
 
   it('takes the dialect set as a parameter, with what each dialect includes', () => {

@@ -1,14 +1,16 @@
 /**
  * The gateway's configuration file (YAML), validated: every error names the key and
- * what was expected. Flags given on the command line override the file.
+ * what was expected. Flags given on the command line override the file. Loaded only
+ * when a file is given (zod and yaml cost start-up time and memory otherwise).
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { type Endpoint, EndpointError, parseEndpoint } from '../links/endpoint.js';
-import { DEFAULT_GATEWAY_NODE, type GatewayNodeOptions } from '../router/gateway-node.js';
+import { EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
+import type { RunConfig } from './run-config.js';
 
 const byte = z.number().int().min(1).max(255);
 
@@ -27,14 +29,6 @@ const schema = z.strictObject({
     })
     .default({ heartbeat: false, request_streams: false, sysid: DEFAULT_GATEWAY_NODE.sysid, compid: DEFAULT_GATEWAY_NODE.compid, stream_rate_hz: DEFAULT_GATEWAY_NODE.streamRateHz }),
 });
-
-export interface RunConfig {
-  links: Endpoint[];
-  dialects?: string[];
-  dedupWindowMs?: number;
-  statusIntervalMs: number;
-  node: GatewayNodeOptions;
-}
 
 export class ConfigError extends InputError {
   constructor(readonly source: string, readonly key: string, reason: string) {

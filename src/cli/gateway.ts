@@ -16,7 +16,7 @@ import type { SimOptions } from '../sim/sim-vehicle.js';
 export interface GatewayOptions {
   links: Endpoint[];
   dialects?: readonly string[];
-  /** 0 turns deduplication off; by default it is on (100 ms) only with more than one link. */
+  /** Window for dropping copies that arrive through redundant links (two radios); 0 (the default) turns it off. */
   dedupWindowMs?: number;
   node?: Partial<GatewayNodeOptions>;
   sim?: SimOptions;
@@ -48,9 +48,8 @@ export class Gateway {
 
   constructor(readonly options: GatewayOptions) {
     this.registry = loadRegistry(options.dialects);
-    const dedupWindowMs = options.dedupWindowMs ?? (options.links.length > 1 ? 100 : 0);
     this.router = new Router(this.registry, {
-      dedupWindowMs,
+      dedupWindowMs: options.dedupWindowMs ?? 0,
       ...(options.now ? { now: options.now } : {}),
       onListenerError: (error) => this.events.next({ type: 'error', error }),
     });

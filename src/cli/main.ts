@@ -8,15 +8,13 @@ import { readFileSync } from 'node:fs';
 import type { TransportEndpoint } from '../links/create-link.js';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
 import { LinkError } from '../links/link.js';
-import { listSerialPorts } from '../links/ports.js';
-import { DIALECTS, UnknownDialectError } from '../mavlink/index.js';
-import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
-import { loadConfigFile, parseConfig, type RunConfig } from './config.js';
-import { runDecode } from './decode.js';
+import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
 import { EXIT_OK, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
-import { startGateway } from './run.js';
-import { startSim } from './sim.js';
+import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
+
+// Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
+// do not pay for what they do not use (node-gyp bindings, schema and YAML libraries).
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -61,8 +59,8 @@ interface RunFlags {
   statusInterval?: number;
 }
 
-function runConfig(flags: RunFlags): RunConfig {
-  const base = flags.config ? loadConfigFile(flags.config) : parseConfig({}, 'defaults');
+async function runConfig(flags: RunFlags): Promise<RunConfig> {
+  const base = flags.config ? (await import('./config.js')).loadConfigFile(flags.config) : DEFAULT_RUN_CONFIG;
   return {
     ...base,
     links: flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links,
@@ -104,6 +102,7 @@ Examples:
   $ cat flight.tlog | mavgate decode - | head`,
     )
     .action(async (file: string, opts: { raw: boolean; dialect?: string[] }) => {
+      const { runDecode } = await import('./decode.js');
       await runDecode(
         { input: file, raw: opts.raw, ...(opts.dialect ? { dialects: opts.dialect } : {}) },
         { stdout: process.stdout, stderr: process.stderr },
@@ -116,9 +115,9 @@ Examples:
     .option('-c, --config <file>', 'YAML configuration file (flags override it)')
     .option('-l, --link <endpoint>', 'a vehicle link; repeat for several (replaces the config file\'s links)', collect, [])
     .addOption(new Option('--dialect <names>', 'comma-separated dialects (default: all)').argParser(dialectList))
-    .option('--heartbeat', `send the gateway's own HEARTBEAT (sysid ${DEFAULT_GATEWAY_NODE.sysid}); off by default, see README`)
+    .option('--heartbeat', `send the gateway's own HEARTBEAT (sysid ${DEFAULT_RUN_CONFIG.node.sysid}); off by default, see README`)
     .option('--request-streams', 'ask each autopilot for telemetry, even with no ground station connected')
-    .option('--dedup-window <ms>', 'drop copies from redundant links within this window (0: off)', numberOption('--dedup-window', { min: 0, max: 10_000, integer: true }))
+    .option('--dedup-window <ms>', 'drop copies arriving through redundant links within this window, e.g. 100 (default 0: off)', numberOption('--dedup-window', { min: 0, max: 10_000, integer: true }))
     .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
     .addHelpText(
       'after',
@@ -131,13 +130,17 @@ Examples:
   $ mavgate run --link serial:/dev/ttyUSB0:57600        # a SiK telemetry radio
   $ mavgate run --link udp-listen:0.0.0.0:14550         # a vehicle or SITL sending to 14550
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
-  $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600   # redundant radios
+  $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
   $ mavgate run --config /etc/mavgate/gateway.yaml`,
     )
     .action(async (flags: RunFlags) => {
       const log = stderrLogger();
-      const running = await startGateway(runConfig(flags), log);
-      const signal = await untilSignal();
+      // Listen for signals first: a stop asked for during start-up must still close the links.
+      const stopAsked = untilSignal();
+      const config = await runConfig(flags);
+      const { startGateway } = await import('./run.js');
+      const running = await startGateway(config, log);
+      const signal = await stopAsked;
       log('info', `${signal}: closing links`);
       await running.stop();
     });
@@ -163,10 +166,12 @@ Examples:
       const endpoint = parseEndpoint(opts.link);
       if (endpoint.kind === 'sim') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
       const log = stderrLogger();
+      const stopAsked = untilSignal();
+      const { startSim } = await import('./sim.js');
       const sim = await startSim(endpoint as TransportEndpoint, { sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed });
       log('info', `simulated vehicle ${opts.sysid}/1 on ${endpoint.text}`);
       sim.link.state$.subscribe((s) => log('info', `link ${endpoint.text}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`));
-      await untilSignal();
+      await stopAsked;
       await sim.stop();
     });
 
@@ -175,6 +180,7 @@ Examples:
     .description('list serial ports, marking the ones that look like autopilots or telemetry radios')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { json?: boolean }) => {
+      const { listSerialPorts } = await import('../links/ports.js');
       const ports = await listSerialPorts();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(ports, null, 2)}\n`);

@@ -4,7 +4,7 @@
  */
 import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
-import type { RunConfig } from './config.js';
+import type { RunConfig } from './run-config.js';
 import { StatusLine } from './status.js';
 
 export interface RunningGateway {

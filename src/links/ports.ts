@@ -7,7 +7,6 @@
  */
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { SerialPort } from 'serialport';
 
 export interface KnownDevice {
   vendorId: string;
@@ -83,7 +82,7 @@ export function listSysfsPorts(sysClassTty = '/sys/class/tty'): SerialPortInfo[]
 export async function listSerialPorts(table: readonly KnownDevice[] = loadDeviceTable()): Promise<SerialPortInfo[]> {
   const ports = process.platform === 'linux'
     ? listSysfsPorts()
-    : (await SerialPort.list()).map((p) => ({
+    : (await (await import('serialport')).SerialPort.list()).map((p) => ({
       path: p.path, manufacturer: p.manufacturer, vendorId: p.vendorId, productId: p.productId, serialNumber: p.serialNumber,
     }) as SerialPortInfo);
   return ports.map((p) => classify(p, table));

@@ -4,7 +4,7 @@
  * itself, with no restart of the gateway.
  */
 import { statSync } from 'node:fs';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -43,8 +43,10 @@ export class SerialLink extends BaseLink {
     }
   }
 
-  private openPort(): Promise<void> {
+  private async openPort(): Promise<void> {
     const { path, baudRate } = this.endpoint;
+    // Loaded on first use: its native binding costs memory that UDP-only gateways need not pay.
+    const { SerialPort } = await import('serialport');
     const port = new SerialPort({ path, baudRate, autoOpen: false });
     return new Promise((resolve, reject) => {
       port.open((err) => {

@@ -1,10 +1,10 @@
 /**
  * UDP links. `udp-listen` is a server that learns its peer from what it receives (as
  * QGroundControl does on 14550) and replies there; `udp` sends to a fixed address and
- * accepts datagrams only from it.
+ * accepts datagrams only from it (a connected socket).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIP, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -36,19 +36,21 @@ export class UdpLink extends BaseLink {
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     this.socket = socket;
     const listening = kind === 'udp-listen';
-    if (!listening) this.peer = { address: host, port };
     socket.on('message', (msg, rinfo) => {
       if (listening) this.peer = { address: rinfo.address, port: rinfo.port };
-      else if (rinfo.port !== port || (isIP(host) !== 0 && rinfo.address !== host)) return; // only the configured peer may talk to a udp: link
       this.receive(msg);
     });
     return new Promise((resolve, reject) => {
       socket.once('error', (err) => {
         reject(new LinkError(this.endpoint.text, `cannot ${listening ? 'listen' : 'open'}: ${describeSystemError(err)}`));
       });
-      socket.bind(listening ? { port, address: host } : { port: 0 }, () => {
+      const ready = () => {
         socket.removeAllListeners('error');
-        socket.on('error', (err) => this.setState('error', describeSystemError(err)));
+        socket.on('error', (err: NodeJS.ErrnoException) => {
+          // ICMP "port unreachable" from a GCS that is not running yet: count it, keep going.
+          if (err.code === 'ECONNREFUSED') this.counters.writesDropped++;
+          else this.setState('error', describeSystemError(err));
+        });
         try {
           socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
         } catch {
@@ -56,17 +58,25 @@ export class UdpLink extends BaseLink {
         }
         this.setState('up');
         resolve();
-      });
+      };
+      if (listening) {
+        socket.bind({ port, address: host }, ready);
+      } else {
+        // A connected socket: the kernel drops datagrams from anyone but the peer, and a
+        // send needs no address lookup (the relay's hot path).
+        this.peer = { address: host, port };
+        socket.bind({ port: 0 }, () => socket.connect(port, host, ready));
+      }
     });
   }
 
   write(bytes: Uint8Array): boolean {
     const { socket, peer } = this;
     if (!socket || !peer || this.closed) return this.dropped();
-    socket.send(bytes, peer.port, peer.address, (err) => {
-      // ICMP "port unreachable" for a GCS that is not running yet: not a reason to stop.
-      if (err) this.counters.writesDropped++;
-    });
+    // No completion callback: without one Node tries a synchronous sendmsg first instead
+    // of queueing a request per datagram. Send errors arrive as 'error' events.
+    if (this.endpoint.kind === 'udp') socket.send(bytes);
+    else socket.send(bytes, peer.port, peer.address);
     return this.sent(bytes.length);
   }
 

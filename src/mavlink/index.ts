@@ -7,9 +7,9 @@ export {
 } from './frame.js';
 export { decodePayload } from './payload-decode.js';
 export { encodePayload } from './payload-encode.js';
+export { DIALECTS, expandDialects, UnknownDialectError, type DialectName } from './dialects.js';
 export {
-  DIALECTS, loadRegistry, expandDialects, MessageRegistry, UnknownDialectError, DialectConflictError,
-  type DialectName, type FieldDef, type MessageDef, type ScalarType,
+  loadRegistry, MessageRegistry, DialectConflictError, type FieldDef, type MessageDef, type ScalarType,
 } from './registry.js';
 export { DecoderStats, SequenceTracker, type SourceLoss } from './stats.js';
 export { TlogDecoder, TlogStats, encodeTlogRecord, looksLikeRecord, TLOG_TIMESTAMP_LENGTH, type TlogFrameHandler } from './tlog.js';

@@ -1,9 +1,12 @@
 /**
  * The message registry: every MAVLink message mavgate can check and decode, built from
- * node-mavlink's generated definitions (never from hand-copied tables), so that a new
- * node-mavlink release brings new messages without code changes here.
+ * node-mavlink's definitions (never from hand-copied tables) by way of registry-data.ts,
+ * which scripts/generate-registry.ts writes from them.
  */
-import * as nodeMavlink from 'node-mavlink';
+import { DIALECTS, expandDialects } from './dialects.js';
+import { REGISTRY_ROWS } from './registry-data.js';
+
+export { DIALECTS, expandDialects, UnknownDialectError, type DialectName } from './dialects.js';
 
 /** Scalar wire types of MAVLink fields; arrays are a scalar type with `arrayLength > 0`. */
 export type ScalarType =
@@ -35,48 +38,6 @@ export interface MessageDef {
   /** Fields in wire order. */
   readonly fields: readonly FieldDef[];
   readonly dialect: string;
-}
-
-/** The dialects node-mavlink ships; none of them reuses another's message ids. */
-export const DIALECTS = [
-  'minimal', 'standard', 'common', 'ardupilotmega', 'uavionix', 'icarous',
-  'asluav', 'development', 'ualberta', 'storm32',
-] as const;
-export type DialectName = (typeof DIALECTS)[number];
-
-/** What each dialect's XML includes, so that asking for `ardupilotmega` brings `common` too. */
-const INCLUDES: Record<DialectName, readonly DialectName[]> = {
-  minimal: [],
-  standard: ['minimal'],
-  common: ['standard'],
-  ardupilotmega: ['common', 'uavionix', 'icarous'],
-  uavionix: [],
-  icarous: [],
-  asluav: ['common'],
-  development: ['common'],
-  ualberta: ['common'],
-  storm32: ['ardupilotmega'],
-};
-
-/** The dialects named plus everything they include, each once. */
-export function expandDialects(dialects: readonly string[]): DialectName[] {
-  const out = new Set<DialectName>();
-  const visit = (d: string): void => {
-    if (!(DIALECTS as readonly string[]).includes(d)) throw new UnknownDialectError(d);
-    const name = d as DialectName;
-    if (out.has(name)) return;
-    out.add(name);
-    INCLUDES[name].forEach(visit);
-  };
-  dialects.forEach(visit);
-  return [...out];
-}
-
-export class UnknownDialectError extends Error {
-  constructor(readonly dialect: string) {
-    super(`unknown MAVLink dialect "${dialect}"; known dialects: ${DIALECTS.join(', ')}`);
-    this.name = 'UnknownDialectError';
-  }
 }
 
 export class DialectConflictError extends Error {
@@ -121,53 +82,25 @@ export class MessageRegistry {
   }
 }
 
-interface NodeMavlinkField {
-  source: string;
-  type: string;
-  length: number;
-  offset: number;
-  extension: boolean;
-  size: number;
-}
-interface NodeMavlinkMessage {
-  MSG_ID: number;
-  MSG_NAME: string;
-  PAYLOAD_LENGTH: number;
-  MAGIC_NUMBER: number;
-  FIELDS: NodeMavlinkField[];
-}
-
 const SCALAR_SIZES: Record<ScalarType, number> = {
   uint8_t: 1, int8_t: 1, char: 1, uint16_t: 2, int16_t: 2, uint32_t: 4, int32_t: 4,
   float: 4, uint64_t: 8, int64_t: 8, double: 8,
 };
 
-function toFieldDef(message: string, f: NodeMavlinkField): FieldDef {
-  const isArray = f.type.endsWith('[]');
-  // node-mavlink marks HEARTBEAT.mavlink_version specially; on the wire it is a uint8_t.
-  const base = (isArray ? f.type.slice(0, -2) : f.type).replace(/_mavlink_version$/, '');
-  if (!(base in SCALAR_SIZES)) throw new Error(`${message}.${f.source}: unsupported field type ${f.type}`);
-  const type = base as ScalarType;
-  if (SCALAR_SIZES[type] !== f.size) throw new Error(`${message}.${f.source}: size ${f.size} does not match ${f.type}`);
-  return {
-    name: f.source,
-    type,
-    arrayLength: isArray ? f.length : 0,
-    offset: f.offset,
-    elementSize: f.size,
-    extension: f.extension,
-  };
-}
-
-function toMessageDef(dialect: string, m: NodeMavlinkMessage): MessageDef {
-  const fields = m.FIELDS.map((f) => toFieldDef(m.MSG_NAME, f));
-  const bytes = (f: FieldDef) => f.elementSize * Math.max(1, f.arrayLength);
-  const baseLength = fields.filter((f) => !f.extension).reduce((sum, f) => sum + bytes(f), 0);
-  const maxLength = fields.reduce((sum, f) => sum + bytes(f), 0);
-  if (maxLength !== m.PAYLOAD_LENGTH) {
-    throw new Error(`${m.MSG_NAME}: fields add up to ${maxLength} bytes, definition says ${m.PAYLOAD_LENGTH}`);
-  }
-  return { id: m.MSG_ID, name: m.MSG_NAME, crcExtra: m.MAGIC_NUMBER, baseLength, maxLength, fields, dialect };
+/** "uint8_t[8] flight_custom_version", "+uint16_t id" (extension) → field layout. */
+function toMessageDef([id, name, crcExtra, dialect, fieldTexts]: (typeof REGISTRY_ROWS)[number]): MessageDef {
+  let offset = 0;
+  let baseLength = 0;
+  const fields = fieldTexts.map((text): FieldDef => {
+    const m = /^(\+?)(\w+?)(?:\[(\d+)\])? (\w+)$/.exec(text);
+    if (!m || !(m[2]! in SCALAR_SIZES)) throw new Error(`${name}: cannot read field "${text}"`);
+    const type = m[2] as ScalarType;
+    const field = { name: m[4]!, type, arrayLength: m[3] ? Number(m[3]) : 0, offset, elementSize: SCALAR_SIZES[type], extension: m[1] === '+' };
+    offset += field.elementSize * Math.max(1, field.arrayLength);
+    if (!field.extension) baseLength = offset;
+    return field;
+  });
+  return { id, name, crcExtra, baseLength, maxLength: offset, fields, dialect };
 }
 
 const cache = new Map<string, MessageRegistry>();
@@ -182,11 +115,8 @@ export function loadRegistry(dialects: readonly string[] = DIALECTS): MessageReg
   const key = [...expanded].sort().join(',');
   const cached = cache.get(key);
   if (cached) return cached;
-  const sources = nodeMavlink as unknown as Record<string, { REGISTRY?: Record<string, NodeMavlinkMessage> }>;
-  const defs: MessageDef[] = [];
-  for (const dialect of expanded) {
-    for (const m of Object.values(sources[dialect]?.REGISTRY ?? {})) defs.push(toMessageDef(dialect, m));
-  }
+  const wanted = new Set<string>(expanded);
+  const defs = REGISTRY_ROWS.filter((row) => wanted.has(row[3])).map(toMessageDef);
   const registry = new MessageRegistry(expanded, defs);
   cache.set(key, registry);
   return registry;

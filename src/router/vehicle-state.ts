@@ -5,7 +5,7 @@
  * never on arrival (HEARTBEAT excepted: it drives the status).
  */
 import { Subject } from 'rxjs';
-import { decodePayload, type Fields, type Frame, type MessageDef } from '../mavlink/index.js';
+import { decodePayload, type Fields, type Frame, MAX_FRAME_LENGTH, type MessageDef } from '../mavlink/index.js';
 import { modeName } from './modes.js';
 
 /** A vehicle is lost after this long without a HEARTBEAT (as QGroundControl decides). */
@@ -15,33 +15,33 @@ const MAV_MODE_FLAG_SAFETY_ARMED = 0x80;
 const RATE_WINDOW_MS = 1000;
 
 export class MessageEntry {
-  /** A copy of the newest frame of this type. */
-  frame: Buffer;
-  payloadOffset: number;
-  payloadLength: number;
+  /** The newest frame of this type, copied into a buffer this entry owns (reused, so a frame costs no allocation). */
+  private readonly bytes = Buffer.allocUnsafe(MAX_FRAME_LENGTH);
+  private frameLength = 0;
+  private payloadOffset = 0;
+  private payloadLength = 0;
   firstAt: number;
   lastAt: number;
-  count = 1;
+  count = 0;
   /** Measured rate over the last full window, in Hz. */
   hz = 0;
   private windowStart: number;
   private windowCount = 0;
   private decoded: Fields | null = null;
 
-  constructor(readonly def: MessageDef | undefined, frame: Frame, now: number) {
-    this.frame = frame.copy();
-    this.payloadOffset = frame.payloadOffset - frame.offset;
-    this.payloadLength = frame.payloadLength;
+  constructor(readonly def: MessageDef | undefined, now: number) {
     this.firstAt = this.lastAt = this.windowStart = now;
   }
 
   update(frame: Frame, now: number): void {
-    this.frame = frame.copy();
+    frame.buffer.copy(this.bytes, 0, frame.offset, frame.offset + frame.length);
+    this.frameLength = frame.length;
     this.payloadOffset = frame.payloadOffset - frame.offset;
     this.payloadLength = frame.payloadLength;
     this.decoded = null;
     this.lastAt = now;
-    this.count++;
+    // The first frame opens the rate window; the rate counts the intervals after it.
+    if (this.count++ === 0) return;
     this.windowCount++;
     if (now - this.windowStart >= RATE_WINDOW_MS) {
       this.hz = (this.windowCount * 1000) / (now - this.windowStart);
@@ -50,10 +50,15 @@ export class MessageEntry {
     }
   }
 
+  /** A copy of the newest frame's bytes. */
+  frame(): Buffer {
+    return Buffer.from(this.bytes.subarray(0, this.frameLength));
+  }
+
   /** The newest message's fields; decoded on the first read after it arrived. */
   fields(): Fields | null {
     if (!this.def) return null;
-    this.decoded ??= decodePayload(this.def, this.frame, this.payloadOffset, this.payloadLength);
+    this.decoded ??= decodePayload(this.def, this.bytes, this.payloadOffset, this.payloadLength);
     return this.decoded;
   }
 }
@@ -108,9 +113,12 @@ export class VehicleStateStore {
       component = new ComponentState(frame.sysid, frame.compid);
       this.components.set(key, component);
     }
-    const entry = component.messages.get(frame.msgid);
-    if (entry) entry.update(frame, now);
-    else component.messages.set(frame.msgid, new MessageEntry(frame.message, frame, now));
+    let entry = component.messages.get(frame.msgid);
+    if (!entry) {
+      entry = new MessageEntry(frame.message, now);
+      component.messages.set(frame.msgid, entry);
+    }
+    entry.update(frame, now);
     if (frame.msgid === 0 && frame.verified) this.heartbeat(component, frame, now);
   }
 

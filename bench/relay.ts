@@ -1,0 +1,33 @@
+/**
+ * npm run bench:relay — mavgate as a UDP relay, measured with the shared relay bench
+ * (../shared/bench/relay) beside the direct path and the naive Node relay in the same
+ * run: vehicle over UDP into mavgate, forwarded to a UDP client endpoint.
+ *
+ *   BENCH_RATES=1000,5000,20000,100000,150000,200000 BENCH_RUNS=5 npm run bench:relay
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const relayBench = resolve(root, '../shared/bench/relay');
+if (!existsSync(relayBench)) {
+  console.error(`bench:relay needs the shared relay bench at ${relayBench}`);
+  process.exit(2);
+}
+const mavgate = resolve(root, 'dist/cli/main.js');
+const rates = process.env.BENCH_RATES ?? '1000,5000,20000,100000,150000,200000';
+const runs = process.env.BENCH_RUNS ?? '5';
+const extraTargets = (process.env.BENCH_TARGETS ?? '').split(';').filter(Boolean).flatMap((t) => ['--target', t]);
+mkdirSync(resolve(root, 'bench/results'), { recursive: true });
+
+const result = spawnSync(process.execPath, [
+  resolve(relayBench, 'bench.js'),
+  '--target', 'direct',
+  '--target', `naive=node ${resolve(relayBench, 'naive-relay.js')} {in} {out}`,
+  '--target', `mavgate=node ${mavgate} run --link udp-listen:127.0.0.1:{in} --link udp:127.0.0.1:{out} --status-interval 0`,
+  ...extraTargets,
+  '--rates', rates, '--runs', runs,
+  '--out', resolve(root, 'bench/results/relay.jsonl'),
+], { stdio: 'inherit', cwd: root });
+process.exit(result.status ?? 1);

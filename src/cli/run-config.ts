@@ -1,0 +1,13 @@
+/** What `mavgate run` needs to know, whether it came from a file, from flags, or from the defaults. */
+import type { Endpoint } from '../links/endpoint.js';
+import { DEFAULT_GATEWAY_NODE, type GatewayNodeOptions } from '../router/gateway-node.js';
+
+export interface RunConfig {
+  links: Endpoint[];
+  dialects?: string[];
+  dedupWindowMs?: number;
+  statusIntervalMs: number;
+  node: GatewayNodeOptions;
+}
+
+export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE };

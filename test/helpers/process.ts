@@ -1,0 +1,49 @@
+/** A long-running mavgate process (run, sim): wait for lines on its stderr, stop it with a signal. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { MAVGATE } from './cli.js';
+
+export class MavgateProcess {
+  stderr = '';
+  private readonly waiters: { pattern: RegExp; resolve: () => void }[] = [];
+
+  private constructor(readonly child: ChildProcess) {
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.stderr += d;
+      for (const w of [...this.waiters]) {
+        if (w.pattern.test(this.stderr)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    });
+  }
+
+  static start(args: string[]): MavgateProcess {
+    return new MavgateProcess(spawn(process.execPath, [MAVGATE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** Resolves when stderr (so far, or later) matches; fails after `ms` or if the process exits first. */
+  waitFor(pattern: RegExp, ms = 10_000): Promise<void> {
+    if (pattern.test(this.stderr)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${pattern} in:\n${this.stderr}`)), ms);
+      const exited = () => reject(new Error(`mavgate exited (${this.child.exitCode}) before ${pattern} appeared:\n${this.stderr}`));
+      this.child.once('exit', exited);
+      this.waiters.push({ pattern, resolve: () => { clearTimeout(timer); this.child.off('exit', exited); resolve(); } });
+    });
+  }
+
+  /** Count of matches so far. */
+  count(pattern: RegExp): number {
+    return (this.stderr.match(new RegExp(pattern.source, 'g')) ?? []).length;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    const exited = once(this.child, 'exit');
+    this.child.kill(signal);
+    const [code] = (await exited) as [number | null];
+    return code;
+  }
+}

@@ -1,0 +1,151 @@
+/** `mavgate run` and `mavgate sim` as real processes on loopback UDP and socat pseudo-terminals. */
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runMavgate } from './helpers/cli.js';
+import { MavgateProcess } from './helpers/process.js';
+import { PtyPair } from './helpers/socat.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mavgate-run-'));
+let running: MavgateProcess[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((p) => p.stop()));
+  running = [];
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function start(args: string[]): MavgateProcess {
+  const p = MavgateProcess.start(args);
+  running.push(p);
+  return p;
+}
+
+/** A UDP port that was free a moment ago (loopback only). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('mavgate run', () => {
+  it('with no link, runs the built-in simulated vehicle and prints live status; SIGINT stops it cleanly', async () => {
+    const gw = start(['run', '--status-interval', '200']);
+    await gw.waitFor(/starting the built-in simulated vehicle/);
+    await gw.waitFor(/system 1\/1: heartbeat, STABILIZE, disarmed/);
+    await gw.waitFor(/vehicles: 1\/1 quad STABILIZE disarmed 100% \| links: sim up in \d+ fr\/s/);
+    expect(await gw.stop('SIGINT')).toBe(0);
+    expect(gw.stderr).toMatch(/SIGINT: closing links/);
+    expect(gw.stderr).toMatch(/stopped: links closed/);
+  });
+
+  it('relays a vehicle from `mavgate sim` over UDP and reports it', async () => {
+    const port = await freeUdpPort();
+    const gw = start(['run', '--link', `udp-listen:127.0.0.1:${port}`, '--status-interval', '200']);
+    await gw.waitFor(/link udp-listen:127\.0\.0\.1:\d+: up/);
+    const sim = start(['sim', '--link', `udp:127.0.0.1:${port}`, '--sysid', '7']);
+    await sim.waitFor(/simulated vehicle 7\/1/);
+    await gw.waitFor(/system 7\/1: heartbeat/);
+    await gw.waitFor(/vehicles: 7\/1 quad STABILIZE/);
+    expect(await gw.stop()).toBe(0);
+  });
+
+  it('follows a serial radio that is unplugged and plugged back in (socat killed and restarted on the same path)', async () => {
+    let pty = await PtyPair.start(dir, 'radio');
+    const gw = start(['run', '--link', `serial:${pty.a}:57600`, '--status-interval', '0']);
+    await gw.waitFor(/: up/);
+    let sim = start(['sim', '--link', `serial:${pty.b}:57600`]);
+    await gw.waitFor(/system 1\/1: heartbeat/);
+
+    await sim.stop();
+    await pty.stop();
+    await gw.waitFor(/link serial:.*: down \(.*disconnected\)/);
+    await gw.waitFor(/system 1\/1: lost/, 10_000);
+
+    pty = await PtyPair.start(dir, 'radio');
+    await gw.waitFor(/link serial:.*radio-a:57600: up[\s\S]*link serial:.*radio-a:57600: up/, 15_000);
+    sim = start(['sim', '--link', `serial:${pty.b}:57600`]);
+    await gw.waitFor(/system 1\/1: back/);
+    expect(await gw.stop()).toBe(0);
+    await sim.stop();
+    await pty.stop();
+  });
+
+  it('exits 2 naming the endpoint: malformed endpoint, port in use, missing device, bad number', async () => {
+    const bad = await runMavgate(['run', '--link', 'udp:localhost']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/endpoint "udp:localhost": expected HOST:PORT/);
+
+    const holder = createSocket('udp4');
+    await new Promise<void>((r) => holder.bind(0, '127.0.0.1', r));
+    const inUse = await runMavgate(['run', '--link', `udp-listen:127.0.0.1:${holder.address().port}`]);
+    holder.close();
+    expect(inUse.code).toBe(2);
+    expect(inUse.stderr).toMatch(/link udp-listen:127\.0\.0\.1:\d+: cannot listen: address already in use/);
+
+    const missing = await runMavgate(['run', '--link', `serial:${join(dir, 'nothing')}:57600`]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot open .*nothing: /);
+
+    const baud = await runMavgate(['run', '--link', '/dev/ttyUSB0:fast']);
+    expect(baud.code).toBe(2);
+    const serialBaud = await runMavgate(['run', '--link', 'serial:/dev/ttyUSB0:fast']);
+    expect(serialBaud.stderr).toMatch(/baud rate "fast" is not a number/);
+
+    const interval = await runMavgate(['run', '--status-interval', 'soon']);
+    expect(interval.code).toBe(2);
+    expect(interval.stderr).toMatch(/--status-interval: expected a whole number from 0 to 3600000, got "soon"/);
+  });
+
+  it('keeps the other links working when one fails at runtime', async () => {
+    const port = await freeUdpPort();
+    let pty = await PtyPair.start(dir, 'second');
+    const gw = start(['run', '--link', `udp-listen:127.0.0.1:${port}`, '--link', `serial:${pty.a}:57600`, '--status-interval', '200']);
+    await gw.waitFor(/serial:.*: up/);
+    const sim = start(['sim', '--link', `udp:127.0.0.1:${port}`]);
+    await gw.waitFor(/system 1\/1: heartbeat/);
+    await pty.stop();
+    // After the serial link went down, a status line still shows frames arriving over UDP.
+    await gw.waitFor(/serial:.*: down[\s\S]*links: udp-listen:\S+ up in [1-9]\d* fr\/s/);
+    pty = await PtyPair.start(dir, 'second');
+    await gw.waitFor(/serial:.*second-a:57600: up[\s\S]*serial:.*second-a:57600: up/, 15_000);
+    expect(gw.stderr).not.toMatch(/system 1\/1: lost/);
+    await sim.stop();
+    await pty.stop();
+  });
+});
+
+describe('mavgate run --config', () => {
+  it('reads links and options from YAML', async () => {
+    const port = await freeUdpPort();
+    const path = join(dir, 'gateway.yaml');
+    writeFileSync(path, `links:\n  - udp-listen:127.0.0.1:${port}\nstatus_interval_ms: 200\ngateway_node:\n  heartbeat: false\n`);
+    const gw = start(['run', '--config', path]);
+    await gw.waitFor(new RegExp(`link udp-listen:127\\.0\\.0\\.1:${port}: up`));
+    expect(await gw.stop()).toBe(0);
+  });
+
+  it.each([
+    ['links: udp:1.2.3.4:5', /links: Invalid input: expected array, received string/],
+    ['links:\n  - "bogus:1"', /links\[0\]: endpoint "bogus:1": unknown kind "bogus"/],
+    ['gateway_node:\n  sysid: 300', /gateway_node\.sysid: Too big: expected number to be <=255/],
+    ['status_interval: 5', /Unrecognized key: "status_interval"/],
+    ['links: [', /not valid YAML/],
+  ])('refuses %j with an error naming the key', async (yaml, message) => {
+    const path = join(dir, 'bad.yaml');
+    writeFileSync(path, yaml);
+    const run = await runMavgate(['run', '--config', path]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`^mavgate: ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `));
+    expect(run.stderr).toMatch(message);
+  });
+
+  it('exits 2 for a config file that does not exist', async () => {
+    const run = await runMavgate(['run', '--config', join(dir, 'none.yaml')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/cannot read config .*none\.yaml: no such file/);
+  });
+});
