@@ -151,10 +151,61 @@ describe('gateway with the simulated vehicle', () => {
     expect(sim.received.get('HEARTBEAT')).toBeGreaterThanOrEqual(1);
   });
 
+  it('reports link and vehicle statistics', async () => {
+    const { gateway, gcs } = await flightDeck({ rate: 10, loss: 0.2, seed: 3 });
+    await until(() => gateway.router.sequence.sources().some((s) => s.received > 100), 'telemetry');
+    await gcs.next('HEARTBEAT', (f) => f.autopilot === 3);
+    const { links, vehicles } = gateway.stats();
+    expect(links.map((l) => [l.id, l.endpoint, l.state.status])).toEqual([['link1', 'sim', 'up'], ['link2', expect.stringMatching(/^udp-listen:127\.0\.0\.1:0$/), 'up']]);
+    expect(links[0]!.framesIn).toBeGreaterThan(100);
+    expect(links[0]!.bytesIn).toBeGreaterThan(links[0]!.framesIn * 12);
+    expect(links[1]!.framesOut).toBeGreaterThan(0);
+    expect(links[0]!.lossRate).toBeGreaterThan(0.05);
+    const vehicle = vehicles.find((v) => v.sysid === 1 && v.compid === 1)!;
+    expect(vehicle.lossRate).toBeCloseTo(links[0]!.lossRate, 5);
+  });
+
   it('is silent as a MAVLink node by default', async () => {
     const { gateway, gcs, sim } = await flightDeck();
     await gcs.next('HEARTBEAT', (f) => f.autopilot === 3);
     expect(gateway.state.get(245, 191)).toBeUndefined();
     expect(sim.received.get('REQUEST_DATA_STREAM')).toBeUndefined();
+  });
+});
+
+describe('gateway with redundant links', () => {
+  it('forwards a frame arriving through two links once, and sends commands out through both', async () => {
+    const gateway = new Gateway({
+      links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint('udp-listen:127.0.0.1:0')],
+      dedupWindowMs: 100,
+    });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const [radio1, radio2, gcsPort] = gateway.links.map((h) => (h.link as UdpLink).localPort);
+    const gcs = await GroundStation.open(gcsPort!);
+    cleanup.push(() => gcs.close());
+    gcs.send({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } });
+    await until(() => gateway.links[2]!.port.framesIn === 1, 'the GCS link learning its peer');
+    // One vehicle behind two radios: every frame it sends arrives through both.
+    const vehicle = await GroundStation.open(radio1!);
+    cleanup.push(() => vehicle.close());
+    const seen: number[] = [];
+    gcs.frames$.subscribe((f) => { if (f.name === 'ATTITUDE') seen.push(f.seq); });
+    const { encodeFrame } = await import('../src/mavlink/index.js');
+    const { registry } = await import('./helpers/frames.js');
+    for (let seq = 0; seq < 20; seq++) {
+      const bytes = encodeFrame(registry, { name: seq === 0 ? 'HEARTBEAT' : 'ATTITUDE', fields: seq === 0 ? { type: 2, autopilot: 3 } : { time_boot_ms: seq } }, { sysid: 1, compid: 1, seq });
+      vehicle.sendBytes(bytes);
+      vehicle.socket.send(bytes, radio2!, '127.0.0.1');
+    }
+    await until(() => seen.length >= 19 && gateway.links[1]!.port.duplicates + gateway.links[0]!.port.duplicates >= 20, 'all frames, each once');
+    expect(seen).toEqual(Array.from({ length: 19 }, (_, i) => i + 1));
+    expect(gateway.links[0]!.port.duplicates + gateway.links[1]!.port.duplicates).toBe(20);
+
+    const atVehicle: string[] = [];
+    vehicle.frames$.subscribe((f) => { if (f.name) atVehicle.push(f.name); });
+    gcs.send(commandLong(MAV_CMD.COMPONENT_ARM_DISARM, { param1: 1 }));
+    // The vehicle's socket gets the command through both radios' links (it is one socket behind both).
+    await until(() => atVehicle.filter((n) => n === 'COMMAND_LONG').length === 2, 'the command through both radios');
   });
 });

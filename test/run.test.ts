@@ -36,7 +36,7 @@ describe('mavgate run', () => {
     const gw = start(['run', '--status-interval', '200']);
     await gw.waitFor(/starting the built-in simulated vehicle/);
     await gw.waitFor(/system 1\/1: heartbeat, STABILIZE, disarmed/);
-    await gw.waitFor(/vehicles: 1\/1 quad STABILIZE disarmed 100% \| links: sim up in \d+ fr\/s/);
+    await gw.waitFor(/vehicles: 1\/1 quad STABILIZE disarmed 100% loss \d+\.\d% \| links: sim up in \d+ fr\/s/);
     expect(await gw.stop('SIGINT')).toBe(0);
     expect(gw.stderr).toMatch(/SIGINT: closing links/);
     expect(gw.stderr).toMatch(/stopped: links closed/);

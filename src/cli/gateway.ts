@@ -30,6 +30,36 @@ export interface LinkHandle {
   state: LinkState;
 }
 
+export interface LinkStats {
+  id: string;
+  endpoint: string;
+  state: LinkState;
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  framesOut: number;
+  /** Copies from a redundant link that were dropped. */
+  duplicates: number;
+  crcErrors: number;
+  /** Loss from sequence gaps of the frames this link delivered, 0..1. */
+  lossRate: number;
+}
+
+export interface VehicleStats {
+  sysid: number;
+  compid: number;
+  received: number;
+  lost: number;
+  /** Loss over all links together, after deduplication, 0..1. */
+  lossRate: number;
+}
+
+function lossOf(sources: { received: number; lost: number }[]): number {
+  const received = sources.reduce((n, s) => n + s.received, 0);
+  const lost = sources.reduce((n, s) => n + s.lost, 0);
+  return received + lost === 0 ? 0 : lost / (received + lost);
+}
+
 export type GatewayEvent =
   | { type: 'link'; link: VehicleLink; state: LinkState }
   | { type: 'vehicle'; event: VehicleEvent }
@@ -73,6 +103,25 @@ export class Gateway {
         this.events.next({ type: 'link', link, state });
       }),
     );
+  }
+
+  /** Link and vehicle statistics: what the status line, and later the stats API, show. */
+  stats(): { links: LinkStats[]; vehicles: VehicleStats[] } {
+    return {
+      links: this.links.map(({ link, decoder, port, state }) => ({
+        id: link.id,
+        endpoint: link.endpoint.text,
+        state,
+        bytesIn: link.counters.bytesIn,
+        bytesOut: link.counters.bytesOut,
+        framesIn: port.framesIn,
+        framesOut: port.framesOut,
+        duplicates: port.duplicates,
+        crcErrors: decoder.stats.crcErrors,
+        lossRate: lossOf(decoder.stats.sequence.sources()),
+      })),
+      vehicles: this.router.sequence.sources(),
+    };
   }
 
   /** Opens every link; if one cannot be opened, closes the others and rejects with its error. */

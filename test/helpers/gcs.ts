@@ -15,7 +15,7 @@ export interface Received {
 }
 
 export class GroundStation {
-  private readonly socket: Socket;
+  readonly socket: Socket;
   private readonly encoder = new FrameEncoder(registry);
   private readonly decoder: FrameDecoder;
   private readonly received = new Subject<Received>();
