@@ -16,6 +16,12 @@ const tlogPath = join(dir, 'sample.tlog');
 writeFileSync(tlogPath, sampleTlog);
 
 describe('mavgate --help', () => {
+  it('is an executable bin after the build (npx mavgate works on a fresh clone)', async () => {
+    const { accessSync, constants } = await import('node:fs');
+    const { MAVGATE } = await import('./helpers/cli.js');
+    expect(() => accessSync(MAVGATE, constants.X_OK)).not.toThrow();
+  });
+
   it('lists the commands and exits 0', async () => {
     const run = await runMavgate(['--help']);
     expect(run.code).toBe(0);

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../src/cli/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import type { UdpLink } from '../src/links/udp-link.js';
-import { MAV_CMD, MAV_RESULT } from '../src/sim/sim-vehicle.js';
+import { MAV_CMD, MAV_RESULT } from '../src/mavlink/index.js';
 import type { SimLink } from '../src/sim/sim-link.js';
 import { GroundStation } from './helpers/gcs.js';
 import { until, waitFor } from './helpers/wait.js';

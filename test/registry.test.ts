@@ -114,3 +114,21 @@ describe.skipIf(!HAS_CORPUS)('message registry against the MAVLink XML', () => {
     expect(mismatches).toEqual([]);
   });
 });
+
+describe.skipIf(!HAS_CORPUS)('named enum values against the MAVLink XML', () => {
+  it('match the values common.xml and minimal.xml give', async () => {
+    const enums = await import('../src/mavlink/enums.js');
+    const xml = ['minimal.xml', 'common.xml'].map((f) => readFileSync(resolve(DEFINITIONS, f), 'utf8')).join('\n');
+    const prefixes: Record<string, string> = {
+      MAV_TYPE: 'MAV_TYPE_', MAV_AUTOPILOT: 'MAV_AUTOPILOT_', MAV_MODE_FLAG: 'MAV_MODE_FLAG_', MAV_STATE: 'MAV_STATE_', MAV_RESULT: 'MAV_RESULT_',
+      MAV_CMD: 'MAV_CMD_', MAV_DATA_STREAM: 'MAV_DATA_STREAM_', MAV_MISSION_RESULT: 'MAV_MISSION_', MAV_PARAM_TYPE: 'MAV_PARAM_TYPE_',
+    };
+    for (const [group, prefix] of Object.entries(prefixes)) {
+      for (const [name, value] of Object.entries((enums as unknown as Record<string, Record<string, number>>)[group]!)) {
+        const entry = new RegExp(`<entry value="(\\d+)" name="${prefix}${name}"`).exec(xml) ?? new RegExp(`<entry name="${prefix}${name}" value="(\\d+)"`).exec(xml);
+        expect(entry, `${prefix}${name} in the XML`).not.toBeNull();
+        expect(Number(entry![1]), `${prefix}${name}`).toBe(value);
+      }
+    }
+  });
+});

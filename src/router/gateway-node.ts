@@ -7,7 +7,9 @@
  * heartbeats, and a gateway that sends its own keeps that failsafe from firing when the
  * real ground station is gone.
  */
-import { type Frame, FrameDecoder, FrameEncoder, type MessageRegistry, type OutgoingMessage } from '../mavlink/index.js';
+import {
+  type Frame, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_DATA_STREAM, MAV_STATE, MAV_TYPE, type MessageRegistry, type OutgoingMessage,
+} from '../mavlink/index.js';
 import type { RoutePort, Router } from './router.js';
 import type { ComponentState, VehicleStateStore } from './vehicle-state.js';
 
@@ -22,12 +24,6 @@ export interface GatewayNodeOptions {
 
 export const DEFAULT_GATEWAY_NODE: GatewayNodeOptions = { heartbeat: false, requestStreams: false, sysid: 245, compid: 191, streamRateHz: 4 };
 
-const MAV_TYPE_GCS = 6;
-const MAV_AUTOPILOT_INVALID = 8;
-const MAV_AUTOPILOT_ARDUPILOTMEGA = 3;
-const MAV_STATE_ACTIVE = 4;
-const MAV_DATA_STREAM_ALL = 0;
-const MAV_CMD_SET_MESSAGE_INTERVAL = 511;
 /** What PX4 is asked for one by one (it has no data-stream groups). */
 const PX4_MESSAGES = ['HEARTBEAT', 'SYS_STATUS', 'ATTITUDE', 'GLOBAL_POSITION_INT', 'GPS_RAW_INT', 'VFR_HUD', 'BATTERY_STATUS'];
 
@@ -73,20 +69,20 @@ export class GatewayNode {
   }
 
   private sendHeartbeat(): void {
-    this.send({ name: 'HEARTBEAT', fields: { type: MAV_TYPE_GCS, autopilot: MAV_AUTOPILOT_INVALID, system_status: MAV_STATE_ACTIVE, mavlink_version: 3 } });
+    this.send({ name: 'HEARTBEAT', fields: { type: MAV_TYPE.GCS, autopilot: MAV_AUTOPILOT.INVALID, system_status: MAV_STATE.ACTIVE, mavlink_version: 3 } });
   }
 
   /** ArduPilot takes REQUEST_DATA_STREAM for all its streams at once; PX4 wants SET_MESSAGE_INTERVAL per message. */
   requestStreams(vehicle: ComponentState): void {
     const target = { target_system: vehicle.sysid, target_component: vehicle.compid };
     const hz = this.options.streamRateHz;
-    if (vehicle.heartbeat?.autopilot === MAV_AUTOPILOT_ARDUPILOTMEGA) {
-      this.send({ name: 'REQUEST_DATA_STREAM', fields: { ...target, req_stream_id: MAV_DATA_STREAM_ALL, req_message_rate: hz, start_stop: 1 } });
+    if (vehicle.heartbeat?.autopilot === MAV_AUTOPILOT.ARDUPILOTMEGA) {
+      this.send({ name: 'REQUEST_DATA_STREAM', fields: { ...target, req_stream_id: MAV_DATA_STREAM.ALL, req_message_rate: hz, start_stop: 1 } });
       return;
     }
     for (const name of PX4_MESSAGES) {
       const id = this.registry.byName(name)!.id;
-      this.send({ name: 'COMMAND_LONG', fields: { ...target, command: MAV_CMD_SET_MESSAGE_INTERVAL, param1: id, param2: Math.round(1e6 / hz) } });
+      this.send({ name: 'COMMAND_LONG', fields: { ...target, command: MAV_CMD.SET_MESSAGE_INTERVAL, param1: id, param2: Math.round(1e6 / hz) } });
     }
   }
 }

@@ -1,7 +1,5 @@
 /** Flight mode names from HEARTBEAT.custom_mode, per autopilot and vehicle type, as ground stations show them. */
-
-const MAV_AUTOPILOT_ARDUPILOTMEGA = 3;
-const MAV_AUTOPILOT_PX4 = 12;
+import { MAV_AUTOPILOT } from '../mavlink/index.js';
 
 const COPTER: Record<number, string> = {
   0: 'STABILIZE', 1: 'ACRO', 2: 'ALT_HOLD', 3: 'AUTO', 4: 'GUIDED', 5: 'LOITER', 6: 'RTL', 7: 'CIRCLE', 9: 'LAND',
@@ -33,11 +31,11 @@ const SUBS = new Set([12]);
 
 /** The mode's name, or `custom_mode N` when this autopilot's table does not have it. */
 export function modeName(autopilot: number, vehicleType: number, customMode: number): string {
-  if (autopilot === MAV_AUTOPILOT_ARDUPILOTMEGA) {
+  if (autopilot === MAV_AUTOPILOT.ARDUPILOTMEGA) {
     const table = PLANES.has(vehicleType) ? PLANE : ROVERS.has(vehicleType) ? ROVER : SUBS.has(vehicleType) ? SUB : COPTER;
     return table[customMode] ?? `custom_mode ${customMode}`;
   }
-  if (autopilot === MAV_AUTOPILOT_PX4) {
+  if (autopilot === MAV_AUTOPILOT.PX4) {
     const main = (customMode >> 16) & 0xff;
     const sub = (customMode >>> 24) & 0xff;
     const name = PX4_MAIN[main];

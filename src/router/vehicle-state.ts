@@ -5,13 +5,11 @@
  * never on arrival (HEARTBEAT excepted: it drives the status).
  */
 import { Subject } from 'rxjs';
-import { decodePayload, type Fields, type Frame, MAX_FRAME_LENGTH, type MessageDef } from '../mavlink/index.js';
+import { decodePayload, type Fields, type Frame, MAV_AUTOPILOT, MAV_MODE_FLAG, MAX_FRAME_LENGTH, type MessageDef } from '../mavlink/index.js';
 import { modeName } from './modes.js';
 
 /** A vehicle is lost after this long without a HEARTBEAT (as QGroundControl decides). */
 export const HEARTBEAT_TIMEOUT_MS = 3000;
-const MAV_AUTOPILOT_INVALID = 8;
-const MAV_MODE_FLAG_SAFETY_ARMED = 0x80;
 const RATE_WINDOW_MS = 1000;
 
 export class MessageEntry {
@@ -83,7 +81,7 @@ export class ComponentState {
 
   /** A vehicle, not a ground station, camera manager or other peripheral (they report autopilot INVALID). */
   get isVehicle(): boolean {
-    return this.heartbeat !== null && this.heartbeat.autopilot !== MAV_AUTOPILOT_INVALID;
+    return this.heartbeat !== null && this.heartbeat.autopilot !== MAV_AUTOPILOT.INVALID;
   }
 
   message(name: string): MessageEntry | undefined {
@@ -131,7 +129,7 @@ export class VehicleStateStore {
       baseMode: f.base_mode as number,
       customMode: f.custom_mode as number,
       systemStatus: f.system_status as number,
-      armed: ((f.base_mode as number) & MAV_MODE_FLAG_SAFETY_ARMED) !== 0,
+      armed: ((f.base_mode as number) & MAV_MODE_FLAG.SAFETY_ARMED) !== 0,
       mode: modeName(f.autopilot as number, f.type as number, f.custom_mode as number),
     };
     component.heartbeat = status;

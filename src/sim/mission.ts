@@ -2,10 +2,7 @@
  * The mission protocol, vehicle side: upload (MISSION_COUNT → MISSION_REQUEST_INT … →
  * MISSION_ACK) and download (MISSION_REQUEST_LIST → MISSION_COUNT → MISSION_ITEM_INT …).
  */
-import type { Fields, OutgoingMessage } from '../mavlink/index.js';
-
-const MAV_MISSION_ACCEPTED = 0;
-const MAV_MISSION_INVALID_SEQUENCE = 13;
+import { type Fields, MAV_MISSION_RESULT, type OutgoingMessage } from '../mavlink/index.js';
 
 type Reply = (message: OutgoingMessage) => void;
 
@@ -22,7 +19,7 @@ export class MissionStore {
         const count = f.count as number;
         if (count === 0) {
           this.items = [];
-          this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_ACCEPTED } });
+          this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_RESULT.ACCEPTED } });
         } else {
           this.upload = { expected: count, received: [] };
           this.reply({ name: 'MISSION_REQUEST_INT', fields: { ...target, seq: 0 } });
@@ -43,7 +40,7 @@ export class MissionStore {
         } else {
           this.items = upload.received;
           this.upload = null;
-          this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_ACCEPTED } });
+          this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_RESULT.ACCEPTED } });
         }
         return true;
       }
@@ -54,7 +51,7 @@ export class MissionStore {
       case 'MISSION_REQUEST': {
         const item = this.items[f.seq as number];
         if (!item) {
-          this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_INVALID_SEQUENCE } });
+          this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_RESULT.INVALID_SEQUENCE } });
         } else {
           this.reply({ name: 'MISSION_ITEM_INT', fields: { ...item, target_system: from.sysid, target_component: from.compid } });
         }
@@ -62,7 +59,7 @@ export class MissionStore {
       }
       case 'MISSION_CLEAR_ALL':
         this.items = [];
-        this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_ACCEPTED } });
+        this.reply({ name: 'MISSION_ACK', fields: { ...target, type: MAV_MISSION_RESULT.ACCEPTED } });
         return true;
       case 'MISSION_ACK':
         return true;

@@ -1,10 +1,5 @@
 /** The simulated vehicle's parameter table: a few ArduCopter parameters with their MAVLink types. */
-
-export const MAV_PARAM_TYPE_UINT8 = 1;
-export const MAV_PARAM_TYPE_INT8 = 2;
-export const MAV_PARAM_TYPE_INT16 = 4;
-export const MAV_PARAM_TYPE_INT32 = 6;
-export const MAV_PARAM_TYPE_REAL32 = 9;
+import { MAV_PARAM_TYPE } from '../mavlink/index.js';
 
 export interface Param {
   readonly id: string;
@@ -14,13 +9,13 @@ export interface Param {
 
 export function defaultParams(sysid: number): Param[] {
   return [
-    { id: 'SYSID_THISMAV', value: sysid, type: MAV_PARAM_TYPE_UINT8 },
-    { id: 'ARMING_CHECK', value: 1, type: MAV_PARAM_TYPE_INT32 },
-    { id: 'BATT_CAPACITY', value: 5200, type: MAV_PARAM_TYPE_INT32 },
-    { id: 'FENCE_ENABLE', value: 0, type: MAV_PARAM_TYPE_INT8 },
-    { id: 'PILOT_SPEED_UP', value: 250, type: MAV_PARAM_TYPE_INT16 },
-    { id: 'RTL_ALT', value: 1500, type: MAV_PARAM_TYPE_INT32 },
-    { id: 'WPNAV_RADIUS', value: 200, type: MAV_PARAM_TYPE_REAL32 },
-    { id: 'WPNAV_SPEED', value: 500, type: MAV_PARAM_TYPE_REAL32 },
+    { id: 'SYSID_THISMAV', value: sysid, type: MAV_PARAM_TYPE.UINT8 },
+    { id: 'ARMING_CHECK', value: 1, type: MAV_PARAM_TYPE.INT32 },
+    { id: 'BATT_CAPACITY', value: 5200, type: MAV_PARAM_TYPE.INT32 },
+    { id: 'FENCE_ENABLE', value: 0, type: MAV_PARAM_TYPE.INT8 },
+    { id: 'PILOT_SPEED_UP', value: 250, type: MAV_PARAM_TYPE.INT16 },
+    { id: 'RTL_ALT', value: 1500, type: MAV_PARAM_TYPE.INT32 },
+    { id: 'WPNAV_RADIUS', value: 200, type: MAV_PARAM_TYPE.REAL32 },
+    { id: 'WPNAV_SPEED', value: 500, type: MAV_PARAM_TYPE.REAL32 },
   ];
 }

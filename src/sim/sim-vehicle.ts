@@ -4,7 +4,8 @@
  * Transport-free: it takes bytes in `receive` and gives bytes to `send`.
  */
 import {
-  type Fields, type Frame, FrameDecoder, FrameEncoder, type MessageRegistry, type OutgoingMessage, loadRegistry,
+  type Fields, type Frame, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_MODE_FLAG, MAV_RESULT, MAV_STATE, MAV_TYPE,
+  type MessageRegistry, type OutgoingMessage, loadRegistry,
 } from '../mavlink/index.js';
 import { COPTER_MODES } from '../router/modes.js';
 import { Flight, HOME } from './flight.js';
@@ -25,20 +26,6 @@ export interface SimOptions {
   registry?: MessageRegistry;
 }
 
-const MAV_TYPE_QUADROTOR = 2;
-const MAV_AUTOPILOT_ARDUPILOTMEGA = 3;
-const MAV_MODE_FLAG_CUSTOM_MODE_ENABLED = 1;
-const MAV_MODE_FLAG_STABILIZE_ENABLED = 16;
-const MAV_MODE_FLAG_GUIDED_ENABLED = 8;
-const MAV_MODE_FLAG_SAFETY_ARMED = 128;
-const MAV_STATE_STANDBY = 3;
-const MAV_STATE_ACTIVE = 4;
-
-export const MAV_RESULT = { ACCEPTED: 0, TEMPORARILY_REJECTED: 1, DENIED: 2, UNSUPPORTED: 3, FAILED: 4 } as const;
-export const MAV_CMD = {
-  NAV_RETURN_TO_LAUNCH: 20, NAV_LAND: 21, NAV_TAKEOFF: 22, DO_SET_MODE: 176, COMPONENT_ARM_DISARM: 400,
-  SET_MESSAGE_INTERVAL: 511, REQUEST_MESSAGE: 512,
-} as const;
 const FORCE_DISARM_MAGIC = 21196;
 
 /** Telemetry messages and their default rates (Hz). */
@@ -145,10 +132,10 @@ export class SimVehicle {
     const lonE7 = Math.round(lon * 1e7);
     switch (name) {
       case 'HEARTBEAT': {
-        const baseMode = MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | MAV_MODE_FLAG_STABILIZE_ENABLED
-          | (this.mode === 'GUIDED' ? MAV_MODE_FLAG_GUIDED_ENABLED : 0) | (this.armed ? MAV_MODE_FLAG_SAFETY_ARMED : 0);
-        return { name, fields: { type: MAV_TYPE_QUADROTOR, autopilot: MAV_AUTOPILOT_ARDUPILOTMEGA, base_mode: baseMode,
-          custom_mode: this.customMode, system_status: this.armed ? MAV_STATE_ACTIVE : MAV_STATE_STANDBY, mavlink_version: 3 } };
+        const baseMode = MAV_MODE_FLAG.CUSTOM_MODE_ENABLED | MAV_MODE_FLAG.STABILIZE_ENABLED
+          | (this.mode === 'GUIDED' ? MAV_MODE_FLAG.GUIDED_ENABLED : 0) | (this.armed ? MAV_MODE_FLAG.SAFETY_ARMED : 0);
+        return { name, fields: { type: MAV_TYPE.QUADROTOR, autopilot: MAV_AUTOPILOT.ARDUPILOTMEGA, base_mode: baseMode,
+          custom_mode: this.customMode, system_status: this.armed ? MAV_STATE.ACTIVE : MAV_STATE.STANDBY, mavlink_version: 3 } };
       }
       case 'SYS_STATUS':
         return { name, fields: { onboard_control_sensors_present: 0x1fffffff, onboard_control_sensors_enabled: 0x1fffffff,
@@ -264,7 +251,7 @@ export class SimVehicle {
       case MAV_CMD.NAV_RETURN_TO_LAUNCH:
         return this.setMode(COPTER_MODES.RTL!);
       case MAV_CMD.DO_SET_MODE:
-        if ((p(1) & MAV_MODE_FLAG_CUSTOM_MODE_ENABLED) === 0) return MAV_RESULT.DENIED;
+        if ((p(1) & MAV_MODE_FLAG.CUSTOM_MODE_ENABLED) === 0) return MAV_RESULT.DENIED;
         return this.setMode(p(2));
       case MAV_CMD.SET_MESSAGE_INTERVAL: {
         const def = this.registry.byId(p(1));
