@@ -27,10 +27,6 @@ export abstract class BaseLink implements VehicleLink {
   abstract write(bytes: Uint8Array): boolean;
   protected abstract shutdown(): Promise<void>;
 
-  get currentState(): LinkState {
-    return this.state.value;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);

@@ -74,7 +74,8 @@ export function listSysfsPorts(sysClassTty = '/sys/class/tty'): SerialPortInfo[]
       });
       break;
     }
-    ports.push(JSON.parse(JSON.stringify(info)) as SerialPortInfo);
+    // Attributes the device does not have stay absent, not undefined.
+    ports.push(Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as unknown as SerialPortInfo);
   }
   return ports;
 }

@@ -66,10 +66,6 @@ export class TcpServerLink extends BaseLink {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
-  get peerCount(): number {
-    return this.peers.size;
-  }
-
   open(): Promise<void> {
     const { host, port } = this.endpoint;
     const server = createServer({ noDelay: true }, (socket) => {
