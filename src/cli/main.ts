@@ -175,6 +175,27 @@ Examples:
       await sim.stop();
     });
 
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('verify')
+    .description('check an audit log: its hash chain, and its end against the head kept beside it')
+    .argument('<file>', 'the audit log (JSON Lines)')
+    .option('--head <file>', 'check the end against this head instead of <file>.head (e.g. the head printed at shutdown)')
+    .addHelpText(
+      'after',
+      `
+Exit code 0 when the log is intact; 1, naming the first bad record, when a record was
+edited, removed, inserted or reordered, or the newest records were removed.
+
+Examples:
+  $ mavgate audit verify /var/lib/mavgate/audit/audit.jsonl
+  $ mavgate audit verify audit.jsonl --head saved-head.json`,
+    )
+    .action(async (file: string, opts: { head?: string }) => {
+      const { verifyAuditFile } = await import('./audit.js');
+      process.exitCode = verifyAuditFile(file, opts.head);
+    });
+
   program
     .command('ports')
     .description('list serial ports, marking the ones that look like autopilots or telemetry radios')
@@ -204,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return EXIT_OK;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
