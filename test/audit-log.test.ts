@@ -6,15 +6,18 @@ import { AuditLog, AuditLogError } from '../src/residency/audit-log.js';
 import { readHead } from '../src/residency/audit-record.js';
 import { verifyAuditLog } from '../src/residency/audit-verify.js';
 import { runMavgate } from './helpers/cli.js';
+import { gateFor } from './helpers/gate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mavgate-audit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const grant = gateFor({ approved_sinks: { directories: [dir] } }).grantDirectory('test', dir);
 let n = 0;
 
 /** A log of five records, closed. */
 function fiveRecords(): string {
-  const path = join(dir, `audit-${n++}.jsonl`);
-  const log = new AuditLog(path);
+  const name = `audit-${n++}.jsonl`;
+  const path = join(dir, name);
+  const log = new AuditLog(grant, name);
   log.append('policy_loaded', { policy_sha256: 'ab'.repeat(32) });
   log.append('link_up', { link: 'serial:/dev/ttyUSB0:57600' });
   log.append('client_refused', { address: '127.0.0.2', reason: 'network not approved' });
@@ -88,7 +91,7 @@ describe('audit log', () => {
 
   it('continues the chain across a restart, and refuses to append to a tampered log', () => {
     const path = fiveRecords();
-    const again = new AuditLog(path);
+    const again = new AuditLog(grant, path.slice(dir.length + 1));
     const record = again.append('gateway_started');
     again.close();
     expect(record.seq).toBe(5);
@@ -96,7 +99,7 @@ describe('audit log', () => {
     expect(new Set(lines(path).map((l) => JSON.parse(l).run)).size).toBe(2);
 
     rewrite(path, (l) => l.map((line, i) => (i === 0 ? line.replace('policy_loaded', 'policy_loadeD') : line)));
-    expect(() => new AuditLog(path)).toThrow(AuditLogError);
+    expect(() => new AuditLog(grant, path.slice(dir.length + 1))).toThrow(AuditLogError);
   });
 
   it('`mavgate audit verify` exits 0 on a good log and 1 naming the first bad record', async () => {

@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { parseEndpoint } from '../src/links/endpoint.js';
-import { createLink } from '../src/links/create-link.js';
 import { LinkError, type VehicleLink } from '../src/links/link.js';
-import { SerialLink } from '../src/links/serial-link.js';
-import { TcpServerLink } from '../src/links/tcp-link.js';
-import { UdpLink } from '../src/links/udp-link.js';
+import type { SerialLink } from '../src/links/serial-link.js';
+import type { TcpServerLink } from '../src/links/tcp-link.js';
+import type { UdpLink } from '../src/links/udp-link.js';
+import { grantedLinkFor } from './helpers/gate.js';
 import { PtyPair } from './helpers/socat.js';
 import { until, waitFor } from './helpers/wait.js';
 
@@ -27,11 +26,11 @@ function track<T extends VehicleLink>(link: T): T {
   return link;
 }
 
-const link = (text: string) => track(createLink('test', parseEndpoint(text) as never));
+const link = async (text: string) => track(await grantedLinkFor(text));
 
 describe('udp-listen', () => {
   it('learns its peer from the first datagram and replies there', async () => {
-    const server = track(new UdpLink('v', parseEndpoint('udp-listen:127.0.0.1:0') as never));
+    const server = track((await grantedLinkFor('udp-listen:127.0.0.1:0', 'v')) as UdpLink);
     await server.open();
     expect(server.write(Buffer.from('nobody yet'))).toBe(false);
     expect(server.counters.writesDropped).toBe(1);
@@ -51,12 +50,12 @@ describe('udp-listen', () => {
   });
 
   it('refuses a port in use with a clear error naming the endpoint', async () => {
-    const first = track(new UdpLink('a', parseEndpoint('udp-listen:127.0.0.1:0') as never));
+    const first = track((await grantedLinkFor('udp-listen:127.0.0.1:0', 'a')) as UdpLink);
     await first.open();
     const text = `udp-listen:127.0.0.1:${first.localPort}`;
-    const second = link(text);
+    const second = await link(text);
     await expect(second.open()).rejects.toThrow(LinkError);
-    await expect(link(text).open()).rejects.toThrow(`link ${text}: cannot listen: address already in use (EADDRINUSE)`);
+    await expect((await link(text)).open()).rejects.toThrow(`link ${text}: cannot listen: address already in use (EADDRINUSE)`);
   });
 });
 
@@ -64,7 +63,7 @@ describe('udp', () => {
   it('sends to its fixed address and accepts datagrams only from it', async () => {
     const peer = createSocket('udp4');
     await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
-    const client = track(new UdpLink('c', parseEndpoint(`udp:127.0.0.1:${peer.address().port}`) as never));
+    const client = track((await grantedLinkFor(`udp:127.0.0.1:${peer.address().port}`, 'c')) as UdpLink);
     await client.open();
     const atPeer = new Promise<[Buffer, { port: number }]>((r) => peer.once('message', (m, info) => r([m, info])));
     client.write(Buffer.from('ping'));
@@ -93,7 +92,7 @@ describe('tcp', () => {
     });
     let server = await listen(0);
     const port = (server.address() as { port: number }).port;
-    const client = link(`tcp:127.0.0.1:${port}`);
+    const client = await link(`tcp:127.0.0.1:${port}`);
     const states: string[] = [];
     client.state$.subscribe((s) => states.push(s.status));
     const data: string[] = [];
@@ -125,7 +124,7 @@ describe('tcp', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const client = link(`tcp:127.0.0.1:${port}`);
+    const client = await link(`tcp:127.0.0.1:${port}`);
     await client.open();
     const down = await waitFor(client.state$, (s) => s.status === 'down', 'refused');
     expect(down.reason).toMatch(/connection refused/);
@@ -134,7 +133,7 @@ describe('tcp', () => {
 
 describe('tcp-listen', () => {
   it('serves peers and writes to all of them', async () => {
-    const server = track(new TcpServerLink('s', parseEndpoint('tcp-listen:127.0.0.1:0') as never));
+    const server = track((await grantedLinkFor('tcp-listen:127.0.0.1:0', 's')) as TcpServerLink);
     await server.open();
     const { connect } = await import('node:net');
     const peer = connect(server.localPort, '127.0.0.1');
@@ -153,8 +152,8 @@ describe('tcp-listen', () => {
 describe('serial (pseudo-terminals from socat)', () => {
   it('moves bytes both ways', async () => {
     const pty = await PtyPair.start(dir, 'both');
-    const a = track(new SerialLink('a', parseEndpoint(`serial:${pty.a}:57600`) as never));
-    const b = track(new SerialLink('b', parseEndpoint(`serial:${pty.b}:57600`) as never));
+    const a = track((await grantedLinkFor(`serial:${pty.a}:57600`, 'a')) as SerialLink);
+    const b = track((await grantedLinkFor(`serial:${pty.b}:57600`, 'b')) as SerialLink);
     await a.open();
     await b.open();
     const atB = firstValueFrom(b.data$);
@@ -166,13 +165,13 @@ describe('serial (pseudo-terminals from socat)', () => {
   });
 
   it('refuses a missing device at startup, naming the endpoint', async () => {
-    const missing = link(`serial:${join(dir, 'no-such-tty')}:57600`);
+    const missing = await link(`serial:${join(dir, 'no-such-tty')}:57600`);
     await expect(missing.open()).rejects.toThrow(/^link serial:.*no-such-tty:57600: cannot open .*no-such-tty: /);
   });
 
   it('reports an unplugged radio, retries, and resumes by itself when it comes back on the same path', async () => {
     let pty = await PtyPair.start(dir, 'unplug');
-    const radio = track(new SerialLink('r', parseEndpoint(`serial:${pty.a}:57600`) as never));
+    const radio = track((await grantedLinkFor(`serial:${pty.a}:57600`, 'r')) as SerialLink);
     const chunks: string[] = [];
     radio.data$.subscribe((c) => chunks.push(c.toString()));
     await radio.open();

@@ -11,6 +11,8 @@ import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
 import type { RunConfig } from './run-config.js';
+import { parsePolicy, PolicyError } from '../residency/policy.js';
+import { dirname } from 'node:path';
 
 const byte = z.number().int().min(1).max(255);
 
@@ -19,6 +21,8 @@ const schema = z.strictObject({
   dialects: z.array(z.string()).optional(),
   dedup_window_ms: z.number().int().min(0).max(10_000).optional(),
   status_interval_ms: z.number().int().min(0).default(1000),
+  /** The residency policy, inline (or use --policy FILE). */
+  residency: z.unknown().optional(),
   gateway_node: z
     .strictObject({
       heartbeat: z.boolean().default(DEFAULT_GATEWAY_NODE.heartbeat),
@@ -62,6 +66,7 @@ export function parseConfig(document: unknown, source: string): RunConfig {
     ...(c.dialects ? { dialects: c.dialects } : {}),
     ...(c.dedup_window_ms !== undefined ? { dedupWindowMs: c.dedup_window_ms } : {}),
     statusIntervalMs: c.status_interval_ms,
+    ...(c.residency !== undefined ? { policy: parseResidency(c.residency, source) } : {}),
     node: {
       heartbeat: c.gateway_node.heartbeat,
       requestStreams: c.gateway_node.request_streams,
@@ -70,6 +75,15 @@ export function parseConfig(document: unknown, source: string): RunConfig {
       streamRateHz: c.gateway_node.stream_rate_hz,
     },
   };
+}
+
+function parseResidency(document: unknown, source: string) {
+  try {
+    return parsePolicy(document, source, dirname(source));
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(source, `residency${err.key ? `.${err.key}` : ''}`, err.message.replace(/^residency policy [^:]*: (?:[^:]*: )?/, ''));
+    throw err;
+  }
 }
 
 export function loadConfigFile(path: string): RunConfig {

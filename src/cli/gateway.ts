@@ -4,12 +4,14 @@
  */
 import { Subject, type Subscription } from 'rxjs';
 import type { Endpoint } from '../links/endpoint.js';
-import { createLink } from '../links/create-link.js';
+import { grantedLink } from '../links/create-link.js';
 import type { LinkState, VehicleLink } from '../links/link.js';
 import { FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
 import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
+import { EgressGate } from '../residency/gate.js';
+import { parsePolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
 
@@ -21,6 +23,8 @@ export interface GatewayOptions {
   node?: Partial<GatewayNodeOptions>;
   sim?: SimOptions;
   now?: () => number;
+  /** Every link is opened with a grant from this gate (default: the default policy, loopback only). */
+  gate?: EgressGate;
 }
 
 export interface LinkHandle {
@@ -75,8 +79,10 @@ export class Gateway {
   readonly events$ = this.events.asObservable();
   private readonly subscriptions: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  readonly gate: EgressGate;
 
   constructor(readonly options: GatewayOptions) {
+    this.gate = options.gate ?? new EgressGate(parsePolicy({}, 'defaults'));
     this.registry = loadRegistry(options.dialects);
     this.router = new Router(this.registry, {
       dedupWindowMs: options.dedupWindowMs ?? 0,
@@ -87,11 +93,15 @@ export class Gateway {
     this.router.onFrame((frame) => this.state.observe(frame));
     this.subscriptions.push(this.state.events$.subscribe((event) => this.events.next({ type: 'vehicle', event })));
     this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
-    options.links.forEach((endpoint, i) => this.addLink(endpoint, `link${i + 1}`));
   }
 
-  private addLink(endpoint: Endpoint, id: string): void {
-    const link = endpoint.kind === 'sim' ? new SimLink(id, this.options.sim) : createLink(id, endpoint);
+  /** Gets the gate's grant for the endpoint (a refusal throws ResidencyRefusal) and wires the link in. */
+  private async addLink(endpoint: Endpoint, index: number): Promise<void> {
+    const id = `link${index + 1}`;
+    const entry = `links[${index}] ${endpoint.text}`;
+    const link = endpoint.kind === 'sim'
+      ? new SimLink(id, this.gate.grantInProcess(entry), this.options.sim)
+      : await grantedLink(this.gate, id, endpoint, entry);
     const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes) });
     const decoder = new FrameDecoder(this.registry, (frame) => this.router.route(frame, port));
     const handle: LinkHandle = { link, decoder, port, state: { status: 'connecting' } };
@@ -100,6 +110,7 @@ export class Gateway {
       link.data$.subscribe((chunk) => decoder.push(chunk)),
       link.state$.subscribe((state) => {
         handle.state = state;
+        this.gate.record('link_state', { link: endpoint.text, status: state.status, ...(state.reason ? { reason: state.reason } : {}) });
         this.events.next({ type: 'link', link, state });
       }),
     );
@@ -124,9 +135,13 @@ export class Gateway {
     };
   }
 
-  /** Opens every link; if one cannot be opened, closes the others and rejects with its error. */
+  /**
+   * Asks the gate for every link, then opens them. If one is refused or cannot be opened,
+   * closes the others and rejects with its error: nothing runs half-approved.
+   */
   async start(): Promise<void> {
     try {
+      for (const [i, endpoint] of this.options.links.entries()) await this.addLink(endpoint, i);
       for (const { link } of this.links) await link.open();
     } catch (err) {
       await this.stop();

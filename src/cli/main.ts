@@ -9,7 +9,9 @@ import type { TransportEndpoint } from '../links/create-link.js';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
 import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
-import { EXIT_OK, EXIT_USAGE, InputError } from './errors.js';
+import { ResidencyRefusal } from '../residency/gate.js';
+import { parsePolicy, PolicyError, type ResidencyPolicy } from '../residency/policy.js';
+import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
 
@@ -49,7 +51,12 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+async function loadPolicy(path: string | undefined): Promise<ResidencyPolicy | undefined> {
+  return path ? (await import('../residency/policy-file.js')).loadPolicyFile(path) : undefined;
+}
+
 interface RunFlags {
+  policy?: string;
   config?: string;
   link: string[];
   dialect?: string[];
@@ -61,8 +68,10 @@ interface RunFlags {
 
 async function runConfig(flags: RunFlags): Promise<RunConfig> {
   const base = flags.config ? (await import('./config.js')).loadConfigFile(flags.config) : DEFAULT_RUN_CONFIG;
+  const policy = (await loadPolicy(flags.policy)) ?? base.policy;
   return {
     ...base,
+    ...(policy ? { policy } : {}),
     links: flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links,
     ...(flags.dialect ? { dialects: flags.dialect } : {}),
     ...(flags.dedupWindow !== undefined ? { dedupWindowMs: flags.dedupWindow } : {}),
@@ -113,6 +122,7 @@ Examples:
     .command('run')
     .description('run the gateway: vehicle links, routing, status (with no --link: the built-in simulated vehicle)')
     .option('-c, --config <file>', 'YAML configuration file (flags override it)')
+    .option('-p, --policy <file>', 'residency policy (YAML); default: loopback and ./mavgate-data only, no audit log')
     .option('-l, --link <endpoint>', 'a vehicle link; repeat for several (replaces the config file\'s links)', collect, [])
     .addOption(new Option('--dialect <names>', 'comma-separated dialects (default: all)').argParser(dialectList))
     .option('--heartbeat', `send the gateway's own HEARTBEAT (sysid ${DEFAULT_RUN_CONFIG.node.sysid}); off by default, see README`)
@@ -131,7 +141,8 @@ Examples:
   $ mavgate run --link udp-listen:0.0.0.0:14550         # a vehicle or SITL sending to 14550
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
-  $ mavgate run --config /etc/mavgate/gateway.yaml`,
+  $ mavgate run --config /etc/mavgate/gateway.yaml
+  $ mavgate run --policy /etc/mavgate/policy.yaml --link udp:192.168.10.20:14550   # exit 3 if not approved`,
     )
     .action(async (flags: RunFlags) => {
       const log = stderrLogger();
@@ -149,6 +160,7 @@ Examples:
     .command('sim')
     .description('run the simulated vehicle (a small ArduPilot copter) on a UDP, TCP or serial endpoint')
     .option('-l, --link <endpoint>', 'where the vehicle talks', 'udp:127.0.0.1:14550')
+    .option('-p, --policy <file>', 'residency policy (YAML) approving the endpoint; default: loopback only')
     .option('--sysid <id>', 'the vehicle\'s system id', numberOption('--sysid', { min: 1, max: 255, integer: true }), 1)
     .option('--rate <factor>', 'multiply every telemetry rate', numberOption('--rate', { min: 0.01, max: 1000 }), 1)
     .option('--loss <p>', 'probability of dropping an outgoing frame', numberOption('--loss', { min: 0, max: 1 }), 0)
@@ -162,13 +174,14 @@ Examples:
   $ mavgate sim --link tcp-listen:127.0.0.1:5760   # serves MAVLink like ArduPilot SITL
   $ mavgate sim --link serial:/dev/pts/7:57600 --loss 0.05 --damage 0.01`,
     )
-    .action(async (opts: { link: string; sysid: number; rate: number; loss: number; damage: number; seed: number }) => {
+    .action(async (opts: { link: string; policy?: string; sysid: number; rate: number; loss: number; damage: number; seed: number }) => {
       const endpoint = parseEndpoint(opts.link);
       if (endpoint.kind === 'sim') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
       const log = stderrLogger();
       const stopAsked = untilSignal();
       const { startSim } = await import('./sim.js');
-      const sim = await startSim(endpoint as TransportEndpoint, { sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed });
+      const policy = (await loadPolicy(opts.policy)) ?? parsePolicy({}, 'defaults');
+      const sim = await startSim(endpoint as TransportEndpoint, { sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed }, policy);
       log('info', `simulated vehicle ${opts.sysid}/1 on ${endpoint.text}`);
       sim.link.state$.subscribe((s) => log('info', `link ${endpoint.text}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`));
       await stopAsked;
@@ -230,7 +243,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    if (err instanceof InputError || err instanceof UnknownDialectError || err instanceof EndpointError || err instanceof LinkError) {
+    if (err instanceof ResidencyRefusal) {
+      process.stderr.write(`mavgate: ${err.message}\n`);
+      return EXIT_RESIDENCY;
+    }
+    if (err instanceof InputError || err instanceof UnknownDialectError || err instanceof EndpointError || err instanceof LinkError || err instanceof PolicyError) {
       process.stderr.write(`mavgate: ${err.message}\n`);
       return EXIT_USAGE;
     }

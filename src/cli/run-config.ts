@@ -1,6 +1,7 @@
 /** What `mavgate run` needs to know, whether it came from a file, from flags, or from the defaults. */
 import type { Endpoint } from '../links/endpoint.js';
 import { DEFAULT_GATEWAY_NODE, type GatewayNodeOptions } from '../router/gateway-node.js';
+import type { ResidencyPolicy } from '../residency/policy.js';
 
 export interface RunConfig {
   links: Endpoint[];
@@ -8,6 +9,8 @@ export interface RunConfig {
   dedupWindowMs?: number;
   statusIntervalMs: number;
   node: GatewayNodeOptions;
+  /** The residency policy; with one, the audit log is written in its audit directory. */
+  policy?: ResidencyPolicy;
 }
 
 export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE };

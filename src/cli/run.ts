@@ -2,6 +2,9 @@
  * `mavgate run`: the gateway, from a config file or flags. With no link it starts the
  * built-in simulated vehicle in-process, so a newcomer sees live telemetry at once.
  */
+import { AuditLog } from '../residency/audit-log.js';
+import { EgressGate } from '../residency/gate.js';
+import { parsePolicy } from '../residency/policy.js';
 import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
@@ -16,7 +19,15 @@ export interface RunningGateway {
 export async function startGateway(config: RunConfig, log: Logger): Promise<RunningGateway> {
   const links = config.links.length > 0 ? config.links : [{ kind: 'sim' as const, text: 'sim' }];
   if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
+  const gate = new EgressGate(config.policy ?? parsePolicy({}, 'defaults'));
+  // With a policy, every decision is audited, in a directory the policy itself approves.
+  const audit = config.policy ? new AuditLog(gate.grantDirectory('audit.directory', config.policy.auditDirectory)) : null;
+  if (audit) {
+    gate.attachAudit(audit);
+    log('info', `audit log: ${audit.path}`);
+  }
   const gateway = new Gateway({
+    gate,
     links,
     ...(config.dialects ? { dialects: config.dialects } : {}),
     ...(config.dedupWindowMs !== undefined ? { dedupWindowMs: config.dedupWindowMs } : {}),
@@ -37,7 +48,12 @@ export async function startGateway(config: RunConfig, log: Logger): Promise<Runn
       log('error', `internal error (relay continues): ${e.error instanceof Error ? e.error.stack : String(e.error)}`);
     }
   });
-  await gateway.start();
+  try {
+    await gateway.start();
+  } catch (err) {
+    audit?.close();
+    throw err;
+  }
 
   const statusLine = new StatusLine(gateway);
   const printStatus = () => log('info', statusLine.render());
@@ -52,6 +68,10 @@ export async function startGateway(config: RunConfig, log: Logger): Promise<Runn
       process.off('SIGUSR1', onRequest);
       await gateway.stop();
       log('info', 'stopped: links closed');
+      if (audit) {
+        const head = audit.close();
+        log('info', `audit log ${audit.path}: chain head seq ${head.seq} ${head.hash}`);
+      }
     },
   };
 }

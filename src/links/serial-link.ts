@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import type { SerialPort } from 'serialport';
+import { assertGrant, type DeviceGrant } from '../residency/gate.js';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -30,7 +31,9 @@ export class SerialLink extends BaseLink {
   private port: SerialPort | null = null;
   private watch: NodeJS.Timeout | null = null;
 
-  constructor(id: string, override readonly endpoint: SerialEndpoint) {
+  constructor(id: string, override readonly endpoint: SerialEndpoint, grant: DeviceGrant) {
+    assertGrant(grant, 'device');
+    if (grant.path !== endpoint.path) throw new Error(`grant for ${grant.path} does not cover ${endpoint.text}`);
     super(id, endpoint);
   }
 

@@ -4,17 +4,28 @@
  * sends to all of them.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
 
 type NetworkEndpoint = Extract<Endpoint, { host: string }>;
 
+function checkGrant(endpoint: NetworkEndpoint, grant: ConnectGrant | ListenGrant, kind: 'connect' | 'listen'): string {
+  assertGrant(grant, kind);
+  if (grant.protocol !== 'tcp' || grant.port !== endpoint.port) throw new Error(`grant for ${grant.protocol}:${grant.port} does not cover ${endpoint.text}`);
+  return grant.address;
+}
+
 export class TcpClientLink extends BaseLink {
   private socket: Socket | null = null;
+  /** The address the gate checked; reconnects go there, never through a new name lookup. */
+  private readonly address: string;
 
-  constructor(id: string, override readonly endpoint: NetworkEndpoint) {
+  constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ConnectGrant) {
+    const address = checkGrant(endpoint, grant, 'connect');
     super(id, endpoint);
+    this.address = address;
   }
 
   /** Starts connecting; a vehicle that is not up yet is waited for, not an error. */
@@ -24,9 +35,8 @@ export class TcpClientLink extends BaseLink {
   }
 
   private connect(): void {
-    const { host, port } = this.endpoint;
     this.setState('connecting');
-    const socket = connect({ host, port, noDelay: true });
+    const socket = connect({ host: this.address, port: this.endpoint.port, noDelay: true });
     this.socket = socket;
     socket.on('connect', () => this.setState('up'));
     socket.on('data', (chunk) => this.receive(chunk));
@@ -56,9 +66,12 @@ export class TcpClientLink extends BaseLink {
 export class TcpServerLink extends BaseLink {
   private server: Server | null = null;
   private readonly peers = new Set<Socket>();
+  private readonly address: string;
 
-  constructor(id: string, override readonly endpoint: NetworkEndpoint) {
+  constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ListenGrant) {
+    const address = checkGrant(endpoint, grant, 'listen');
     super(id, endpoint);
+    this.address = address;
   }
 
   get localPort(): number {
@@ -67,7 +80,8 @@ export class TcpServerLink extends BaseLink {
   }
 
   open(): Promise<void> {
-    const { host, port } = this.endpoint;
+    const { port } = this.endpoint;
+    const host = this.address;
     const server = createServer({ noDelay: true }, (socket) => {
       this.peers.add(socket);
       this.setState('up');

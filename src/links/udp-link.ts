@@ -5,6 +5,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -18,8 +19,14 @@ export class UdpLink extends BaseLink {
   private socket: Socket | null = null;
   private peer: { address: string; port: number } | null = null;
 
-  constructor(id: string, override readonly endpoint: NetworkEndpoint) {
+  /** The address the gate checked: what this link binds to or sends to. */
+  private readonly address: string;
+
+  constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ConnectGrant | ListenGrant) {
+    assertGrant(grant, endpoint.kind === 'udp-listen' ? 'listen' : 'connect');
+    if (grant.protocol !== 'udp' || grant.port !== endpoint.port) throw new Error(`grant for ${grant.protocol}:${grant.port} does not cover ${endpoint.text}`);
     super(id, endpoint);
+    this.address = grant.address;
   }
 
   /** The address this link is bound to (useful with port 0). */
@@ -32,7 +39,8 @@ export class UdpLink extends BaseLink {
   }
 
   open(): Promise<void> {
-    const { host, port, kind } = this.endpoint;
+    const { port, kind } = this.endpoint;
+    const host = this.address;
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     this.socket = socket;
     const listening = kind === 'udp-listen';

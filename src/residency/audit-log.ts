@@ -6,8 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { type AuditHead, type AuditRecord, GENESIS, headPathOf, sealRecord } from './audit-record.js';
 import { verifyAuditLog } from './audit-verify.js';
+import { assertGrant, type DirectoryGrant } from './gate.js';
 
 export class AuditLogError extends Error {
   constructor(readonly path: string, reason: string) {
@@ -20,12 +22,17 @@ export class AuditLog {
   private readonly fd: number;
   private readonly run = randomBytes(8).toString('hex');
   private head: AuditHead;
+  readonly path: string;
 
   /**
-   * Opens (or creates) the log at `path`. An existing log must verify against its head
-   * before anything is appended: mavgate does not write onto a chain that was tampered with.
+   * Opens (or creates) the log `fileName` in a directory the gate granted. An existing log
+   * must verify against its head before anything is appended: mavgate does not write onto
+   * a chain that was tampered with.
    */
-  constructor(readonly path: string) {
+  constructor(directory: DirectoryGrant, fileName = 'audit.jsonl') {
+    assertGrant(directory, 'directory');
+    const path = join(directory.path, fileName);
+    this.path = path;
     if (existsSync(path)) {
       const result = verifyAuditLog(path);
       if (!result.ok) throw new AuditLogError(path, `will not append to a log that fails verification: ${result.reason}`);

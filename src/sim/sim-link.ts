@@ -1,11 +1,13 @@
 /** The built-in simulated vehicle as a vehicle link, in the same process: what `mavgate run` uses when no link is given. */
 import { BaseLink } from '../links/base-link.js';
+import { assertGrant, type InProcessGrant } from '../residency/gate.js';
 import { SimVehicle, type SimOptions } from './sim-vehicle.js';
 
 export class SimLink extends BaseLink {
   readonly vehicle: SimVehicle;
 
-  constructor(id: string, options: SimOptions = {}) {
+  constructor(id: string, grant: InProcessGrant, options: SimOptions = {}) {
+    assertGrant(grant, 'in-process');
     super(id, { kind: 'sim', text: 'sim' });
     this.vehicle = new SimVehicle(options);
     // Deliver on a later tick, as a real transport would, so that a reply never re-enters the router mid-route.

@@ -1,0 +1,146 @@
+/**
+ * The egress gate: the one module that decides whether mavgate may send to a network
+ * address, listen on one, open a local device, or write in a directory. What it approves
+ * it hands out as a grant; the functions that open sockets, serial ports and files take a
+ * grant, and a grant can only come from here (a branded type, and a registry checked at
+ * run time). Every decision goes to the audit log once one is attached.
+ */
+import { lookup } from 'node:dns/promises';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { dirname, basename, join, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import type { AuditLog } from './audit-log.js';
+import type { ResidencyPolicy } from './policy.js';
+import { judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+
+declare const granted: unique symbol;
+interface Branded { readonly [granted]: true; readonly rule: string; readonly entry: string }
+
+export type Protocol = 'udp' | 'tcp';
+/** Send to a checked address (never re-resolve: no DNS-rebinding window). */
+export type ConnectGrant = Branded & { readonly kind: 'connect'; readonly protocol: Protocol; readonly host: string; readonly address: string; readonly port: number };
+export type ListenGrant = Branded & { readonly kind: 'listen'; readonly protocol: Protocol; readonly address: string; readonly port: number };
+export type DeviceGrant = Branded & { readonly kind: 'device'; readonly path: string };
+export type DirectoryGrant = Branded & { readonly kind: 'directory'; readonly path: string };
+/** The built-in simulated vehicle: in the same process, no egress at all. */
+export type InProcessGrant = Branded & { readonly kind: 'in-process' };
+export type Grant = ConnectGrant | ListenGrant | DeviceGrant | DirectoryGrant | InProcessGrant;
+
+/** An IP literal (as the resolver would return it), not a host name. */
+function isAddress(host: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
+}
+
+const issued = new WeakSet<object>();
+
+/** Throws unless `grant` was issued by a gate and is of the kind expected. */
+export function assertGrant<K extends Grant['kind']>(grant: Grant, kind: K): asserts grant is Extract<Grant, { kind: K }> {
+  if (!issued.has(grant) || grant.kind !== kind) throw new Error(`not a ${kind} grant from the egress gate`);
+}
+
+export const EXIT_RESIDENCY = 3;
+
+export class ResidencyRefusal extends Error {
+  readonly exitCode = EXIT_RESIDENCY;
+  constructor(readonly entry: string, readonly destination: string, readonly rule: string, readonly reason: string) {
+    super(`residency policy refuses ${entry}: ${destination}: ${reason} (rule: ${rule})`);
+    this.name = 'ResidencyRefusal';
+  }
+}
+
+export type Resolver = (host: string) => Promise<string[]>;
+const systemResolver: Resolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+export class EgressGate {
+  private audit: AuditLog | null = null;
+  private readonly directoryRoots = new Map<string, string>();
+
+  constructor(readonly policy: ResidencyPolicy, private readonly resolveHost: Resolver = systemResolver) {
+    for (const d of policy.directories) {
+      try {
+        this.directoryRoots.set(d.key, realpathSync(d.path));
+      } catch {
+        // Not created yet: judged by its path as written until it exists.
+      }
+    }
+  }
+
+  /** From now on every decision is recorded; the policy itself first. */
+  attachAudit(audit: AuditLog): void {
+    this.audit = audit;
+    audit.append('policy_loaded', { source: this.policy.source, policy_sha256: this.policy.sha256, site: this.policy.site, jurisdiction: this.policy.jurisdiction });
+  }
+
+  /** Records an event in the audit log, if there is one (links up and down, say). */
+  record(event: string, details: Record<string, unknown>): void {
+    this.audit?.append(event, details);
+  }
+
+  async grantConnect(entry: string, protocol: Protocol, host: string, port: number): Promise<ConnectGrant> {
+    const destination = `${protocol}:${host}:${port}`;
+    let addresses: string[];
+    try {
+      addresses = isAddress(host) ? [host] : await this.resolveHost(host);
+    } catch (err) {
+      return this.refuse(entry, destination, 'approved_sinks.networks', `cannot resolve ${host}: ${(err as Error).message}`);
+    }
+    if (addresses.length === 0) return this.refuse(entry, destination, 'approved_sinks.networks', `${host} resolves to nothing`);
+    // Every address the name resolves to must be approved: any of them could be the one used.
+    let verdict: Verdict | null = null;
+    for (const address of addresses) {
+      verdict = judgeDestination(this.policy, address, port);
+      if (!verdict.approved) return this.refuse(entry, `${destination} (${address})`, verdict.rule, verdict.reason);
+    }
+    return this.issue({ kind: 'connect', protocol, host, address: addresses[0]!, port, rule: verdict!.rule, entry }, destination);
+  }
+
+  async grantListen(entry: string, protocol: Protocol, host: string, port: number): Promise<ListenGrant> {
+    const destination = `${protocol}-listen:${host}:${port}`;
+    const address = isAddress(host) ? host : (await this.resolveHost(host).catch(() => []))[0];
+    if (!address) return this.refuse(entry, destination, 'listen', `cannot resolve ${host}`);
+    const verdict = judgeListener(this.policy, address);
+    if (!verdict.approved) return this.refuse(entry, destination, verdict.rule, verdict.reason);
+    return this.issue({ kind: 'listen', protocol, address, port, rule: verdict.rule, entry }, destination);
+  }
+
+  /** A local serial device: it carries telemetry to the vehicle, not off the premises. */
+  grantDevice(entry: string, path: string): DeviceGrant {
+    return this.issue({ kind: 'device', path, rule: 'local device', entry }, `serial:${path}`);
+  }
+
+  grantInProcess(entry: string): InProcessGrant {
+    return this.issue({ kind: 'in-process', rule: 'in-process simulated vehicle', entry }, 'sim');
+  }
+
+  /** A directory for telemetry files: its real path (symlinks and `..` resolved) must be inside an approved one. Created if missing. */
+  grantDirectory(entry: string, path: string): DirectoryGrant {
+    const real = realpathOfPossiblyMissing(resolve(path));
+    const verdict = judgeDirectory(this.policy, real, this.directoryRoots);
+    if (!verdict.approved) return this.refuse(entry, path, verdict.rule, verdict.reason);
+    mkdirSync(real, { recursive: true, mode: 0o700 });
+    return this.issue({ kind: 'directory', path: real, rule: verdict.rule, entry }, path);
+  }
+
+  private issue<G extends Grant>(fields: Omit<G, typeof granted>, destination: string): G {
+    const grant = Object.freeze({ ...fields }) as G;
+    issued.add(grant);
+    this.audit?.append('granted', { entry: grant.entry, destination, kind: grant.kind, rule: grant.rule });
+    return grant;
+  }
+
+  private refuse(entry: string, destination: string, rule: string, reason: string): never {
+    this.audit?.append('refused', { entry, destination, rule, reason });
+    throw new ResidencyRefusal(entry, destination, rule, reason);
+  }
+}
+
+/** The real path of `path`, or of its nearest existing ancestor with the rest appended. */
+function realpathOfPossiblyMissing(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    if (parent === path) return path;
+    return join(realpathOfPossiblyMissing(parent), basename(path));
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The gate's decisions as pure functions: given the policy and an address (or a real
+ * path), approved or refused, and by which rule. They open nothing, so they can be
+ * tested on any address, public or private, without sending a byte.
+ */
+import { sep } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import type { ResidencyPolicy } from './policy.js';
+
+export type Verdict =
+  | { approved: true; rule: string }
+  | { approved: false; rule: string; reason: string };
+
+function parse(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  try {
+    const a = ipaddr.parse(address);
+    // An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is judged as the IPv4 address it is.
+    return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
+  } catch {
+    return null;
+  }
+}
+
+function inRange(a: ipaddr.IPv4 | ipaddr.IPv6, range: [ipaddr.IPv4 | ipaddr.IPv6, number]): boolean {
+  return a.kind() === range[0].kind() && a.match(range);
+}
+
+/** May telemetry be sent to `address:port`? `address` must be an IP address (host names are resolved first). */
+export function judgeDestination(policy: ResidencyPolicy, address: string, port: number): Verdict {
+  const a = parse(address);
+  if (!a) return { approved: false, rule: 'addresses', reason: `"${address}" is not an IP address` };
+  if (a.range() === 'unspecified') return { approved: false, rule: 'wildcard', reason: `${address} is a wildcard, not a destination` };
+  if (a.range() === 'broadcast' || a.range() === 'multicast') {
+    const explicit = policy.networks.find((n) => inRange(a, n.range) && n.range[1] === (a.kind() === 'ipv4' ? 32 : 128));
+    if (!explicit) return { approved: false, rule: 'broadcast', reason: `${address} is a ${a.range()} address: it reaches every host, approve it explicitly as a /32` };
+  }
+  for (const n of policy.networks) {
+    if (!inRange(a, n.range)) continue;
+    if (n.ports.length > 0 && !n.ports.includes(port)) continue;
+    return { approved: true, rule: `${n.key} (${n.cidr}${n.ports.length ? ` ports ${n.ports.join(',')}` : ''})` };
+  }
+  const near = policy.networks.find((n) => inRange(a, n.range));
+  if (near) return { approved: false, rule: near.key, reason: `port ${port} is not among the ports ${near.cidr} is approved for (${near.ports.join(', ')})` };
+  return { approved: false, rule: 'approved_sinks.networks', reason: `${address} (${a.range()}) is in no approved network` };
+}
+
+/** May mavgate listen on `address`? Wildcards only when the policy lists them literally. */
+export function judgeListener(policy: ResidencyPolicy, address: string): Verdict {
+  const a = parse(address);
+  if (!a) return { approved: false, rule: 'listen', reason: `"${address}" is not an IP address` };
+  if (a.range() === 'unspecified') {
+    const entry = policy.listen.find((l) => l.wildcard && l.cidr === address);
+    return entry
+      ? { approved: true, rule: `${entry.key} (${entry.cidr}: every interface)` }
+      : { approved: false, rule: 'listen', reason: `${address} listens on every interface; list "${address}" under listen to allow it` };
+  }
+  const entry = policy.listen.find((l) => l.range && inRange(a, l.range));
+  return entry ? { approved: true, rule: `${entry.key} (${entry.cidr})` } : { approved: false, rule: 'listen', reason: `${address} is in no approved listen range` };
+}
+
+/** May telemetry files be written in `realPath` (symlinks and `..` already resolved)? */
+export function judgeDirectory(policy: ResidencyPolicy, realPath: string, approvedRealPaths: Map<string, string>): Verdict {
+  for (const d of policy.directories) {
+    const root = approvedRealPaths.get(d.key) ?? d.path;
+    if (realPath === root || realPath.startsWith(root + sep)) return { approved: true, rule: `${d.key} (${d.path})` };
+  }
+  return { approved: false, rule: 'approved_sinks.directories', reason: `${realPath} is outside every approved directory` };
+}

@@ -1,0 +1,237 @@
+/**
+ * The residency policy, the gate's verdicts (pure functions: public and private addresses
+ * are judged, never contacted), grants, and refusals end to end against a decoy listener
+ * on an unapproved loopback address.
+ */
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLink } from '../src/links/create-link.js';
+import { parseEndpoint } from '../src/links/endpoint.js';
+import { EgressGate, type Grant, ResidencyRefusal } from '../src/residency/gate.js';
+import { parsePolicy, PolicyError } from '../src/residency/policy.js';
+import { judgeDestination, judgeListener } from '../src/residency/verdicts.js';
+import { verifyAuditLog } from '../src/residency/audit-verify.js';
+import { runMavgate } from './helpers/cli.js';
+import { MavgateProcess } from './helpers/process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mavgate-residency-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const lan = parsePolicy({
+  site: 'field-team-3',
+  approved_sinks: {
+    directories: [join(dir, 'data')],
+    networks: [{ cidr: '127.0.0.1/32' }, { cidr: '192.168.10.0/24', ports: [14550, 14551] }, { cidr: 'fd00:10::/64' }],
+  },
+  listen: ['127.0.0.1/32', '192.168.10.5'],
+}, 'lan policy');
+
+describe('residency policy', () => {
+  it('defaults to loopback and the data directory only', () => {
+    const p = parsePolicy({}, 'defaults', '/srv');
+    expect(p.networks.map((n) => n.cidr)).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(p.directories.map((d) => d.path)).toEqual(['/srv/mavgate-data']);
+    expect(p.listen.map((l) => l.cidr)).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(p.auditDirectory).toBe('/srv/mavgate-data/audit');
+    expect(p.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it.each([
+    [{ approved_sinks: { networks: [{ cidr: '10.0.0.0/33' }] } }, 'approved_sinks.networks[0]', /not an address or CIDR/],
+    [{ approved_sinks: { networks: [{ cidr: '0.0.0.0/0' }] } }, 'approved_sinks.networks[0]', /approves every address/],
+    [{ approved_sinks: { networks: [{ cidr: '10.0.0.0/8', ports: [70000] }] } }, 'approved_sinks.networks[0].ports[0]', /<=65535/],
+    [{ site: 'team 3' }, 'site', /letters, digits/],
+    [{ listen: ['::/0'] }, 'listen[0]', /approves every address/],
+    [{ sinks: [] }, '', /Unrecognized key: "sinks"/],
+  ])('refuses %j naming the key', (doc, key, reason) => {
+    let error: PolicyError | undefined;
+    try {
+      parsePolicy(doc, 'p.yaml');
+    } catch (e) {
+      error = e as PolicyError;
+    }
+    expect(error).toBeInstanceOf(PolicyError);
+    expect(error!.key).toBe(key);
+    expect(error!.message).toMatch(reason);
+  });
+});
+
+describe('verdicts (pure: nothing is contacted)', () => {
+  it('refuses public and unapproved private destinations, naming the rule', () => {
+    for (const address of ['8.8.8.8', '1.1.1.1', '2001:4860:4860::8888', '10.0.0.5', '172.16.3.4', '192.168.11.1', '127.0.0.2']) {
+      const v = judgeDestination(lan, address, 14550);
+      expect(v.approved, address).toBe(false);
+    }
+    expect(judgeDestination(lan, '8.8.8.8', 53)).toMatchObject({ approved: false, rule: 'approved_sinks.networks', reason: '8.8.8.8 (unicast) is in no approved network' });
+  });
+
+  it('approves destinations inside an approved network, on its ports', () => {
+    expect(judgeDestination(lan, '192.168.10.20', 14550)).toEqual({ approved: true, rule: 'approved_sinks.networks[1] (192.168.10.0/24 ports 14550,14551)' });
+    expect(judgeDestination(lan, '192.168.10.20', 5760)).toMatchObject({ approved: false, rule: 'approved_sinks.networks[1]', reason: expect.stringMatching(/port 5760/) });
+    expect(judgeDestination(lan, '127.0.0.1', 9)).toMatchObject({ approved: true });
+    expect(judgeDestination(lan, 'fd00:10::7', 14550)).toMatchObject({ approved: true });
+    // An IPv4-mapped IPv6 address is judged as the IPv4 address it is.
+    expect(judgeDestination(lan, '::ffff:192.168.10.20', 14550)).toMatchObject({ approved: true });
+    expect(judgeDestination(lan, '::ffff:8.8.8.8', 14550)).toMatchObject({ approved: false });
+  });
+
+  it('refuses wildcard and broadcast destinations unless approved exactly', () => {
+    expect(judgeDestination(lan, '0.0.0.0', 14550)).toMatchObject({ approved: false, rule: 'wildcard' });
+    expect(judgeDestination(lan, '192.168.10.255', 14550)).toMatchObject({ approved: true }); // a host address inside the /24 as far as the policy knows
+    expect(judgeDestination(lan, '255.255.255.255', 14550)).toMatchObject({ approved: false, rule: 'broadcast' });
+    expect(judgeDestination(lan, 'not-an-ip', 1)).toMatchObject({ approved: false });
+  });
+
+  it('lets mavgate listen only on approved addresses; every interface only when listed literally', () => {
+    expect(judgeListener(lan, '127.0.0.1')).toMatchObject({ approved: true });
+    expect(judgeListener(lan, '192.168.10.5')).toMatchObject({ approved: true });
+    expect(judgeListener(lan, '192.168.10.6')).toMatchObject({ approved: false });
+    expect(judgeListener(lan, '0.0.0.0')).toMatchObject({ approved: false, reason: expect.stringMatching(/list "0.0.0.0" under listen/) });
+    expect(judgeListener(parsePolicy({ listen: ['0.0.0.0'] }, 'p'), '0.0.0.0')).toMatchObject({ approved: true });
+  });
+});
+
+describe('EgressGate', () => {
+  const resolver = (table: Record<string, string[]>) => async (host: string) => {
+    if (!(host in table)) throw new Error('ENOTFOUND');
+    return table[host]!;
+  };
+
+  it('resolves a host name once, checks every address, and grants the checked address', async () => {
+    const gate = new EgressGate(lan, resolver({ 'gcs.lan': ['192.168.10.20'], 'mixed.lan': ['192.168.10.21', '203.0.113.9'] }));
+    const grant = await gate.grantConnect('links[0]', 'udp', 'gcs.lan', 14550);
+    expect(grant).toMatchObject({ kind: 'connect', host: 'gcs.lan', address: '192.168.10.20', port: 14550 });
+    await expect(gate.grantConnect('links[1]', 'udp', 'mixed.lan', 14550)).rejects.toThrow(/203\.0\.113\.9.*in no approved network/);
+    await expect(gate.grantConnect('links[2]', 'tcp', 'nowhere.lan', 14550)).rejects.toThrow(/cannot resolve nowhere.lan/);
+  });
+
+  it('refuses with the config entry, the destination and the rule', async () => {
+    const gate = new EgressGate(lan);
+    const refusal = await gate.grantConnect('links[3] udp:8.8.8.8:14550', 'udp', '8.8.8.8', 14550).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(ResidencyRefusal);
+    expect((refusal as ResidencyRefusal).message).toBe(
+      'residency policy refuses links[3] udp:8.8.8.8:14550: udp:8.8.8.8:14550 (8.8.8.8): 8.8.8.8 (unicast) is in no approved network (rule: approved_sinks.networks)',
+    );
+    expect((refusal as ResidencyRefusal).exitCode).toBe(3);
+  });
+
+  it('grants directories by real path: refuses a symlink pointing out, and `..` escapes', () => {
+    const data = join(dir, 'data');
+    mkdirSync(data, { recursive: true });
+    const gate = new EgressGate(lan);
+    expect(gate.grantDirectory('recordings', join(data, 'recordings')).path).toBe(resolve(data, 'recordings'));
+    symlinkSync(tmpdir(), join(data, 'escape'));
+    expect(() => gate.grantDirectory('exports', join(data, 'escape', 'x'))).toThrow(/outside every approved directory/);
+    expect(() => gate.grantDirectory('exports', join(data, '..', 'elsewhere'))).toThrow(ResidencyRefusal);
+  });
+
+  it('makes links only from its own grants: a forged grant is refused at run time', () => {
+    const forged = { kind: 'connect', protocol: 'udp', host: '8.8.8.8', address: '8.8.8.8', port: 14550, rule: 'forged', entry: 'x' } as unknown as Grant;
+    expect(() => createLink('x', parseEndpoint('udp:8.8.8.8:14550') as never, forged)).toThrow(/not a connect grant from the egress gate/);
+  });
+});
+
+/** A decoy "cloud" on an unapproved loopback address: it must see no byte and no connection. */
+async function decoy() {
+  const udp = createSocket('udp4');
+  let udpBytes = 0;
+  udp.on('message', (m) => (udpBytes += m.length));
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.2', r));
+  let tcpConnections = 0;
+  const tcp = createServer(() => tcpConnections++);
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.2', r));
+  return {
+    udpPort: udp.address().port,
+    tcpPort: (tcp.address() as { port: number }).port,
+    counts: () => ({ udpBytes, tcpConnections }),
+    close: async () => {
+      udp.close();
+      await new Promise<void>((r) => tcp.close(() => r()));
+    },
+  };
+}
+
+describe('refusals end to end (decoy on 127.0.0.2)', () => {
+  const policyPath = join(dir, 'policy.yaml');
+  writeFileSync(policyPath, `site: bench-test\napproved_sinks:\n  directories: [data]\n  networks:\n    - cidr: 127.0.0.1/32\nlisten: [127.0.0.1/32]\n`);
+
+  it('exits 3 naming the entry, destination and rule; the decoy sees nothing; the refusal is audited', async () => {
+    const cloud = await decoy();
+    try {
+      const udp = await runMavgate(['run', '--policy', policyPath, '--link', 'sim', '--link', `udp:127.0.0.2:${cloud.udpPort}`]);
+      expect(udp.code).toBe(3);
+      expect(udp.stderr).toMatch(new RegExp(`residency policy refuses links\\[1\\] udp:127\\.0\\.0\\.2:${cloud.udpPort}: .*127\\.0\\.0\\.2 \\(loopback\\) is in no approved network \\(rule: approved_sinks\\.networks\\)`));
+      const tcp = await runMavgate(['run', '--policy', policyPath, '--link', `tcp:127.0.0.2:${cloud.tcpPort}`]);
+      expect(tcp.code).toBe(3);
+      const listen = await runMavgate(['run', '--policy', policyPath, '--link', 'udp-listen:0.0.0.0:0']);
+      expect(listen.code).toBe(3);
+      expect(listen.stderr).toMatch(/listens on every interface/);
+      expect(cloud.counts()).toEqual({ udpBytes: 0, tcpConnections: 0 });
+
+      const auditPath = join(dir, 'data', 'audit', 'audit.jsonl');
+      const events = readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(events.filter((e) => e.event === 'refused').map((e) => e.details.destination)).toEqual([
+        `udp:127.0.0.2:${cloud.udpPort} (127.0.0.2)`, `tcp:127.0.0.2:${cloud.tcpPort} (127.0.0.2)`, 'udp-listen:0.0.0.0:0',
+      ]);
+      expect(verifyAuditLog(auditPath)).toMatchObject({ ok: true });
+    } finally {
+      await cloud.close();
+    }
+  });
+
+  it('refuses a policy error with exit 2, naming the key', async () => {
+    const bad = join(dir, 'bad-policy.yaml');
+    writeFileSync(bad, 'approved_sinks:\n  networks:\n    - cidr: 0.0.0.0/0\n');
+    const run = await runMavgate(['run', '--policy', bad]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/approved_sinks\.networks\[0\]: "0\.0\.0\.0\/0" approves every address/);
+  });
+
+  it('audits an approved run: policy, grants, link states; prints the chain head at shutdown; the log verifies', async () => {
+    const gw = MavgateProcess.start(['run', '--policy', policyPath, '--status-interval', '0']);
+    await gw.waitFor(/system 1\/1: heartbeat/);
+    expect(await gw.stop()).toBe(0);
+    const head = /audit log (\S+): chain head seq (\d+) ([0-9a-f]{64})/.exec(gw.stderr)!;
+    expect(head).not.toBeNull();
+    const result = verifyAuditLog(head[1]!);
+    expect(result).toMatchObject({ ok: true, head: { seq: Number(head[2]), hash: head[3] } });
+    const events = readFileSync(head[1]!, 'utf8').trim().split('\n').map((l) => JSON.parse(l).event);
+    expect(events).toEqual(expect.arrayContaining(['policy_loaded', 'granted', 'link_state']));
+  });
+});
+
+describe('source scan: only the modules that take grants open sockets, devices or files', () => {
+  const SRC = resolve(import.meta.dirname, '../src');
+  /** The modules allowed to use each API, and why. */
+  const ALLOWED: [RegExp, string[]][] = [
+    [/from 'node:(net|dgram|http|https|tls)'|from '(ws|serialport)'|import\('serialport'\)/, ['links/udp-link.ts', 'links/tcp-link.ts', 'links/serial-link.ts', 'links/ports.ts']],
+    [/\b(writeFileSync|writeFile|appendFile|appendFileSync|createWriteStream|writeSync|mkdirSync|mkdir|renameSync|rename|openSync|copyFile|symlink)\b/, ['residency/audit-log.ts', 'residency/gate.ts']],
+  ];
+
+  function files(dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  }
+
+  it('finds socket and file-write APIs nowhere else in src/', () => {
+    const offenders: string[] = [];
+    for (const file of files(SRC)) {
+      const rel = relative(SRC, file);
+      const text = readFileSync(file, 'utf8');
+      for (const [pattern, allowed] of ALLOWED) {
+        const line = text.split('\n').findIndex((l) => pattern.test(l) && !l.trim().startsWith('*') && !l.trim().startsWith('//'));
+        if (line >= 0 && !allowed.includes(rel)) offenders.push(`${rel}:${line + 1}: ${text.split('\n')[line]!.trim()}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('would catch a module that sneaks a socket in', () => {
+    const [pattern] = ALLOWED[0]!;
+    expect(pattern.test("import { createSocket } from 'node:dgram';")).toBe(true);
+    expect(ALLOWED[1]![0].test('writeFileSync(path, data)')).toBe(true);
+  });
+});
