@@ -4,13 +4,13 @@
  */
 import { Subject, type Subscription } from 'rxjs';
 import type { Endpoint } from '../links/endpoint.js';
-import { grantedLink } from '../links/create-link.js';
+import { createLink, requestGrant } from '../links/create-link.js';
 import type { LinkState, VehicleLink } from '../links/link.js';
 import { FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
 import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
-import { EgressGate } from '../residency/gate.js';
+import { EgressGate, type InProcessGrant } from '../residency/gate.js';
 import { parsePolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
@@ -99,10 +99,10 @@ export class Gateway {
   private async addLink(endpoint: Endpoint, index: number): Promise<void> {
     const id = `link${index + 1}`;
     const entry = `links[${index}] ${endpoint.text}`;
-    const link = endpoint.kind === 'sim'
-      ? new SimLink(id, this.gate.grantInProcess(entry), this.options.sim)
-      : await grantedLink(this.gate, id, endpoint, entry);
-    const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes) });
+    const grant = endpoint.kind === 'sim' ? this.gate.grantInProcess(entry) : await requestGrant(this.gate, endpoint, entry);
+    const link = endpoint.kind === 'sim' ? new SimLink(id, grant as InProcessGrant, this.options.sim) : createLink(id, endpoint, grant);
+    const filter = grant.kind === 'connect' ? this.gate.filterFor(grant, this.registry) : undefined;
+    const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes), ...(filter ? { filter } : {}) });
     const decoder = new FrameDecoder(this.registry, (frame) => this.router.route(frame, port));
     const handle: LinkHandle = { link, decoder, port, state: { status: 'connecting' } };
     this.links.push(handle);

@@ -9,8 +9,11 @@ import { lookup } from 'node:dns/promises';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
+import type { MessageRegistry } from '../mavlink/index.js';
 import type { AuditLog } from './audit-log.js';
-import type { ResidencyPolicy } from './policy.js';
+import { ClassTable } from './data-classes.js';
+import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
+import { PolicyError, type ResidencyPolicy } from './policy.js';
 import { judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
@@ -110,6 +113,26 @@ export class EgressGate {
 
   grantInProcess(entry: string): InProcessGrant {
     return this.issue({ kind: 'in-process', rule: 'in-process simulated vehicle', entry }, 'sim');
+  }
+
+  /** The data classes of a registry, with the policy's moves applied; a move of an unknown message is a policy error. */
+  classTable(registry: MessageRegistry): ClassTable {
+    for (const name of Object.keys(this.policy.classOverrides)) {
+      if (!registry.byName(name)) throw new PolicyError(this.policy.source, `classes.${name}`, 'no such message in the dialects in use');
+    }
+    return new ClassTable(registry, this.policy.classOverrides);
+  }
+
+  /**
+   * What a granted destination may receive: the first rule whose network holds its
+   * address, or undefined (everything, unredacted) when no rule speaks of it.
+   */
+  filterFor(grant: ConnectGrant, registry: MessageRegistry): EgressFilter | undefined {
+    assertGrant(grant, 'connect');
+    const rule = this.policy.rules.find((r) => ipaddr.parse(grant.address).kind() === r.range[0].kind() && ipaddr.parse(grant.address).match(r.range));
+    if (!rule) return undefined;
+    this.audit?.append('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
+    return buildEgressFilter(rule, this.classTable(registry), registry);
   }
 
   /** A directory for telemetry files: its real path (symlinks and `..` resolved) must be inside an approved one. Created if missing. */

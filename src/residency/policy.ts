@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { DATA_CLASSES, type DataClass } from './data-classes.js';
 
 export interface ApprovedNetwork {
   /** Where in the policy it came from, for messages and audit records: `approved_sinks.networks[1]`. */
@@ -16,6 +17,18 @@ export interface ApprovedNetwork {
   range: [ipaddr.IPv4 | ipaddr.IPv6, number];
   /** Allowed ports; empty means any port. */
   ports: number[];
+}
+
+/** What a destination receives of one data class: nothing, or positions snapped to a grid. */
+export type Redaction = 'drop' | { gridM: number };
+
+export interface DestinationRule {
+  key: string;
+  cidr: string;
+  range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  /** The classes this destination may receive. */
+  classes: ReadonlySet<DataClass>;
+  redact: ReadonlyMap<DataClass, Redaction>;
 }
 
 export interface ResidencyPolicy {
@@ -27,6 +40,10 @@ export interface ResidencyPolicy {
   networks: ApprovedNetwork[];
   /** Addresses mavgate may listen on (wildcards only when listed literally: 0.0.0.0 or ::). */
   listen: { key: string; cidr: string; range: [ipaddr.IPv4 | ipaddr.IPv6, number] | null; wildcard: boolean }[];
+  /** Messages moved to another class than the shipped one, by name. */
+  classOverrides: Record<string, DataClass>;
+  /** Per-destination rules, first match wins; a destination no rule matches gets every class unredacted. */
+  rules: DestinationRule[];
   /** Directory of the audit log (inside an approved directory). */
   auditDirectory: string;
   /** SHA-256 of the policy as loaded (the canonical JSON of the validated document). */
@@ -45,6 +62,7 @@ export const DEFAULT_DATA_DIRECTORY = 'mavgate-data';
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
 const port = z.number().int().min(1).max(65535);
+const dataClass = z.enum(DATA_CLASSES);
 const schema = z.strictObject({
   jurisdiction: z.string().min(1).default('unspecified'),
   site: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only (it goes into file names)').default('local'),
@@ -53,6 +71,12 @@ const schema = z.strictObject({
     networks: z.array(z.strictObject({ cidr: z.string(), ports: z.array(port).default([]) })).default(LOOPBACK.map((cidr) => ({ cidr, ports: [] }))),
   }).default({ directories: [DEFAULT_DATA_DIRECTORY], networks: LOOPBACK.map((cidr) => ({ cidr, ports: [] })) }),
   listen: z.array(z.string()).default(LOOPBACK),
+  classes: z.record(z.string().regex(/^[A-Z0-9_]+$/, 'a MAVLink message name'), dataClass).default({}),
+  rules: z.array(z.strictObject({
+    to: z.string(),
+    classes: z.array(dataClass).optional(),
+    redact: z.partialRecord(dataClass, z.union([z.literal('drop'), z.strictObject({ grid_m: z.number().positive().max(1_000_000) })])).default({}),
+  })).default([]),
   audit: z.strictObject({ directory: z.string().min(1) }).optional(),
 });
 
@@ -89,7 +113,17 @@ export function parsePolicy(document: unknown, source: string, baseDir = process
     const wildcard = cidr === '0.0.0.0' || cidr === '::';
     return { key, cidr, wildcard, range: wildcard ? null : parseCidr(source, key, cidr) };
   });
+  const rules = p.rules.map((r, i): DestinationRule => {
+    const key = `rules[${i}]`;
+    const redact = new Map<DataClass, Redaction>();
+    for (const [cls, action] of Object.entries(r.redact)) {
+      if (action === undefined) continue;
+      if (action !== 'drop' && cls !== 'position') throw new PolicyError(source, `${key}.redact.${cls}`, 'grid_m applies to position only; other classes can be dropped');
+      redact.set(cls as DataClass, action === 'drop' ? 'drop' : { gridM: action.grid_m });
+    }
+    return { key, cidr: r.to, range: parseCidr(source, `${key}.to`, r.to), classes: new Set(r.classes ?? DATA_CLASSES), redact };
+  });
   const auditDirectory = resolve(baseDir, p.audit?.directory ?? `${directories[0]?.path ?? DEFAULT_DATA_DIRECTORY}/audit`);
   const sha256 = createHash('sha256').update(JSON.stringify(p)).digest('hex');
-  return { jurisdiction: p.jurisdiction, site: p.site, directories, networks, listen, auditDirectory, sha256, source };
+  return { jurisdiction: p.jurisdiction, site: p.site, directories, networks, listen, classOverrides: p.classes, rules, auditDirectory, sha256, source };
 }

@@ -21,6 +21,11 @@ export interface RouteEndpoint {
   readonly role: EndpointRole;
   /** Sends one frame; false when the endpoint dropped it. */
   send(frame: Buffer): boolean;
+  /**
+   * What this endpoint may receive of a frame (the residency policy's rule for it): the
+   * bytes to send, or null to send nothing. Without one, the frame goes as it arrived.
+   */
+  filter?: (frame: Frame) => Buffer | null;
 }
 
 export class RoutePort {
@@ -31,6 +36,8 @@ export class RoutePort {
   framesOut = 0;
   duplicates = 0;
   sendDropped = 0;
+  /** Frames this endpoint's rule kept from it. */
+  withheld = 0;
 
   constructor(readonly endpoint: RouteEndpoint) {}
 
@@ -118,9 +125,11 @@ export class Router {
     let delivered = false;
     for (const port of this.ports) {
       if (port === from || !port.accepts(system, component)) continue;
-      bytes ??= frame.bytes();
       delivered = true;
-      if (port.endpoint.send(bytes)) port.framesOut++;
+      const filter = port.endpoint.filter;
+      const out = filter ? filter(frame) : (bytes ??= frame.bytes());
+      if (out === null) port.withheld++;
+      else if (port.endpoint.send(out)) port.framesOut++;
       else port.sendDropped++;
     }
     if (system !== 0 && !delivered) this.unroutable++;
