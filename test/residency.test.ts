@@ -235,3 +235,41 @@ describe('source scan: only the modules that take grants open sockets, devices o
     expect(ALLOWED[1]![0].test('writeFileSync(path, data)')).toBe(true);
   });
 });
+
+describe('mavgate residency report', () => {
+  it('lists the policy, each destination with what it received by class, and every refusal; the log verifies', async () => {
+    const home = mkdtempSync(join(dir, 'report-'));
+    const policyPath = join(home, 'policy.yaml');
+    writeFileSync(policyPath, 'site: report-test\njurisdiction: EU\napproved_sinks:\n  directories: [data]\n  networks: [{ cidr: 127.0.0.1/32 }]\nrules:\n  - to: 127.0.0.1/32\n    classes: [health]\n');
+    const sink = createSocket('udp4');
+    let received = 0;
+    sink.on('message', () => received++);
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+    try {
+      const gw = MavgateProcess.start(['run', '--policy', policyPath, '--link', 'sim', '--link', `udp:127.0.0.1:${sink.address().port}`, '--status-interval', '0']);
+      await gw.waitFor(/system 1\/1: heartbeat/);
+      const { until } = await import('./helpers/wait.js');
+      await until(() => received >= 10, 'health frames at the approved destination');
+      expect(await gw.stop()).toBe(0);
+      const refused = await runMavgate(['run', '--policy', policyPath, '--link', 'udp:127.0.0.2:14550']);
+      expect(refused.code).toBe(3);
+
+      const report = await runMavgate(['residency', 'report', '--policy', policyPath]);
+      expect(report.code).toBe(0);
+      expect(report.stdout).toMatch(/Audit log verified: \d+ records/);
+      expect(report.stdout).toMatch(/site report-test, jurisdiction EU, sha256 [0-9a-f]{64}/);
+      expect(report.stdout).toMatch(new RegExp(`links\\[1\\] udp:127\\.0\\.0\\.1:${sink.address().port} → udp:127\\.0\\.0\\.1:\\d+ \\(approved by approved_sinks\\.networks\\[0\\] \\(127\\.0\\.0\\.1/32\\)\\)\\n\\s+health\\s+\\d+ frames`));
+      expect(report.stdout).toMatch(/withheld by its rule: \d+ frames/);
+      const block = report.stdout.slice(report.stdout.indexOf('links[1] udp:'), report.stdout.indexOf('Refusals:'));
+      expect(block).not.toMatch(/position/);
+      expect(report.stdout).toMatch(/Refusals: 1\n.*links\[0\] udp:127\.0\.0\.2:14550 → udp:127\.0\.0\.2:14550 \(127\.0\.0\.2\): 127\.0\.0\.2 \(loopback\) is in no approved network/);
+
+      const later = await runMavgate(['residency', 'report', '--policy', policyPath, '--since', '2999-01-01']);
+      expect(later.stdout).toMatch(/No records in the period/);
+      const badSince = await runMavgate(['residency', 'report', '--policy', policyPath, '--since', 'yesterday-ish']);
+      expect(badSince.code).toBe(2);
+    } finally {
+      sink.close();
+    }
+  });
+});

@@ -10,6 +10,7 @@ import { FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/ind
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
 import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
+import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
 import { EgressGate, type InProcessGrant } from '../residency/gate.js';
 import { parsePolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
@@ -31,6 +32,10 @@ export interface LinkHandle {
   readonly link: VehicleLink;
   readonly decoder: FrameDecoder;
   readonly port: RoutePort;
+  /** What this link was sent, by data class. */
+  readonly meter: EgressMeter;
+  /** How the config names it (`links[1] udp:…`), as the audit log does. */
+  readonly entry: string;
   state: LinkState;
 }
 
@@ -47,6 +52,10 @@ export interface LinkStats {
   crcErrors: number;
   /** Loss from sequence gaps of the frames this link delivered, 0..1. */
   lossRate: number;
+  /** Frames the residency rule for this link kept from it. */
+  withheld: number;
+  /** What was sent to this link, by data class. */
+  sent: Partial<Record<MeteredClass, { frames: number; bytes: number }>>;
 }
 
 export interface VehicleStats {
@@ -101,10 +110,10 @@ export class Gateway {
     const entry = `links[${index}] ${endpoint.text}`;
     const grant = endpoint.kind === 'sim' ? this.gate.grantInProcess(entry) : await requestGrant(this.gate, endpoint, entry);
     const link = endpoint.kind === 'sim' ? new SimLink(id, grant as InProcessGrant, this.options.sim) : createLink(id, endpoint, grant);
-    const filter = grant.kind === 'connect' ? this.gate.filterFor(grant, this.registry) : undefined;
-    const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes), ...(filter ? { filter } : {}) });
+    const { filter, meter } = this.gate.egressFor(grant, this.registry);
+    const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes), filter });
     const decoder = new FrameDecoder(this.registry, (frame) => this.router.route(frame, port));
-    const handle: LinkHandle = { link, decoder, port, state: { status: 'connecting' } };
+    const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' } };
     this.links.push(handle);
     this.subscriptions.push(
       link.data$.subscribe((chunk) => decoder.push(chunk)),
@@ -119,7 +128,7 @@ export class Gateway {
   /** Link and vehicle statistics: what the status line, and later the stats API, show. */
   stats(): { links: LinkStats[]; vehicles: VehicleStats[] } {
     return {
-      links: this.links.map(({ link, decoder, port, state }) => ({
+      links: this.links.map(({ link, decoder, port, meter, state }) => ({
         id: link.id,
         endpoint: link.endpoint.text,
         state,
@@ -130,6 +139,8 @@ export class Gateway {
         duplicates: port.duplicates,
         crcErrors: decoder.stats.crcErrors,
         lossRate: lossOf(decoder.stats.sequence.sources()),
+        withheld: port.withheld,
+        sent: meter.snapshot(),
       })),
       vehicles: this.router.sequence.sources(),
     };
@@ -153,6 +164,8 @@ export class Gateway {
 
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    // Where telemetry went, for the residency report.
+    for (const { entry, meter, port } of this.links) this.gate.record('egress', { entry, withheld: port.withheld, sent: meter.snapshot() });
     this.node.stop();
     await Promise.all(this.links.map(({ link }) => link.close()));
     for (const s of this.subscriptions) s.unsubscribe();

@@ -210,6 +210,30 @@ Examples:
     });
 
   program
+    .command('residency')
+    .description('residency: where telemetry went')
+    .command('report')
+    .description('print where telemetry went, from the audit log: policies, destinations and what they received by class, refusals')
+    .option('--audit <file>', 'the audit log to report on')
+    .option('-p, --policy <file>', 'or: the policy whose audit directory holds the log')
+    .option('--since <time>', 'only records from this time on (ISO 8601, e.g. 2026-11-25 or 2026-11-25T09:00:00Z)')
+    .addHelpText('after', `
+Examples:
+  $ mavgate residency report --policy /etc/mavgate/policy.yaml
+  $ mavgate residency report --audit mavgate-data/audit/audit.jsonl --since 2026-11-25`)
+    .action(async (opts: { audit?: string; policy?: string; since?: string }) => {
+      const policy = await loadPolicy(opts.policy);
+      const path = opts.audit ?? (policy ? `${policy.auditDirectory}/audit.jsonl` : undefined);
+      if (!path) throw new InputError('give --audit FILE or --policy FILE');
+      const { residencyReport } = await import('../residency/report.js');
+      try {
+        process.stdout.write(residencyReport(path, opts.since));
+      } catch (err) {
+        throw new InputError(err instanceof Error && err.message.startsWith('--since') ? err.message : `cannot read audit log ${path}: ${(err as Error).message}`);
+      }
+    });
+
+  program
     .command('ports')
     .description('list serial ports, marking the ones that look like autopilots or telemetry radios')
     .option('--json', 'print JSON instead of a table')

@@ -6,6 +6,7 @@
  */
 import { encodeFrame, type Frame, type MessageDef, type MessageRegistry } from '../mavlink/index.js';
 import { type ClassTable, DATA_CLASSES } from './data-classes.js';
+import type { EgressMeter } from './egress-meter.js';
 import type { DestinationRule } from './policy.js';
 
 /** The bytes to send for `frame`, or null when the destination must not receive it. */
@@ -34,12 +35,17 @@ function coarsen(def: MessageDef, fields: Record<string, unknown>, gridM: number
   }
 }
 
-export function buildEgressFilter(rule: DestinationRule, classes: ClassTable, registry: MessageRegistry): EgressFilter {
-  const everything = rule.classes.size === DATA_CLASSES.length;
-  return (frame) => {
+/**
+ * The filter for one destination: its rule (undefined: every class, unredacted), and a
+ * meter that counts what it was handed, by class.
+ */
+export function buildEgressFilter(rule: DestinationRule | undefined, classes: ClassTable, registry: MessageRegistry, meter: EgressMeter): EgressFilter {
+  const everything = !rule || (rule.classes.size === DATA_CLASSES.length && rule.redact.size === 0);
+  const pass = (frame: Frame): Buffer | null => {
     const cls = classes.classOf(frame.msgid);
     // A message no dialect defines could carry anything: only a destination that may receive every class gets it.
-    if (cls === undefined) return everything && rule.redact.size === 0 ? frame.bytes() : null;
+    if (cls === undefined) return everything ? frame.bytes() : null;
+    if (!rule) return frame.bytes();
     if (!rule.classes.has(cls)) return null;
     const redaction = rule.redact.get(cls);
     if (redaction === undefined) return frame.bytes();
@@ -47,5 +53,10 @@ export function buildEgressFilter(rule: DestinationRule, classes: ClassTable, re
     const fields = frame.decode()!;
     coarsen(frame.message!, fields, redaction.gridM);
     return encodeFrame(registry, { msgid: frame.msgid, fields }, { sysid: frame.sysid, compid: frame.compid, seq: frame.seq, version: frame.version });
+  };
+  return (frame) => {
+    const out = pass(frame);
+    if (out !== null) meter.count(classes.classOf(frame.msgid) ?? 'unknown', out.length);
+    return out;
   };
 }

@@ -13,6 +13,7 @@ import type { MessageRegistry } from '../mavlink/index.js';
 import type { AuditLog } from './audit-log.js';
 import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
+import { EgressMeter } from './egress-meter.js';
 import { PolicyError, type ResidencyPolicy } from './policy.js';
 import { judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
@@ -57,6 +58,7 @@ const systemResolver: Resolver = async (host) => (await lookup(host, { all: true
 export class EgressGate {
   private audit: AuditLog | null = null;
   private readonly directoryRoots = new Map<string, string>();
+  private classes: ClassTable | undefined;
 
   constructor(readonly policy: ResidencyPolicy, private readonly resolveHost: Resolver = systemResolver) {
     for (const d of policy.directories) {
@@ -124,15 +126,18 @@ export class EgressGate {
   }
 
   /**
-   * What a granted destination may receive: the first rule whose network holds its
-   * address, or undefined (everything, unredacted) when no rule speaks of it.
+   * What a granted destination may receive, and a meter of what it got. For a network
+   * destination, the first rule whose network holds its address applies; with none (and
+   * for devices, listeners, the in-process vehicle) every class goes unredacted.
    */
-  filterFor(grant: ConnectGrant, registry: MessageRegistry): EgressFilter | undefined {
-    assertGrant(grant, 'connect');
-    const rule = this.policy.rules.find((r) => ipaddr.parse(grant.address).kind() === r.range[0].kind() && ipaddr.parse(grant.address).match(r.range));
-    if (!rule) return undefined;
-    this.audit?.append('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
-    return buildEgressFilter(rule, this.classTable(registry), registry);
+  egressFor(grant: Grant, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
+    if (!issued.has(grant)) throw new Error('not a grant from the egress gate');
+    const address = grant.kind === 'connect' ? ipaddr.parse(grant.address) : null;
+    const rule = address ? this.policy.rules.find((r) => address.kind() === r.range[0].kind() && address.match(r.range)) : undefined;
+    if (rule) this.audit?.append('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
+    const meter = new EgressMeter();
+    this.classes ??= this.classTable(registry);
+    return { filter: buildEgressFilter(rule, this.classes, registry, meter), meter };
   }
 
   /** A directory for telemetry files: its real path (symlinks and `..` resolved) must be inside an approved one. Created if missing. */
