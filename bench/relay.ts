@@ -4,6 +4,10 @@
  * run: vehicle over UDP into mavgate, forwarded to a UDP client endpoint.
  *
  *   BENCH_RATES=1000,5000,20000,100000,150000,200000 BENCH_RUNS=5 npm run bench:relay
+ *
+ * "mavgate" runs with the default residency policy (no rules, no audit log);
+ * "mavgate-policy" with bench/residency-policy.yaml: ten rules, positions redacted for
+ * the sink, every decision audited — the cost of the gate.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -26,6 +30,7 @@ const result = spawnSync(process.execPath, [
   '--target', 'direct',
   '--target', `naive=node ${resolve(relayBench, 'naive-relay.js')} {in} {out}`,
   '--target', `mavgate=node ${mavgate} run --link udp-listen:127.0.0.1:{in} --link udp:127.0.0.1:{out} --status-interval 0`,
+  '--target', `mavgate-policy=node ${mavgate} run --policy ${resolve(root, 'bench/residency-policy.yaml')} --link udp-listen:127.0.0.1:{in} --link udp:127.0.0.1:{out} --status-interval 0`,
   ...extraTargets,
   '--rates', rates, '--runs', runs,
   '--out', resolve(root, 'bench/results/relay.jsonl'),

@@ -11,7 +11,8 @@ import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
 import type { RunConfig } from './run-config.js';
-import { parsePolicy, PolicyError } from '../residency/policy.js';
+import { PolicyError } from '../residency/policy.js';
+import { parsePolicy } from '../residency/policy-parse.js';
 import { dirname } from 'node:path';
 
 const byte = z.number().int().min(1).max(255);

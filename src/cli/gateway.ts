@@ -12,7 +12,7 @@ import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
 import { EgressGate, type InProcessGrant } from '../residency/gate.js';
-import { parsePolicy } from '../residency/policy.js';
+import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
 
@@ -91,7 +91,7 @@ export class Gateway {
   readonly gate: EgressGate;
 
   constructor(readonly options: GatewayOptions) {
-    this.gate = options.gate ?? new EgressGate(parsePolicy({}, 'defaults'));
+    this.gate = options.gate ?? new EgressGate(defaultPolicy());
     this.registry = loadRegistry(options.dialects);
     this.router = new Router(this.registry, {
       dedupWindowMs: options.dedupWindowMs ?? 0,

@@ -10,7 +10,7 @@ import { EndpointError, parseEndpoint } from '../links/endpoint.js';
 import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
 import { ResidencyRefusal } from '../residency/gate.js';
-import { parsePolicy, PolicyError, type ResidencyPolicy } from '../residency/policy.js';
+import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/policy.js';
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
@@ -180,7 +180,7 @@ Examples:
       const log = stderrLogger();
       const stopAsked = untilSignal();
       const { startSim } = await import('./sim.js');
-      const policy = (await loadPolicy(opts.policy)) ?? parsePolicy({}, 'defaults');
+      const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
       const sim = await startSim(endpoint as TransportEndpoint, { sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed }, policy);
       log('info', `simulated vehicle ${opts.sysid}/1 on ${endpoint.text}`);
       sim.link.state$.subscribe((s) => log('info', `link ${endpoint.text}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`));

@@ -4,7 +4,7 @@
  */
 import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
-import { parsePolicy } from '../residency/policy.js';
+import { defaultPolicy } from '../residency/policy.js';
 import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
@@ -19,7 +19,7 @@ export interface RunningGateway {
 export async function startGateway(config: RunConfig, log: Logger): Promise<RunningGateway> {
   const links = config.links.length > 0 ? config.links : [{ kind: 'sim' as const, text: 'sim' }];
   if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
-  const gate = new EgressGate(config.policy ?? parsePolicy({}, 'defaults'));
+  const gate = new EgressGate(config.policy ?? defaultPolicy());
   // With a policy, every decision is audited, in a directory the policy itself approves.
   const audit = config.policy ? new AuditLog(gate.grantDirectory('audit.directory', config.policy.auditDirectory)) : null;
   if (audit) {

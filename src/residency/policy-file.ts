@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { PolicyError, parsePolicy, type ResidencyPolicy } from './policy.js';
+import { PolicyError, type ResidencyPolicy } from './policy.js';
+import { parsePolicy } from './policy-parse.js';
 
 export function loadPolicyFile(path: string): ResidencyPolicy {
   let text: string;

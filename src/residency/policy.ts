@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
-import { z } from 'zod';
 import { DATA_CLASSES, type DataClass } from './data-classes.js';
 
 export interface ApprovedNetwork {
@@ -61,30 +60,7 @@ export class PolicyError extends Error {
 export const DEFAULT_DATA_DIRECTORY = 'mavgate-data';
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
-const port = z.number().int().min(1).max(65535);
-const dataClass = z.enum(DATA_CLASSES);
-const schema = z.strictObject({
-  jurisdiction: z.string().min(1).default('unspecified'),
-  site: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only (it goes into file names)').default('local'),
-  approved_sinks: z.strictObject({
-    directories: z.array(z.string().min(1)).default([DEFAULT_DATA_DIRECTORY]),
-    networks: z.array(z.strictObject({ cidr: z.string(), ports: z.array(port).default([]) })).default(LOOPBACK.map((cidr) => ({ cidr, ports: [] }))),
-  }).default({ directories: [DEFAULT_DATA_DIRECTORY], networks: LOOPBACK.map((cidr) => ({ cidr, ports: [] })) }),
-  listen: z.array(z.string()).default(LOOPBACK),
-  classes: z.record(z.string().regex(/^[A-Z0-9_]+$/, 'a MAVLink message name'), dataClass).default({}),
-  rules: z.array(z.strictObject({
-    to: z.string(),
-    classes: z.array(dataClass).optional(),
-    redact: z.partialRecord(dataClass, z.union([z.literal('drop'), z.strictObject({ grid_m: z.number().positive().max(1_000_000) })])).default({}),
-  })).default([]),
-  audit: z.strictObject({ directory: z.string().min(1) }).optional(),
-});
-
-function keyOf(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
-}
-
-function parseCidr(source: string, key: string, cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+export function parseCidr(source: string, key: string, cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
   let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
     range = cidr.includes('/') ? ipaddr.parseCIDR(cidr) : [ipaddr.parse(cidr), ipaddr.parse(cidr).kind() === 'ipv4' ? 32 : 128];
@@ -95,14 +71,36 @@ function parseCidr(source: string, key: string, cidr: string): [ipaddr.IPv4 | ip
   return range;
 }
 
-/** Validates a parsed policy document (`{}` gives the defaults). Relative directories resolve against `baseDir`. */
-export function parsePolicy(document: unknown, source: string, baseDir = process.cwd()): ResidencyPolicy {
-  const result = schema.safeParse(document ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new PolicyError(source, keyOf(issue.path), issue.message);
-  }
-  const p = result.data;
+/** A policy document after schema validation (see policy-parse.ts). */
+export interface PolicyDocument {
+  jurisdiction: string;
+  site: string;
+  approved_sinks: { directories: string[]; networks: { cidr: string; ports: number[] }[] };
+  listen: string[];
+  classes: Record<string, DataClass>;
+  rules: { to: string; classes?: DataClass[]; redact: Partial<Record<DataClass, 'drop' | { grid_m: number }>> }[];
+  audit?: { directory: string };
+}
+
+export const DEFAULT_DOCUMENT: PolicyDocument = {
+  jurisdiction: 'unspecified',
+  site: 'local',
+  approved_sinks: { directories: [DEFAULT_DATA_DIRECTORY], networks: LOOPBACK.map((cidr) => ({ cidr, ports: [] })) },
+  listen: LOOPBACK,
+  classes: {},
+  rules: [],
+};
+
+/**
+ * The default policy (loopback and the data directory only), built without the schema
+ * library: a gateway with no policy file does not pay for loading it.
+ */
+export function defaultPolicy(baseDir = process.cwd()): ResidencyPolicy {
+  return buildPolicy(DEFAULT_DOCUMENT, 'defaults', baseDir);
+}
+
+/** Turns a validated document into the policy the gate uses; relative directories resolve against `baseDir`. */
+export function buildPolicy(p: PolicyDocument, source: string, baseDir: string): ResidencyPolicy {
   const directories = p.approved_sinks.directories.map((dir, i) => ({ key: `approved_sinks.directories[${i}]`, path: resolve(baseDir, dir) }));
   const networks = p.approved_sinks.networks.map((n, i) => {
     const key = `approved_sinks.networks[${i}]`;

@@ -3,7 +3,7 @@ import { grantedLink, type TransportEndpoint } from '../../src/links/create-link
 import { parseEndpoint } from '../../src/links/endpoint.js';
 import type { VehicleLink } from '../../src/links/link.js';
 import { EgressGate } from '../../src/residency/gate.js';
-import { parsePolicy } from '../../src/residency/policy.js';
+import { parsePolicy } from '../../src/residency/policy-parse.js';
 
 export const defaultGate = new EgressGate(parsePolicy({}, 'test defaults'));
 
