@@ -23,16 +23,30 @@ export function defaultClassOf(name: string): DataClass {
   return DEFAULT_RULES.find(([, pattern]) => pattern.test(name))?.[0] ?? 'health';
 }
 
-/** msgid → class, read per frame on the hot path without decoding. */
+/** Class indexes for per-frame work: DATA_CLASSES[i], and UNKNOWN_CLASS for an id no dialect defines. */
+export const UNKNOWN_CLASS = DATA_CLASSES.length;
+
+/** msgid → class, read per frame on the hot path without decoding (a flat array below 65536). */
 export class ClassTable {
-  private readonly byId = new Map<number, DataClass>();
+  /** Class index + 1; 0 for an unknown id. */
+  private readonly dense = new Uint8Array(65536);
+  private readonly sparse = new Map<number, number>();
 
   constructor(registry: MessageRegistry, overrides: Readonly<Record<string, DataClass>> = {}) {
-    for (const def of registry) this.byId.set(def.id, overrides[def.name] ?? defaultClassOf(def.name));
+    for (const def of registry) {
+      const index = DATA_CLASSES.indexOf(overrides[def.name] ?? defaultClassOf(def.name));
+      if (def.id < 65536) this.dense[def.id] = index + 1;
+      else this.sparse.set(def.id, index);
+    }
+  }
+
+  /** The class index of a message (UNKNOWN_CLASS for an id no dialect defines). */
+  indexOf(msgid: number): number {
+    return msgid < 65536 ? (this.dense[msgid]! || UNKNOWN_CLASS + 1) - 1 : (this.sparse.get(msgid) ?? UNKNOWN_CLASS);
   }
 
   /** The class of a known message, or undefined for a message id no dialect defines. */
   classOf(msgid: number): DataClass | undefined {
-    return this.byId.get(msgid);
+    return DATA_CLASSES[this.indexOf(msgid)];
   }
 }

@@ -5,12 +5,12 @@
  * Frames that need no redaction are not decoded.
  */
 import { encodeFrame, type Frame, type MessageDef, type MessageRegistry } from '../mavlink/index.js';
-import { type ClassTable, DATA_CLASSES } from './data-classes.js';
+import { type ClassTable, DATA_CLASSES, UNKNOWN_CLASS } from './data-classes.js';
 import type { EgressMeter } from './egress-meter.js';
 import type { DestinationRule } from './policy.js';
 
-/** The bytes to send for `frame`, or null when the destination must not receive it. */
-export type EgressFilter = (frame: Frame) => Buffer | null;
+/** What to send for `frame`: undefined for the frame as it arrived, a redacted copy, or null for nothing. */
+export type EgressFilter = (frame: Frame) => Buffer | null | undefined;
 
 const METRES_PER_DEGREE = 111_320;
 const COORDINATE = /^(lat|lon|lng|latitude|longitude)(_int)?$/;
@@ -40,23 +40,31 @@ function coarsen(def: MessageDef, fields: Record<string, unknown>, gridM: number
  * meter that counts what it was handed, by class.
  */
 export function buildEgressFilter(rule: DestinationRule | undefined, classes: ClassTable, registry: MessageRegistry, meter: EgressMeter): EgressFilter {
-  const everything = !rule || (rule.classes.size === DATA_CLASSES.length && rule.redact.size === 0);
-  const pass = (frame: Frame): Buffer | null => {
-    const cls = classes.classOf(frame.msgid);
+  if (!rule) {
+    // No rule: every class as it arrived; only counted.
+    return (frame) => {
+      meter.count(classes.indexOf(frame.msgid), frame.length);
+      return undefined;
+    };
+  }
+  const everything = rule.classes.size === DATA_CLASSES.length && rule.redact.size === 0;
+  // Per class index: may it go, and how is it redacted.
+  const allowed = DATA_CLASSES.map((c) => rule.classes.has(c));
+  const redactions = DATA_CLASSES.map((c) => rule.redact.get(c));
+  return (frame) => {
+    const index = classes.indexOf(frame.msgid);
     // A message no dialect defines could carry anything: only a destination that may receive every class gets it.
-    if (cls === undefined) return everything ? frame.bytes() : null;
-    if (!rule) return frame.bytes();
-    if (!rule.classes.has(cls)) return null;
-    const redaction = rule.redact.get(cls);
-    if (redaction === undefined) return frame.bytes();
+    if (index === UNKNOWN_CLASS ? !everything : !allowed[index]) return null;
+    const redaction = redactions[index];
     if (redaction === 'drop') return null;
+    if (redaction === undefined) {
+      meter.count(index, frame.length);
+      return undefined;
+    }
     const fields = frame.decode()!;
     coarsen(frame.message!, fields, redaction.gridM);
-    return encodeFrame(registry, { msgid: frame.msgid, fields }, { sysid: frame.sysid, compid: frame.compid, seq: frame.seq, version: frame.version });
-  };
-  return (frame) => {
-    const out = pass(frame);
-    if (out !== null) meter.count(classes.classOf(frame.msgid) ?? 'unknown', out.length);
-    return out;
+    const copy = encodeFrame(registry, { msgid: frame.msgid, fields }, { sysid: frame.sysid, compid: frame.compid, seq: frame.seq, version: frame.version });
+    meter.count(index, copy.length);
+    return copy;
   };
 }

@@ -1,22 +1,23 @@
 /** Counts what one destination received, by data class: the figures of the residency report. */
-import type { DataClass } from './data-classes.js';
+import { DATA_CLASSES, type DataClass, UNKNOWN_CLASS } from './data-classes.js';
 
 export type MeteredClass = DataClass | 'unknown';
 
 export class EgressMeter {
-  private readonly counts = new Map<MeteredClass, { frames: number; bytes: number }>();
+  /** Indexed by class index (UNKNOWN_CLASS last): two array writes per frame. */
+  private readonly frames = new Float64Array(UNKNOWN_CLASS + 1);
+  private readonly bytes = new Float64Array(UNKNOWN_CLASS + 1);
 
-  count(cls: MeteredClass, bytes: number): void {
-    let c = this.counts.get(cls);
-    if (!c) {
-      c = { frames: 0, bytes: 0 };
-      this.counts.set(cls, c);
-    }
-    c.frames++;
-    c.bytes += bytes;
+  count(classIndex: number, bytes: number): void {
+    this.frames[classIndex]!++;
+    this.bytes[classIndex]! += bytes;
   }
 
   snapshot(): Partial<Record<MeteredClass, { frames: number; bytes: number }>> {
-    return Object.fromEntries([...this.counts].map(([cls, c]) => [cls, { ...c }]));
+    const out: Partial<Record<MeteredClass, { frames: number; bytes: number }>> = {};
+    for (let i = 0; i <= UNKNOWN_CLASS; i++) {
+      if (this.frames[i]) out[DATA_CLASSES[i] ?? 'unknown'] = { frames: this.frames[i]!, bytes: this.bytes[i]! };
+    }
+    return out;
   }
 }

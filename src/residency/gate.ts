@@ -15,7 +15,7 @@ import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
 import { EgressMeter } from './egress-meter.js';
 import { PolicyError, type ResidencyPolicy } from './policy.js';
-import { judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+import { addressInRange, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
 interface Branded { readonly [granted]: true; readonly rule: string; readonly entry: string }
@@ -132,8 +132,7 @@ export class EgressGate {
    */
   egressFor(grant: Grant, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
     if (!issued.has(grant)) throw new Error('not a grant from the egress gate');
-    const address = grant.kind === 'connect' ? ipaddr.parse(grant.address) : null;
-    const rule = address ? this.policy.rules.find((r) => address.kind() === r.range[0].kind() && address.match(r.range)) : undefined;
+    const rule = grant.kind === 'connect' ? this.policy.rules.find((r) => addressInRange(grant.address, r.range)) : undefined;
     if (rule) this.audit?.append('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
     const meter = new EgressMeter();
     this.classes ??= this.classTable(registry);

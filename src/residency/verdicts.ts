@@ -25,6 +25,12 @@ function inRange(a: ipaddr.IPv4 | ipaddr.IPv6, range: [ipaddr.IPv4 | ipaddr.IPv6
   return a.kind() === range[0].kind() && a.match(range);
 }
 
+/** True when the IP address `address` lies in `range` (IPv4-mapped IPv6 judged as IPv4). */
+export function addressInRange(address: string, range: [ipaddr.IPv4 | ipaddr.IPv6, number]): boolean {
+  const a = parse(address);
+  return a !== null && inRange(a, range);
+}
+
 /** May telemetry be sent to `address:port`? `address` must be an IP address (host names are resolved first). */
 export function judgeDestination(policy: ResidencyPolicy, address: string, port: number): Verdict {
   const a = parse(address);

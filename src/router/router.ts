@@ -22,10 +22,11 @@ export interface RouteEndpoint {
   /** Sends one frame; false when the endpoint dropped it. */
   send(frame: Buffer): boolean;
   /**
-   * What this endpoint may receive of a frame (the residency policy's rule for it): the
-   * bytes to send, or null to send nothing. Without one, the frame goes as it arrived.
+   * What this endpoint may receive of a frame (the residency policy's rule for it):
+   * undefined for the frame as it arrived, other bytes (a redacted copy), or null for
+   * nothing. Without a filter, the frame goes as it arrived.
    */
-  filter?: (frame: Frame) => Buffer | null;
+  filter?: (frame: Frame) => Buffer | null | undefined;
 }
 
 export class RoutePort {
@@ -127,9 +128,12 @@ export class Router {
       if (port === from || !port.accepts(system, component)) continue;
       delivered = true;
       const filter = port.endpoint.filter;
-      const out = filter ? filter(frame) : (bytes ??= frame.bytes());
-      if (out === null) port.withheld++;
-      else if (port.endpoint.send(out)) port.framesOut++;
+      const out = filter ? filter(frame) : undefined;
+      if (out === null) {
+        port.withheld++;
+        continue;
+      }
+      if (port.endpoint.send(out ?? (bytes ??= frame.bytes()))) port.framesOut++;
       else port.sendDropped++;
     }
     if (system !== 0 && !delivered) this.unroutable++;
