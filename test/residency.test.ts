@@ -274,3 +274,59 @@ describe('mavgate residency report', () => {
     }
   });
 });
+
+describe('listener peers are destinations too', () => {
+  const policy = { approved_sinks: { networks: [{ cidr: '127.0.0.1/32' }] }, listen: ['127.0.0.1/32'] };
+
+  it('udp-listen neither hears nor answers a peer the policy does not approve (127.0.0.2), and audits it once', async () => {
+    const { gateFor } = await import('./helpers/gate.js');
+    const { grantedLink } = await import('../src/links/create-link.js');
+    const gate = gateFor(policy);
+    const link = (await grantedLink(gate, 'l', parseEndpoint('udp-listen:127.0.0.1:0') as never, 'links[0]')) as import('../src/links/udp-link.js').UdpLink;
+    const heard: string[] = [];
+    link.data$.subscribe((c) => heard.push(c.toString()));
+    await link.open();
+    const stranger = createSocket('udp4');
+    let strangerGot = 0;
+    stranger.on('message', () => strangerGot++);
+    await new Promise<void>((r) => stranger.bind(0, '127.0.0.2', r));
+    const friend = createSocket('udp4');
+    await new Promise<void>((r) => friend.bind(0, '127.0.0.1', r));
+    try {
+      stranger.send('from the stranger', link.localPort, '127.0.0.1');
+      stranger.send('again', link.localPort, '127.0.0.1');
+      const { until } = await import('./helpers/wait.js');
+      await until(() => link.counters.peersRefused === 2, 'the stranger refused');
+      friend.send('from a friend', link.localPort, '127.0.0.1');
+      await until(() => heard.length === 1, 'the friend heard');
+      expect(heard).toEqual(['from a friend']);
+      const reply = new Promise<Buffer>((r) => friend.once('message', r));
+      link.write(Buffer.from('telemetry'));
+      expect((await reply).toString()).toBe('telemetry');
+      expect(strangerGot).toBe(0);
+    } finally {
+      stranger.close();
+      friend.close();
+      await link.close();
+    }
+  });
+
+  it('tcp-listen disconnects a peer the policy does not approve', async () => {
+    const { gateFor } = await import('./helpers/gate.js');
+    const { grantedLink } = await import('../src/links/create-link.js');
+    const { connect } = await import('node:net');
+    const link = (await grantedLink(gateFor(policy), 't', parseEndpoint('tcp-listen:127.0.0.1:0') as never, 'links[0]')) as import('../src/links/tcp-link.js').TcpServerLink;
+    await link.open();
+    try {
+      const stranger = connect({ host: '127.0.0.1', port: link.localPort, localAddress: '127.0.0.2' });
+      let strangerGot = 0;
+      stranger.on('data', () => strangerGot++);
+      await new Promise<void>((r) => stranger.on('close', () => r()));
+      expect(link.counters.peersRefused).toBe(1);
+      link.write(Buffer.from('telemetry'));
+      expect(strangerGot).toBe(0);
+    } finally {
+      await link.close();
+    }
+  });
+});

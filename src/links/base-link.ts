@@ -13,7 +13,7 @@ export abstract class BaseLink implements VehicleLink {
   readonly state$: Observable<LinkState> = this.state.pipe(
     distinctUntilChanged((a, b) => a.status === b.status && a.reason === b.reason),
   );
-  readonly counters: LinkCounters = { bytesIn: 0, bytesOut: 0, writesDropped: 0 };
+  readonly counters: LinkCounters = { bytesIn: 0, bytesOut: 0, writesDropped: 0, peersRefused: 0 };
   protected closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay = FIRST_RETRY_MS;

@@ -18,6 +18,8 @@ export interface LinkCounters {
   bytesOut: number;
   /** Writes dropped because the link was down or had no peer to send to. */
   writesDropped: number;
+  /** Datagrams or connections from peers the residency policy does not approve (listeners). */
+  peersRefused: number;
 }
 
 export interface VehicleLink {

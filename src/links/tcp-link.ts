@@ -67,11 +67,13 @@ export class TcpServerLink extends BaseLink {
   private server: Server | null = null;
   private readonly peers = new Set<Socket>();
   private readonly address: string;
+  private readonly acceptsPeer: (address: string, port: number) => boolean;
 
   constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ListenGrant) {
     const address = checkGrant(endpoint, grant, 'listen');
     super(id, endpoint);
     this.address = address;
+    this.acceptsPeer = grant.acceptsPeer;
   }
 
   get localPort(): number {
@@ -83,6 +85,12 @@ export class TcpServerLink extends BaseLink {
     const { port } = this.endpoint;
     const host = this.address;
     const server = createServer({ noDelay: true }, (socket) => {
+      // A peer the policy does not approve is disconnected before it hears anything.
+      if (!this.acceptsPeer(socket.remoteAddress ?? '', socket.remotePort ?? 0)) {
+        this.counters.peersRefused++;
+        socket.destroy();
+        return;
+      }
       this.peers.add(socket);
       this.setState('up');
       socket.on('data', (chunk) => this.receive(chunk));

@@ -21,12 +21,15 @@ export class UdpLink extends BaseLink {
 
   /** The address the gate checked: what this link binds to or sends to. */
   private readonly address: string;
+  /** For a listener: whether the policy lets us answer a peer. */
+  private readonly acceptsPeer: (address: string, port: number) => boolean;
 
   constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ConnectGrant | ListenGrant) {
     assertGrant(grant, endpoint.kind === 'udp-listen' ? 'listen' : 'connect');
     if (grant.protocol !== 'udp' || grant.port !== endpoint.port) throw new Error(`grant for ${grant.protocol}:${grant.port} does not cover ${endpoint.text}`);
     super(id, endpoint);
     this.address = grant.address;
+    this.acceptsPeer = grant.kind === 'listen' ? grant.acceptsPeer : () => true;
   }
 
   /** The address this link is bound to (useful with port 0). */
@@ -45,7 +48,14 @@ export class UdpLink extends BaseLink {
     this.socket = socket;
     const listening = kind === 'udp-listen';
     socket.on('message', (msg, rinfo) => {
-      if (listening) this.peer = { address: rinfo.address, port: rinfo.port };
+      if (listening && (rinfo.address !== this.peer?.address || rinfo.port !== this.peer.port)) {
+        // A peer the policy does not approve is neither answered nor heard.
+        if (!this.acceptsPeer(rinfo.address, rinfo.port)) {
+          this.counters.peersRefused++;
+          return;
+        }
+        this.peer = { address: rinfo.address, port: rinfo.port };
+      }
       this.receive(msg);
     });
     return new Promise((resolve, reject) => {

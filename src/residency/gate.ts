@@ -23,7 +23,18 @@ interface Branded { readonly [granted]: true; readonly rule: string; readonly en
 export type Protocol = 'udp' | 'tcp';
 /** Send to a checked address (never re-resolve: no DNS-rebinding window). */
 export type ConnectGrant = Branded & { readonly kind: 'connect'; readonly protocol: Protocol; readonly host: string; readonly address: string; readonly port: number };
-export type ListenGrant = Branded & { readonly kind: 'listen'; readonly protocol: Protocol; readonly address: string; readonly port: number };
+export type ListenGrant = Branded & {
+  readonly kind: 'listen';
+  readonly protocol: Protocol;
+  readonly address: string;
+  readonly port: number;
+  /**
+   * Whether a peer that reached the listener may be answered: a listener sends its
+   * telemetry back to its peers, so each one is an egress destination the policy must
+   * approve. Refusals are audited once per address.
+   */
+  readonly acceptsPeer: (address: string, port: number) => boolean;
+};
 export type DeviceGrant = Branded & { readonly kind: 'device'; readonly path: string };
 export type DirectoryGrant = Branded & { readonly kind: 'directory'; readonly path: string };
 /** The built-in simulated vehicle: in the same process, no egress at all. */
@@ -105,7 +116,16 @@ export class EgressGate {
     if (!address) return this.refuse(entry, destination, 'listen', `cannot resolve ${host}`);
     const verdict = judgeListener(this.policy, address);
     if (!verdict.approved) return this.refuse(entry, destination, verdict.rule, verdict.reason);
-    return this.issue({ kind: 'listen', protocol, address, port, rule: verdict.rule, entry }, destination);
+    const refusedPeers = new Set<string>();
+    const acceptsPeer = (peer: string, peerPort: number): boolean => {
+      const v = judgeDestination(this.policy, peer, peerPort);
+      if (!v.approved && !refusedPeers.has(peer)) {
+        refusedPeers.add(peer);
+        this.audit?.append('peer_refused', { entry, listener: destination, peer: `${peer}:${peerPort}`, rule: v.rule, reason: v.reason });
+      }
+      return v.approved;
+    };
+    return this.issue({ kind: 'listen', protocol, address, port, rule: verdict.rule, entry, acceptsPeer }, destination);
   }
 
   /** A local serial device: it carries telemetry to the vehicle, not off the premises. */
