@@ -330,3 +330,64 @@ describe('listener peers are destinations too', () => {
     }
   });
 });
+
+describe('plug-in points for ground-control clients (issue 5)', () => {
+  it('approves client networks with their roles (default: loopback, every role)', async () => {
+    const { judgeClient } = await import('../src/residency/verdicts.js');
+    const defaults = parsePolicy({}, 'defaults');
+    expect(judgeClient(defaults, '127.0.0.1')).toMatchObject({ approved: true, roles: ['observer', 'pilot', 'admin'] });
+    expect(judgeClient(defaults, '192.168.1.10')).toMatchObject({ approved: false, rule: 'client_networks' });
+    const p = parsePolicy({ client_networks: [{ cidr: '192.168.10.0/24', roles: ['observer'] }] }, 'p');
+    expect(judgeClient(p, '192.168.10.7')).toMatchObject({ approved: true, roles: ['observer'], rule: 'client_networks[0] (192.168.10.0/24)' });
+    expect(() => parsePolicy({ client_networks: [{ cidr: '10.0.0.0/8', roles: ['captain'] }] }, 'p')).toThrow(/client_networks\[0\]\.roles\[0\]/);
+  });
+
+  it('gives each role its rule: an observer gets positions on a grid, a pilot gets them as they are', async () => {
+    const { decodeAll, frame: build } = await import('./helpers/frames.js');
+    const gate = new EgressGate(parsePolicy({ rules: [{ to: 'role:observer', redact: { position: { grid_m: 500 }, identity: 'drop' } }] }, 'p'));
+    const { registry } = await import('./helpers/frames.js');
+    const position = decodeAll(registry, build({ name: 'GLOBAL_POSITION_INT', fields: { lat: -353632620, lon: 1491652370, time_boot_ms: 5 } })).frames[0]!;
+    const identity = decodeAll(registry, build({ name: 'AUTOPILOT_VERSION', fields: { uid: 123456 } })).frames[0]!;
+    const observer = gate.egressForRole('observer', registry);
+    const pilot = gate.egressForRole('pilot', registry);
+    const coarse = observer.filter(position)!;
+    const fields = decodeAll(registry, coarse).frames[0]!.decode()!;
+    expect(fields.time_boot_ms).toBe(5);
+    expect(fields.lat).not.toBe(-353632620);
+    expect(Math.abs((fields.lat as number) - -353632620)).toBeLessThan(500 / 111_320 * 1e7);
+    expect(observer.filter(identity)).toBeNull();
+    expect(pilot.filter(position)).toBeUndefined(); // as it arrived
+    expect(position.decode()!.lat).toBe(-353632620); // the original is untouched
+    expect(() => parsePolicy({ rules: [{ to: 'role:captain' }] }, 'p')).toThrow(/rules\[0\]\.to: unknown role "captain"/);
+  });
+});
+
+describe('control messages in the audit log', () => {
+  it('records who sent which control message to which vehicle', async () => {
+    const home = mkdtempSync(join(dir, 'control-'));
+    const policy = parsePolicy({ approved_sinks: { directories: [home] } }, 'p');
+    const gate = new EgressGate(policy);
+    const { AuditLog } = await import('../src/residency/audit-log.js');
+    const audit = new AuditLog(gate.grantDirectory('audit', join(home, 'audit')));
+    gate.attachAudit(audit);
+    const { Gateway } = await import('../src/cli/gateway.js');
+    const { GroundStation } = await import('./helpers/gcs.js');
+    const gateway = new Gateway({ links: [parseEndpoint('sim'), parseEndpoint('udp-listen:127.0.0.1:0')], gate });
+    await gateway.start();
+    const gcs = await GroundStation.open((gateway.links[1]!.link as import('../src/links/udp-link.js').UdpLink).localPort);
+    try {
+      gcs.send({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } });
+      const ack = gcs.next('COMMAND_ACK');
+      gcs.send({ name: 'COMMAND_LONG', fields: { target_system: 1, target_component: 1, command: 400, param1: 1 } });
+      await ack;
+    } finally {
+      await gcs.close();
+      await gateway.stop();
+      audit.close();
+    }
+    const records = readFileSync(audit.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const control = records.filter((r) => r.event === 'control');
+    expect(control).toEqual([expect.objectContaining({ details: { from: expect.stringMatching(/^links\[1\] udp-listen:127\.0\.0\.1:0$/), source: '255/190', message: 'COMMAND_LONG', target: '1/1', command: 400 } })]);
+    expect(verifyAuditLog(audit.path)).toMatchObject({ ok: true });
+  });
+});

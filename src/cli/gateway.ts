@@ -100,6 +100,7 @@ export class Gateway {
     });
     this.state = new VehicleStateStore(options.now);
     this.router.onFrame((frame) => this.state.observe(frame));
+    if (this.gate.auditing) this.auditControl();
     this.subscriptions.push(this.state.events$.subscribe((event) => this.events.next({ type: 'vehicle', event })));
     this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
   }
@@ -123,6 +124,26 @@ export class Gateway {
         this.events.next({ type: 'link', link, state });
       }),
     );
+  }
+
+  /**
+   * Every control message from a ground station to a vehicle goes to the audit log:
+   * who (the link and the source ids), what (message, command), to whom.
+   */
+  private auditControl(): void {
+    const classes = this.gate.classTable(this.registry);
+    this.router.onFrame((frame, from) => {
+      if (classes.classOf(frame.msgid) !== 'control' || this.state.get(frame.sysid, frame.compid)?.isVehicle) return;
+      const fields = frame.decode();
+      const link = this.links.find((h) => h.port === from);
+      this.gate.record('control', {
+        from: link?.entry ?? from.endpoint.id,
+        source: `${frame.sysid}/${frame.compid}`,
+        message: frame.name,
+        ...(fields && 'target_system' in fields ? { target: `${String(fields.target_system)}/${String(fields.target_component ?? 0)}` } : {}),
+        ...(fields && 'command' in fields ? { command: fields.command } : {}),
+      });
+    });
   }
 
   /** Link and vehicle statistics: what the status line, and later the stats API, show. */

@@ -14,7 +14,7 @@ import type { AuditLog } from './audit-log.js';
 import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
 import { EgressMeter } from './egress-meter.js';
-import { PolicyError, type ResidencyPolicy } from './policy.js';
+import { PolicyError, type ResidencyPolicy, type Role } from './policy.js';
 import { addressInRange, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
@@ -137,12 +137,21 @@ export class EgressGate {
     return this.issue({ kind: 'in-process', rule: 'in-process simulated vehicle', entry }, 'sim');
   }
 
-  /** The data classes of a registry, with the policy's moves applied; a move of an unknown message is a policy error. */
+  /**
+   * The data classes of the gateway's registry, with the policy's moves applied (built
+   * once; a gate serves one gateway). A move of an unknown message is a policy error.
+   */
   classTable(registry: MessageRegistry): ClassTable {
+    if (this.classes) return this.classes;
     for (const name of Object.keys(this.policy.classOverrides)) {
       if (!registry.byName(name)) throw new PolicyError(this.policy.source, `classes.${name}`, 'no such message in the dialects in use');
     }
-    return new ClassTable(registry, this.policy.classOverrides);
+    this.classes = new ClassTable(registry, this.policy.classOverrides);
+    return this.classes;
+  }
+
+  get auditing(): boolean {
+    return this.audit !== null;
   }
 
   /**
@@ -152,11 +161,20 @@ export class EgressGate {
    */
   egressFor(grant: Grant, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
     if (!issued.has(grant)) throw new Error('not a grant from the egress gate');
-    const rule = grant.kind === 'connect' ? this.policy.rules.find((r) => addressInRange(grant.address, r.range)) : undefined;
+    const rule = grant.kind === 'connect' ? this.policy.rules.find((r) => r.range !== null && addressInRange(grant.address, r.range)) : undefined;
     if (rule) this.audit?.append('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
     const meter = new EgressMeter();
-    this.classes ??= this.classTable(registry);
-    return { filter: buildEgressFilter(rule, this.classes, registry, meter), meter };
+    return { filter: buildEgressFilter(rule, this.classTable(registry), registry, meter), meter };
+  }
+
+  /**
+   * What every client of `role` may receive (the first `to: role:…` rule), and a meter:
+   * the plug-in point for the client server, which asks once per connected client.
+   */
+  egressForRole(role: Role, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
+    const rule = this.policy.rules.find((r) => r.role === role);
+    const meter = new EgressMeter();
+    return { filter: buildEgressFilter(rule, this.classTable(registry), registry, meter), meter };
   }
 
   /** A directory for telemetry files: its real path (symlinks and `..` resolved) must be inside an approved one. Created if missing. */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DATA_CLASSES } from './data-classes.js';
-import { buildPolicy, DEFAULT_DOCUMENT, PolicyError, type PolicyDocument, type ResidencyPolicy } from './policy.js';
+import { buildPolicy, DEFAULT_DOCUMENT, PolicyError, type PolicyDocument, type ResidencyPolicy, ROLES } from './policy.js';
 
 const port = z.number().int().min(1).max(65535);
 const dataClass = z.enum(DATA_CLASSES);
@@ -17,6 +17,7 @@ const schema = z.strictObject({
   }).default(DEFAULT_DOCUMENT.approved_sinks),
   listen: z.array(z.string()).default(DEFAULT_DOCUMENT.listen),
   classes: z.record(z.string().regex(/^[A-Z0-9_]+$/, 'a MAVLink message name'), dataClass).default({}),
+  client_networks: z.array(z.strictObject({ cidr: z.string(), roles: z.array(z.enum(ROLES)).min(1) })).default(DEFAULT_DOCUMENT.client_networks),
   rules: z.array(z.strictObject({
     to: z.string(),
     classes: z.array(dataClass).optional(),

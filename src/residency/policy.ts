@@ -21,10 +21,23 @@ export interface ApprovedNetwork {
 /** What a destination receives of one data class: nothing, or positions snapped to a grid. */
 export type Redaction = 'drop' | { gridM: number };
 
-export interface DestinationRule {
+export const ROLES = ['observer', 'pilot', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ClientNetwork {
   key: string;
   cidr: string;
   range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  /** The roles a client from this network may hold. */
+  roles: ReadonlySet<Role>;
+}
+
+export interface DestinationRule {
+  key: string;
+  /** A network destination (`to: 192.168.10.0/24`), or every client of a role (`to: role:observer`). */
+  cidr: string;
+  range: [ipaddr.IPv4 | ipaddr.IPv6, number] | null;
+  role: Role | null;
   /** The classes this destination may receive. */
   classes: ReadonlySet<DataClass>;
   redact: ReadonlyMap<DataClass, Redaction>;
@@ -41,6 +54,8 @@ export interface ResidencyPolicy {
   listen: { key: string; cidr: string; range: [ipaddr.IPv4 | ipaddr.IPv6, number] | null; wildcard: boolean }[];
   /** Messages moved to another class than the shipped one, by name. */
   classOverrides: Record<string, DataClass>;
+  /** Networks ground-control clients may connect from, and the roles each may hold (default: loopback, every role). */
+  clientNetworks: ClientNetwork[];
   /** Per-destination rules, first match wins; a destination no rule matches gets every class unredacted. */
   rules: DestinationRule[];
   /** Directory of the audit log (inside an approved directory). */
@@ -78,6 +93,7 @@ export interface PolicyDocument {
   approved_sinks: { directories: string[]; networks: { cidr: string; ports: number[] }[] };
   listen: string[];
   classes: Record<string, DataClass>;
+  client_networks: { cidr: string; roles: Role[] }[];
   rules: { to: string; classes?: DataClass[]; redact: Partial<Record<DataClass, 'drop' | { grid_m: number }>> }[];
   audit?: { directory: string };
 }
@@ -88,6 +104,7 @@ export const DEFAULT_DOCUMENT: PolicyDocument = {
   approved_sinks: { directories: [DEFAULT_DATA_DIRECTORY], networks: LOOPBACK.map((cidr) => ({ cidr, ports: [] })) },
   listen: LOOPBACK,
   classes: {},
+  client_networks: LOOPBACK.map((cidr) => ({ cidr, roles: [...ROLES] })),
   rules: [],
 };
 
@@ -119,9 +136,18 @@ export function buildPolicy(p: PolicyDocument, source: string, baseDir: string):
       if (action !== 'drop' && cls !== 'position') throw new PolicyError(source, `${key}.redact.${cls}`, 'grid_m applies to position only; other classes can be dropped');
       redact.set(cls as DataClass, action === 'drop' ? 'drop' : { gridM: action.grid_m });
     }
-    return { key, cidr: r.to, range: parseCidr(source, `${key}.to`, r.to), classes: new Set(r.classes ?? DATA_CLASSES), redact };
+    const role = r.to.startsWith('role:') ? r.to.slice(5) : null;
+    if (role !== null && !(ROLES as readonly string[]).includes(role)) throw new PolicyError(source, `${key}.to`, `unknown role "${role}"; roles are ${ROLES.join(', ')}`);
+    return {
+      key, cidr: r.to, range: role === null ? parseCidr(source, `${key}.to`, r.to) : null, role: role as Role | null,
+      classes: new Set(r.classes ?? DATA_CLASSES), redact,
+    };
+  });
+  const clientNetworks = p.client_networks.map((n, i): ClientNetwork => {
+    const key = `client_networks[${i}]`;
+    return { key, cidr: n.cidr, range: parseCidr(source, key, n.cidr), roles: new Set(n.roles) };
   });
   const auditDirectory = resolve(baseDir, p.audit?.directory ?? `${directories[0]?.path ?? DEFAULT_DATA_DIRECTORY}/audit`);
   const sha256 = createHash('sha256').update(JSON.stringify(p)).digest('hex');
-  return { jurisdiction: p.jurisdiction, site: p.site, directories, networks, listen, classOverrides: p.classes, rules, auditDirectory, sha256, source };
+  return { jurisdiction: p.jurisdiction, site: p.site, directories, networks, listen, classOverrides: p.classes, clientNetworks, rules, auditDirectory, sha256, source };
 }

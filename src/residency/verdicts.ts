@@ -5,7 +5,7 @@
  */
 import { sep } from 'node:path';
 import ipaddr from 'ipaddr.js';
-import type { ResidencyPolicy } from './policy.js';
+import type { ResidencyPolicy, Role } from './policy.js';
 
 export type Verdict =
   | { approved: true; rule: string }
@@ -62,6 +62,15 @@ export function judgeListener(policy: ResidencyPolicy, address: string): Verdict
   }
   const entry = policy.listen.find((l) => l.range && inRange(a, l.range));
   return entry ? { approved: true, rule: `${entry.key} (${entry.cidr})` } : { approved: false, rule: 'listen', reason: `${address} is in no approved listen range` };
+}
+
+/** May a client connect from `address`, and with which roles? (The server, issue 5, asks at each connection.) */
+export function judgeClient(policy: ResidencyPolicy, address: string): Verdict & { roles: Role[] } {
+  const a = parse(address);
+  const network = a ? policy.clientNetworks.find((n) => inRange(a, n.range)) : undefined;
+  return network
+    ? { approved: true, rule: `${network.key} (${network.cidr})`, roles: [...network.roles] }
+    : { approved: false, rule: 'client_networks', reason: `${address} is in no approved client network`, roles: [] };
 }
 
 /** May telemetry files be written in `realPath` (symlinks and `..` already resolved)? */
