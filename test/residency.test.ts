@@ -391,3 +391,60 @@ describe('control messages in the audit log', () => {
     expect(verifyAuditLog(audit.path)).toMatchObject({ ok: true });
   });
 });
+
+describe('configuration reload at run time', () => {
+  it('refuses the one unapproved new link, closes a link a new policy refuses, and keeps the rest running', async () => {
+    const { Gateway } = await import('../src/cli/gateway.js');
+    const { until } = await import('./helpers/wait.js');
+    const cloud = await decoy();
+    const sink = createSocket('udp4');
+    let sinkFrames = 0;
+    sink.on('message', () => sinkFrames++);
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+    const approving = new EgressGate(parsePolicy({ approved_sinks: { networks: [{ cidr: '127.0.0.1/32' }] } }, 'first'));
+    const gateway = new Gateway({ links: [parseEndpoint('sim'), parseEndpoint(`udp:127.0.0.1:${sink.address().port}`)], gate: approving, sim: { rate: 4 } });
+    await gateway.start();
+    try {
+      await until(() => sinkFrames > 5, 'telemetry at the sink');
+      const first = await gateway.reload([parseEndpoint('sim'), parseEndpoint(`udp:127.0.0.1:${sink.address().port}`), parseEndpoint(`udp:127.0.0.2:${cloud.udpPort}`)]);
+      expect(first).toMatchObject({ added: [], removed: [], failed: [] });
+      expect(first.refused).toEqual([expect.stringMatching(/refuses links\[2\] udp:127\.0\.0\.2/)]);
+      const before = sinkFrames;
+      await until(() => sinkFrames > before + 5, 'the approved link still flowing');
+
+      const stricter = new EgressGate(parsePolicy({ approved_sinks: { networks: [{ cidr: '127.0.0.3/32' }] } }, 'second'));
+      const second = await gateway.reload([parseEndpoint('sim'), parseEndpoint(`udp:127.0.0.1:${sink.address().port}`)], stricter);
+      expect(second.refused).toEqual([expect.stringMatching(/refuses links\[1\] udp:127\.0\.0\.1/)]);
+      expect(gateway.links.map((h) => h.link.endpoint.text)).toEqual(['sim']);
+      const heartbeats = gateway.state.get(1, 1)!.message('HEARTBEAT')!.count;
+      await until(() => gateway.state.get(1, 1)!.message('HEARTBEAT')!.count > heartbeats, 'the vehicle still heard');
+      expect(cloud.counts()).toEqual({ udpBytes: 0, tcpConnections: 0 });
+    } finally {
+      await gateway.stop();
+      sink.close();
+      await cloud.close();
+    }
+  });
+
+  it('mavgate run reloads its policy on SIGHUP and refuses what the new one does not approve', async () => {
+    const home = mkdtempSync(join(dir, 'sighup-'));
+    const policyPath = join(home, 'policy.yaml');
+    const sink = createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+    writeFileSync(policyPath, 'approved_sinks:\n  directories: [data]\n  networks: [{ cidr: 127.0.0.1/32 }]\n');
+    const gw = MavgateProcess.start(['run', '--policy', policyPath, '--link', 'sim', '--link', `udp:127.0.0.1:${sink.address().port}`, '--status-interval', '0']);
+    try {
+      await gw.waitFor(/running: 2 link\(s\); SIGUSR1 prints the status, SIGHUP reloads the configuration/);
+      writeFileSync(policyPath, 'approved_sinks:\n  directories: [data]\n  networks: [{ cidr: 127.0.0.3/32 }]\n');
+      gw.child.kill('SIGHUP');
+      await gw.waitFor(/SIGHUP: reloaded with a new policy: 0 link\(s\) added, 0 removed, 1 refused, 0 failed/);
+      expect(gw.stderr).toMatch(/refuses links\[1\] udp:127\.0\.0\.1/);
+      writeFileSync(policyPath, 'approved_sinks: [broken');
+      gw.child.kill('SIGHUP');
+      await gw.waitFor(/SIGHUP: configuration not reloaded, the running one stays/);
+      expect(await gw.stop()).toBe(0);
+    } finally {
+      sink.close();
+    }
+  });
+});

@@ -10,8 +10,9 @@ import { FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/ind
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
 import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
+import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
-import { EgressGate, type InProcessGrant } from '../residency/gate.js';
+import { EgressGate, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
@@ -32,11 +33,23 @@ export interface LinkHandle {
   readonly link: VehicleLink;
   readonly decoder: FrameDecoder;
   readonly port: RoutePort;
-  /** What this link was sent, by data class. */
-  readonly meter: EgressMeter;
+  /** What this link was sent, by data class (since the policy in force was loaded). */
+  meter: EgressMeter;
   /** How the config names it (`links[1] udp:…`), as the audit log does. */
   readonly entry: string;
   state: LinkState;
+  /** The port's endpoint: its filter changes when a new policy is loaded. */
+  readonly routeEndpoint: { id: string; role: 'link'; send: (bytes: Buffer) => boolean; filter: EgressFilter };
+  readonly subscriptions: Subscription[];
+}
+
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  /** Links the policy refused (new ones not opened, existing ones closed), with the reason. */
+  refused: string[];
+  /** New links that could not be opened (a port in use, a missing device), with the reason. */
+  failed: string[];
 }
 
 export interface LinkStats {
@@ -88,7 +101,9 @@ export class Gateway {
   readonly events$ = this.events.asObservable();
   private readonly subscriptions: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  readonly gate: EgressGate;
+  /** The gate of the policy in force; a reload can replace it. */
+  gate: EgressGate;
+  private nextIndex = 0;
 
   constructor(readonly options: GatewayOptions) {
     this.gate = options.gate ?? new EgressGate(defaultPolicy());
@@ -105,18 +120,25 @@ export class Gateway {
     this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
   }
 
+  private grantFor(endpoint: Endpoint, entry: string) {
+    return endpoint.kind === 'sim' ? this.gate.grantInProcess(entry) : requestGrant(this.gate, endpoint, entry);
+  }
+
   /** Gets the gate's grant for the endpoint (a refusal throws ResidencyRefusal) and wires the link in. */
-  private async addLink(endpoint: Endpoint, index: number): Promise<void> {
+  private async addLink(endpoint: Endpoint): Promise<LinkHandle> {
+    const index = this.nextIndex++;
     const id = `link${index + 1}`;
     const entry = `links[${index}] ${endpoint.text}`;
-    const grant = endpoint.kind === 'sim' ? this.gate.grantInProcess(entry) : await requestGrant(this.gate, endpoint, entry);
+    const grant = await this.grantFor(endpoint, entry);
     const link = endpoint.kind === 'sim' ? new SimLink(id, grant as InProcessGrant, this.options.sim) : createLink(id, endpoint, grant);
     const { filter, meter } = this.gate.egressFor(grant, this.registry);
-    const port = this.router.attach({ id, role: 'link', send: (bytes) => link.write(bytes), filter });
+    const routeEndpoint = { id, role: 'link' as const, send: (bytes: Buffer) => link.write(bytes), filter };
+    const port = this.router.attach(routeEndpoint);
     const decoder = new FrameDecoder(this.registry, (frame) => this.router.route(frame, port));
-    const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' } };
+    const subscriptions: Subscription[] = [];
+    const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions };
     this.links.push(handle);
-    this.subscriptions.push(
+    subscriptions.push(
       link.data$.subscribe((chunk) => decoder.push(chunk)),
       link.state$.subscribe((state) => {
         handle.state = state;
@@ -124,6 +146,63 @@ export class Gateway {
         this.events.next({ type: 'link', link, state });
       }),
     );
+    return handle;
+  }
+
+  private async removeLink(handle: LinkHandle): Promise<void> {
+    this.gate.record('egress', { entry: handle.entry, withheld: handle.port.withheld, sent: handle.meter.snapshot() });
+    this.router.detach(handle.port);
+    this.links.splice(this.links.indexOf(handle), 1);
+    await handle.link.close();
+    for (const s of handle.subscriptions) s.unsubscribe();
+  }
+
+  /**
+   * A new configuration at run time (SIGHUP): links no longer listed are closed, new ones
+   * are granted and opened, and with a new policy every remaining link is judged again.
+   * What the policy refuses is refused alone (and audited); everything else keeps running.
+   */
+  async reload(endpoints: Endpoint[], gate?: EgressGate): Promise<ReloadResult> {
+    const result: ReloadResult = { added: [], removed: [], refused: [], failed: [] };
+    const wanted = new Set(endpoints.map((e) => e.text));
+    for (const handle of [...this.links]) {
+      if (!wanted.has(handle.link.endpoint.text)) {
+        await this.removeLink(handle);
+        result.removed.push(handle.entry);
+      }
+    }
+    const refusedNow = new Set<string>();
+    if (gate && gate !== this.gate) {
+      this.gate = gate;
+      for (const handle of [...this.links]) {
+        try {
+          const grant = await this.grantFor(handle.link.endpoint, handle.entry);
+          this.gate.record('egress', { entry: handle.entry, withheld: handle.port.withheld, sent: handle.meter.snapshot() });
+          const { filter, meter } = this.gate.egressFor(grant, this.registry);
+          handle.routeEndpoint.filter = filter;
+          handle.meter = meter;
+        } catch (err) {
+          if (!(err instanceof ResidencyRefusal)) throw err;
+          result.refused.push(err.message);
+          refusedNow.add(handle.link.endpoint.text);
+          await this.removeLink(handle);
+        }
+      }
+    }
+    const existing = new Set([...this.links.map((h) => h.link.endpoint.text), ...refusedNow]);
+    for (const endpoint of endpoints.filter((e) => !existing.has(e.text))) {
+      let handle: LinkHandle | undefined;
+      try {
+        handle = await this.addLink(endpoint);
+        await handle.link.open();
+        result.added.push(handle.entry);
+      } catch (err) {
+        if (err instanceof ResidencyRefusal) result.refused.push(err.message);
+        else result.failed.push(err instanceof Error ? err.message : String(err));
+        if (handle) await this.removeLink(handle);
+      }
+    }
+    return result;
   }
 
   /**
@@ -173,7 +252,7 @@ export class Gateway {
    */
   async start(): Promise<void> {
     try {
-      for (const [i, endpoint] of this.options.links.entries()) await this.addLink(endpoint, i);
+      for (const endpoint of this.options.links) await this.addLink(endpoint);
       for (const { link } of this.links) await link.open();
     } catch (err) {
       await this.stop();
@@ -189,7 +268,7 @@ export class Gateway {
     for (const { entry, meter, port } of this.links) this.gate.record('egress', { entry, withheld: port.withheld, sent: meter.snapshot() });
     this.node.stop();
     await Promise.all(this.links.map(({ link }) => link.close()));
-    for (const s of this.subscriptions) s.unsubscribe();
+    for (const s of [...this.subscriptions, ...this.links.flatMap((h) => h.subscriptions)]) s.unsubscribe();
     this.events.complete();
   }
 }

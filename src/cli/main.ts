@@ -150,7 +150,7 @@ Examples:
       const stopAsked = untilSignal();
       const config = await runConfig(flags);
       const { startGateway } = await import('./run.js');
-      const running = await startGateway(config, log);
+      const running = await startGateway(config, log, flags.config || flags.policy ? () => runConfig(flags) : undefined);
       const signal = await stopAsked;
       log('info', `${signal}: closing links`);
       await running.stop();

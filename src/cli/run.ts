@@ -16,7 +16,11 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(config: RunConfig, log: Logger): Promise<RunningGateway> {
+/**
+ * Starts the gateway. With `reloadConfig`, SIGHUP reads the configuration again and
+ * applies it: links added or removed, and a new policy judged against every link.
+ */
+export async function startGateway(config: RunConfig, log: Logger, reloadConfig?: () => Promise<RunConfig>): Promise<RunningGateway> {
   const links = config.links.length > 0 ? config.links : [{ kind: 'sim' as const, text: 'sim' }];
   if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
   const gate = new EgressGate(config.policy ?? defaultPolicy());
@@ -48,24 +52,52 @@ export async function startGateway(config: RunConfig, log: Logger): Promise<Runn
       log('error', `internal error (relay continues): ${e.error instanceof Error ? e.error.stack : String(e.error)}`);
     }
   });
-  try {
-    await gateway.start();
-  } catch (err) {
-    audit?.close();
-    throw err;
-  }
-
+  // Signal handlers before start-up: a signal that arrives while links open must not kill the process.
   const statusLine = new StatusLine(gateway);
   const printStatus = () => log('info', statusLine.render());
   const timer = config.statusIntervalMs > 0 ? setInterval(printStatus, config.statusIntervalMs) : null;
   const onRequest = () => printStatus();
   process.on('SIGUSR1', onRequest);
+  let started = false;
+  const onReload = () => {
+    if (!reloadConfig) return log('info', 'SIGHUP: nothing to reload (no --config or --policy)');
+    if (!started) return log('info', 'SIGHUP: still starting; send it again once the links are up');
+    void (async () => {
+      try {
+        const next = await reloadConfig();
+        let gate: EgressGate | undefined;
+        if (next.policy && next.policy.sha256 !== gateway.gate.policy.sha256) {
+          gate = new EgressGate(next.policy);
+          if (audit) gate.attachAudit(audit);
+        }
+        const r = await gateway.reload(next.links.length > 0 ? next.links : links, gate);
+        for (const why of [...r.refused, ...r.failed]) log('warn', why);
+        log('info', `SIGHUP: reloaded${gate ? ' with a new policy' : ''}: ${r.added.length} link(s) added, ${r.removed.length} removed, ${r.refused.length} refused, ${r.failed.length} failed`);
+      } catch (err) {
+        log('error', `SIGHUP: configuration not reloaded, the running one stays: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    })();
+  };
+  process.on('SIGHUP', onReload);
+  const unhook = () => {
+    if (timer) clearInterval(timer);
+    process.off('SIGUSR1', onRequest);
+    process.off('SIGHUP', onReload);
+  };
+  try {
+    await gateway.start();
+  } catch (err) {
+    unhook();
+    audit?.close();
+    throw err;
+  }
+  started = true;
+  log('info', `running: ${gateway.links.length} link(s); SIGUSR1 prints the status${reloadConfig ? ', SIGHUP reloads the configuration' : ''}`);
 
   return {
     gateway,
     async stop() {
-      if (timer) clearInterval(timer);
-      process.off('SIGUSR1', onRequest);
+      unhook();
       await gateway.stop();
       log('info', 'stopped: links closed');
       if (audit) {
