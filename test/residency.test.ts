@@ -448,3 +448,28 @@ describe('configuration reload at run time', () => {
     }
   });
 });
+
+describe('start-up refusals, each with exit code 3 and a message naming the entry', () => {
+  it('refuses an unapproved host name, an audit directory outside the approved ones, and a symlink pointing out of one', async () => {
+    const home = mkdtempSync(join(dir, 'startup-'));
+    mkdirSync(join(home, 'data'));
+    const only2 = join(home, 'only-127-0-0-2.yaml');
+    writeFileSync(only2, 'approved_sinks:\n  directories: [data]\n  networks: [{ cidr: 127.0.0.2/32 }]\n');
+    const hostname = await runMavgate(['run', '--policy', only2, '--link', 'udp:localhost:14550']);
+    expect(hostname.code).toBe(3);
+    expect(hostname.stderr).toMatch(/refuses links\[0\] udp:localhost:14550: udp:localhost:14550 \((127\.0\.0\.1|::1)\): .* is in no approved network/);
+
+    const outside = join(home, 'outside.yaml');
+    writeFileSync(outside, `approved_sinks:\n  directories: [data]\naudit:\n  directory: ${join(home, 'elsewhere')}\n`);
+    const path = await runMavgate(['run', '--policy', outside]);
+    expect(path.code).toBe(3);
+    expect(path.stderr).toMatch(/refuses audit\.directory: .*elsewhere: .*elsewhere is outside every approved directory \(rule: approved_sinks\.directories\)/);
+
+    symlinkSync(tmpdir(), join(home, 'data', 'escape'));
+    const viaLink = join(home, 'via-link.yaml');
+    writeFileSync(viaLink, `approved_sinks:\n  directories: [data]\naudit:\n  directory: data/escape/audit\n`);
+    const symlink = await runMavgate(['run', '--policy', viaLink]);
+    expect(symlink.code).toBe(3);
+    expect(symlink.stderr).toMatch(/is outside every approved directory/);
+  });
+});
