@@ -149,8 +149,13 @@ export class Gateway {
     return handle;
   }
 
-  private async removeLink(handle: LinkHandle): Promise<void> {
+  /** Where telemetry went through one link, for the residency report. */
+  private recordEgress(handle: LinkHandle): void {
     this.gate.record('egress', { entry: handle.entry, withheld: handle.port.withheld, sent: handle.meter.snapshot() });
+  }
+
+  private async removeLink(handle: LinkHandle): Promise<void> {
+    this.recordEgress(handle);
     this.router.detach(handle.port);
     this.links.splice(this.links.indexOf(handle), 1);
     await handle.link.close();
@@ -177,7 +182,7 @@ export class Gateway {
       for (const handle of [...this.links]) {
         try {
           const grant = await this.grantFor(handle.link.endpoint, handle.entry);
-          this.gate.record('egress', { entry: handle.entry, withheld: handle.port.withheld, sent: handle.meter.snapshot() });
+          this.recordEgress(handle);
           const { filter, meter } = this.gate.egressFor(grant, this.registry);
           handle.routeEndpoint.filter = filter;
           handle.meter = meter;
@@ -264,8 +269,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    // Where telemetry went, for the residency report.
-    for (const { entry, meter, port } of this.links) this.gate.record('egress', { entry, withheld: port.withheld, sent: meter.snapshot() });
+    for (const handle of this.links) this.recordEgress(handle);
     this.node.stop();
     await Promise.all(this.links.map(({ link }) => link.close()));
     for (const s of [...this.subscriptions, ...this.links.flatMap((h) => h.subscriptions)]) s.unsubscribe();
