@@ -1,0 +1,45 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DEFINITIONS_DIR, ENUM_DATA_PATH, enumSource } from '../scripts/generate-enums.js';
+import { toMavlink2Rest } from '../src/server/mavlink2rest-json.js';
+import { decodeAll, frame, heartbeat, registry } from './helpers/frames.js';
+
+const one = (bytes: Buffer) => decodeAll(registry, bytes).frames[0]!;
+
+describe('mavlink2rest JSON (0.11.x, as Cockpit reads it)', () => {
+  it('renders HEARTBEAT as Cockpit expects: mavtype, enum names, base_mode bits', () => {
+    expect(toMavlink2Rest(one(heartbeat(42, 1)))).toEqual({
+      header: { system_id: 1, component_id: 1, sequence: 42 },
+      message: {
+        type: 'HEARTBEAT',
+        custom_mode: 5,
+        mavtype: { type: 'MAV_TYPE_QUADROTOR' },
+        autopilot: { type: 'MAV_AUTOPILOT_ARDUPILOTMEGA' },
+        base_mode: { bits: 81 },
+        system_status: { type: 'MAV_STATE_ACTIVE' },
+        mavlink_version: 3,
+      },
+    });
+  });
+
+  it('renders char[] as one-character strings, bitmask fields as bits, enum fields by name', () => {
+    const text = toMavlink2Rest(one(frame({ name: 'STATUSTEXT', fields: { severity: 6, text: 'Hi' } })))!.message;
+    expect(text.severity).toEqual({ type: 'MAV_SEVERITY_INFO' });
+    expect(text.text).toHaveLength(50);
+    expect((text.text as string[]).slice(0, 3)).toEqual(['H', 'i', '\u0000']);
+    const sys = toMavlink2Rest(one(frame({ name: 'SYS_STATUS', fields: { onboard_control_sensors_present: 7, load: 250 } })))!.message;
+    expect(sys.onboard_control_sensors_present).toEqual({ bits: 7 });
+    expect(sys.load).toBe(250);
+    const gps = toMavlink2Rest(one(frame({ name: 'GPS_RAW_INT', fields: { fix_type: 3 } })))!.message;
+    expect(gps.fix_type).toEqual({ type: 'GPS_FIX_TYPE_3D_FIX' });
+  });
+
+  it('keeps a value the XML does not name as a number inside the enum object', () => {
+    const m = toMavlink2Rest(one(frame({ name: 'HEARTBEAT', fields: { type: 250 } })))!.message;
+    expect(m.mavtype).toEqual({ type: 250 });
+  });
+
+  it.skipIf(!existsSync(DEFINITIONS_DIR))('uses an enum table that is current with the MAVLink XML', () => {
+    expect(readFileSync(ENUM_DATA_PATH, 'utf8'), 'run npx tsx scripts/generate-enums.ts').toBe(enumSource());
+  });
+});
