@@ -43,3 +43,39 @@ describe('mavlink2rest JSON (0.11.x, as Cockpit reads it)', () => {
     expect(readFileSync(ENUM_DATA_PATH, 'utf8'), 'run npx tsx scripts/generate-enums.ts').toBe(enumSource());
   });
 });
+
+describe('mavlink2rest JSON from clients', () => {
+  it('reads what toMavlink2Rest writes, back to the same frame', async () => {
+    const { fromMavlink2Rest } = await import('../src/server/mavlink2rest-json.js');
+    const { encodeFrame } = await import('../src/mavlink/index.js');
+    for (const original of [heartbeat(3), frame({ name: 'STATUSTEXT', fields: { severity: 4, text: 'Low battery' } }), frame({ name: 'SYS_STATUS', fields: { onboard_control_sensors_present: 0x1fffff, voltage_battery: 12000 } })]) {
+      const f = one(original);
+      const json = JSON.parse(JSON.stringify(toMavlink2Rest(f)));
+      const parsed = fromMavlink2Rest(json, registry);
+      const again = encodeFrame(registry, { name: parsed.name, fields: parsed.fields }, { sysid: parsed.sysid!, compid: parsed.compid!, seq: f.seq });
+      expect(again.equals(original)).toBe(true);
+    }
+  });
+
+  it('takes a Cockpit-style COMMAND_LONG with integers for floats and enum names', async () => {
+    const { fromMavlink2Rest } = await import('../src/server/mavlink2rest-json.js');
+    const parsed = fromMavlink2Rest({
+      header: { system_id: 255, component_id: 240, sequence: 0 },
+      message: { type: 'COMMAND_LONG', target_system: 1, target_component: 1, command: { type: 'MAV_CMD_COMPONENT_ARM_DISARM' }, confirmation: 0, param1: 1, param2: 0, param3: 0, param4: 0, param5: 0, param6: 0, param7: 0 },
+    }, registry);
+    expect(parsed).toMatchObject({ name: 'COMMAND_LONG', sysid: 255, compid: 240, fields: { command: 400, param1: 1 } });
+  });
+
+  it.each([
+    [null, /expected a JSON object/],
+    [{ header: {} }, /^message: missing/],
+    [{ message: { type: 'NOPE' } }, /unknown message "NOPE"/],
+    [{ message: { type: 'HEARTBEAT', mode: 1 } }, /HEARTBEAT\.mode: no such field; fields are custom_mode, mavtype/],
+    [{ message: { type: 'HEARTBEAT', mavtype: { type: 'MAV_TYPE_SPACESHIP' } } }, /HEARTBEAT\.mavtype: "MAV_TYPE_SPACESHIP" is not a value of MAV_TYPE/],
+    [{ message: { type: 'HEARTBEAT', autopilot: { bits: 3 } } }, /HEARTBEAT\.autopilot: is not a bitmask field/],
+    [{ message: { type: 'STATUSTEXT', text: ['ab', 'c'] } }, /STATUSTEXT\.text: expected an array of one-character strings/],
+  ])('refuses %j with an error naming what was wrong', async (json, reason) => {
+    const { fromMavlink2Rest } = await import('../src/server/mavlink2rest-json.js');
+    expect(() => fromMavlink2Rest(json, registry)).toThrow(reason);
+  });
+});

@@ -56,3 +56,61 @@ export function toMavlink2Rest(frame: Frame): Mavlink2RestMessage | null {
   for (const f of specOf(def)) message[f.key] = f.render(fields[f.name]!);
   return { header: { system_id: frame.sysid, component_id: frame.compid, sequence: frame.seq }, message };
 }
+
+export class Mavlink2RestError extends Error {
+  constructor(readonly field: string | undefined, reason: string) {
+    super(field ? `${field}: ${reason}` : reason);
+    this.name = 'Mavlink2RestError';
+  }
+}
+
+/** Reverse of one field's rendering: enum names back to numbers, `{bits}` to numbers, char arrays to strings. */
+function parseField(def: MessageDef, field: MessageDef['fields'][number], value: unknown): unknown {
+  const where = `${def.name}.${field.name === 'type' ? 'mavtype' : field.name}`;
+  if (field.type === 'char' && Array.isArray(value)) {
+    if (!value.every((c) => typeof c === 'string' && c.length <= 1)) throw new Mavlink2RestError(where, 'expected an array of one-character strings');
+    return (value as string[]).join('').split('\u0000')[0];
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const info = FIELD_ENUMS[`${def.name}.${field.name}`];
+  const v = value as Record<string, unknown>;
+  if ('bits' in v) {
+    if (!info?.bitmask) throw new Mavlink2RestError(where, 'is not a bitmask field; give a number');
+    return v.bits;
+  }
+  if ('type' in v) {
+    if (!info || info.bitmask) throw new Mavlink2RestError(where, 'is not an enum field; give a number');
+    if (typeof v.type === 'number') return v.type;
+    const entries = ENUMS[info.enum]?.entries ?? {};
+    const found = Object.entries(entries).find(([, name]) => name === v.type);
+    if (!found) throw new Mavlink2RestError(where, `"${String(v.type)}" is not a value of ${info.enum}`);
+    return Number(found[0]);
+  }
+  throw new Mavlink2RestError(where, 'expected a number, {"type": NAME} or {"bits": N}');
+}
+
+/**
+ * A message as a mavlink2rest client sends it (`{"header": {...}, "message": {"type": NAME, ...}}`)
+ * → the message name and plain field values for the encoder, which then checks every range.
+ * Missing fields are zero; the sequence number is the gateway's to set (Cockpit sends 0).
+ */
+export function fromMavlink2Rest(json: unknown, registry: { byName(name: string): MessageDef | undefined }): {
+  name: string; fields: Record<string, unknown>; sysid: number | undefined; compid: number | undefined;
+} {
+  if (json === null || typeof json !== 'object') throw new Mavlink2RestError(undefined, 'expected a JSON object with "header" and "message"');
+  const { header, message } = json as { header?: Record<string, unknown>; message?: Record<string, unknown> };
+  if (!message || typeof message !== 'object') throw new Mavlink2RestError('message', 'missing');
+  if (typeof message.type !== 'string') throw new Mavlink2RestError('message.type', 'expected the message name, e.g. "COMMAND_LONG"');
+  const def = registry.byName(message.type);
+  if (!def) throw new Mavlink2RestError('message.type', `unknown message "${message.type}"`);
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) {
+    if (key === 'type') continue;
+    const name = key === 'mavtype' ? 'type' : key;
+    const field = def.fields.find((f) => f.name === name);
+    if (!field) throw new Mavlink2RestError(`${def.name}.${key}`, `no such field; fields are ${def.fields.map((f) => (f.name === 'type' ? 'mavtype' : f.name)).join(', ')}`);
+    fields[name] = parseField(def, field, value);
+  }
+  const id = (k: 'system_id' | 'component_id') => (header && typeof header[k] === 'number' ? (header[k] as number) : undefined);
+  return { name: def.name, fields, sysid: id('system_id'), compid: id('component_id') };
+}
