@@ -79,3 +79,24 @@ describe('mavlink2rest JSON from clients', () => {
     expect(() => fromMavlink2Rest(json, registry)).toThrow(reason);
   });
 });
+
+describe('the vehicle tree (GET /v1/mavlink)', () => {
+  it('lists systems, components and the newest message of each type with its status, and follows paths', async () => {
+    const { VehicleStateStore } = await import('../src/router/vehicle-state.js');
+    const { vehicleTree, followPath, TreePathError } = await import('../src/server/vehicle-tree.js');
+    let now = Date.parse('2026-11-25T10:00:00Z');
+    const state = new VehicleStateStore(() => now);
+    state.observe(one(heartbeat(1)));
+    now += 1000;
+    state.observe(one(heartbeat(2)));
+    state.observe(one(frame({ name: 'ATTITUDE', fields: { roll: 0.5 } }, { compid: 1 })));
+    const tree = vehicleTree(state);
+    const hb = followPath(tree, 'vehicles/1/components/1/messages/HEARTBEAT') as { message: Record<string, unknown>; status: { time: Record<string, unknown> } };
+    expect(hb.message.mavtype).toEqual({ type: 'MAV_TYPE_QUADROTOR' });
+    expect(hb.status.time).toEqual({ first_update: '2026-11-25T10:00:00.000Z', last_update: '2026-11-25T10:00:01.000Z', counter: 2, frequency: 1 });
+    expect(followPath(tree, 'vehicles.1.components.1.messages.ATTITUDE.message.roll')).toBe(0.5);
+    expect(Object.keys((tree.vehicles['1'] as { components: object }).components)).toEqual(['1']);
+    expect(() => followPath(tree, 'vehicles/1/components/9')).toThrow(TreePathError);
+    expect(() => followPath(tree, 'vehicles/1/components/9')).toThrow('no "9" in the vehicle tree (path vehicles/1/components/9)');
+  });
+});

@@ -6,7 +6,7 @@
  * generated src/mavlink/enum-data.ts.
  */
 import { ENUMS, FIELD_ENUMS } from '../mavlink/enum-data.js';
-import type { FieldValue, Frame, MessageDef } from '../mavlink/index.js';
+import type { FieldValue, Fields, Frame, MessageDef } from '../mavlink/index.js';
 
 export interface Mavlink2RestMessage {
   header: { system_id: number; component_id: number; sequence: number };
@@ -47,14 +47,19 @@ function specOf(def: MessageDef): FieldSpec[] {
   return spec;
 }
 
+/** Decoded fields of `def` in mavlink2rest's shape: `{"type": NAME, ...}`. */
+export function renderMessage(def: MessageDef, fields: Fields): Mavlink2RestMessage['message'] {
+  const message: Mavlink2RestMessage['message'] = { type: def.name };
+  for (const f of specOf(def)) message[f.key] = f.render(fields[f.name]!);
+  return message;
+}
+
 /** The frame in mavlink2rest's JSON shape, or null for a message id the registry does not know. */
 export function toMavlink2Rest(frame: Frame): Mavlink2RestMessage | null {
   const def = frame.message;
   const fields = frame.decode();
   if (!def || !fields) return null;
-  const message: Mavlink2RestMessage['message'] = { type: def.name };
-  for (const f of specOf(def)) message[f.key] = f.render(fields[f.name]!);
-  return { header: { system_id: frame.sysid, component_id: frame.compid, sequence: frame.seq }, message };
+  return { header: { system_id: frame.sysid, component_id: frame.compid, sequence: frame.seq }, message: renderMessage(def, fields) };
 }
 
 export class Mavlink2RestError extends Error {

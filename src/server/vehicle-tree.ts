@@ -1,0 +1,45 @@
+/**
+ * The vehicle tree of mavlink2rest's `GET /v1/mavlink`, from the gateway's vehicle state:
+ * every system, its components, the newest message of each type with its update times,
+ * count and rate. `GET /v1/mavlink/<path>` follows the tree by path; an unknown path is an
+ * error naming where the path stopped (mavlink2rest answers "None").
+ */
+import type { VehicleStateStore } from '../router/vehicle-state.js';
+import { renderMessage } from './mavlink2rest-json.js';
+
+export type Tree = { vehicles: Record<string, unknown> };
+
+export class TreePathError extends Error {
+  constructor(readonly path: string, readonly at: string) {
+    super(`no "${at}" in the vehicle tree (path ${path})`);
+    this.name = 'TreePathError';
+  }
+}
+
+export function vehicleTree(state: VehicleStateStore): Tree {
+  const vehicles: Record<string, { id: number; components: Record<string, unknown> }> = {};
+  for (const c of state.all()) {
+    const vehicle = (vehicles[c.sysid] ??= { id: c.sysid, components: {} });
+    const messages: Record<string, unknown> = {};
+    for (const entry of c.messages.values()) {
+      const fields = entry.fields();
+      if (!entry.def || !fields) continue;
+      messages[entry.def.name] = {
+        message: renderMessage(entry.def, fields),
+        status: { time: { first_update: new Date(entry.firstAt).toISOString(), last_update: new Date(entry.lastAt).toISOString(), counter: entry.count, frequency: entry.hz } },
+      };
+    }
+    vehicle.components[c.compid] = { id: c.compid, messages };
+  }
+  return { vehicles };
+}
+
+/** Follows `a/b/c` (or `a.b.c`) from the root of the tree. */
+export function followPath(tree: Tree, path: string): unknown {
+  let node: unknown = tree;
+  for (const part of path.split(/[/.]/).filter(Boolean)) {
+    if (node === null || typeof node !== 'object' || !(part in (node as Record<string, unknown>))) throw new TreePathError(path, part);
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
