@@ -236,6 +236,25 @@ describe('FrameDecoder: messages the registry does not know', () => {
   });
 });
 
+describe('FrameDecoder: an unknown frame across a read boundary', () => {
+  it('waits rather than swallow a real frame that starts inside it and is not complete yet', () => {
+    // Found by the bit-flip property: a false unknown frame whose claimed end lands on a
+    // 0xFD inside a real frame's payload, with the read cut before the real frame ends.
+    const data = Array.from({ length: 253 }, (_, i) => (i === 20 ? 0xfd : 0x11));
+    const real = frame({ name: 'ENCAPSULATED_DATA', fields: { seqnr: 1, data } });
+    const filler = Buffer.alloc(5, 0x11);
+    const realStart = 10 + filler.length;
+    const falseLength = realStart + 32 - 12; // ends on the 0xFD at payload byte 22
+    const falseHeader = Buffer.from([0xfd, falseLength, 0, 0, 0, 1, 1, 0xee, 0xee, 0xee]);
+    const stream = Buffer.concat([falseHeader, filler, real, heartbeat(3)]);
+    for (const cut of [realStart + 33, realStart + 100, stream.length - 5]) {
+      const { frames } = decodeInChunks(stream, [cut]);
+      expect(frames.filter((f) => f.verified).map((f) => f.bytes.length), `cut at ${cut}`).toEqual([real.length, heartbeat(3).length]);
+      expect(frames.some((f) => !f.verified), `cut at ${cut}`).toBe(false);
+    }
+  });
+});
+
 describe('FrameDecoder: statistics', () => {
   it('counts frames per version, bytes, and sequence gaps per (sysid, compid)', () => {
     const stream = Buffer.concat([

@@ -10,6 +10,11 @@ import { Frame, INCOMPAT_SIGNED, MAGIC_V1, MAGIC_V2, MAX_FRAME_LENGTH } from './
 import type { MessageRegistry } from './registry.js';
 import { DecoderStats } from './stats.js';
 
+const ACCEPT = 0;
+const REJECT = 1;
+const WAIT = 2;
+type UnknownVerdict = typeof ACCEPT | typeof REJECT | typeof WAIT;
+
 /**
  * Receives each frame. The frame object is reused for the next one: keep `frame.bytes()`
  * or `frame.copy()`, not the frame itself.
@@ -35,6 +40,7 @@ export class FrameDecoder extends ChunkScanner {
     const registry = this.registry;
     const frame = this.frame;
     let p = start;
+    let unknown: UnknownVerdict;
     while (p < stopBefore) {
       const magic = buf[p];
       if (magic !== MAGIC_V2 && magic !== MAGIC_V1) {
@@ -56,8 +62,9 @@ export class FrameDecoder extends ChunkScanner {
         }
         this.emit(buf, p, true);
         p += frame.length;
-      } else if (result === UNVERIFIED && this.plausibleUnknown(buf, p, end)) {
-        // plausibleUnknown used `probe`, so re-read this frame's layout into `frame`.
+      } else if (result === UNVERIFIED && (unknown = this.judgeUnknown(buf, p, end, final)) !== REJECT) {
+        if (unknown === WAIT) return p;
+        // judgeUnknown used `probe`, so re-read this frame's layout into `frame`.
         checkFrame(registry, buf, p, end, frame);
         this.emit(buf, p, false);
         p += frame.length;
@@ -80,17 +87,23 @@ export class FrameDecoder extends ChunkScanner {
   /**
    * An unknown message cannot be checksummed, so it is passed on only when the bytes
    * after it start another frame (or there are no bytes after it yet), its incompat
-   * flags are understood, and no checksum-valid frame starts inside it.
+   * flags are understood, and no checksum-valid frame starts inside it. A frame that
+   * starts inside it and is not complete yet could be a real one: then wait for the
+   * bytes that tell (unless the stream has ended).
    */
-  private plausibleUnknown(buf: Buffer, p: number, end: number): boolean {
+  private judgeUnknown(buf: Buffer, p: number, end: number, final: boolean): UnknownVerdict {
     const frame = this.frame;
-    if ((frame.incompatFlags & ~INCOMPAT_SIGNED) !== 0) return false;
+    if ((frame.incompatFlags & ~INCOMPAT_SIGNED) !== 0) return REJECT;
     const next = p + frame.length;
-    if (next < end && !isStartMarker(buf[next])) return false;
+    if (next < end && !isStartMarker(buf[next])) return REJECT;
+    let undecided = false;
     for (let q = p + 1; q < next; q++) {
-      if (isStartMarker(buf[q]) && checkFrame(this.registry, buf, q, end, this.probe) === VERIFIED) return false;
+      if (!isStartMarker(buf[q])) continue;
+      const inner = checkFrame(this.registry, buf, q, end, this.probe);
+      if (inner === VERIFIED) return REJECT;
+      if (inner === NEED_MORE) undecided = true;
     }
-    return true;
+    return undecided && !final ? WAIT : ACCEPT;
   }
 
   private emit(buf: Buffer, p: number, verified: boolean): void {
