@@ -138,7 +138,7 @@ tcp:HOST:PORT (reconnects), tcp-listen:HOST:PORT, sim (the built-in vehicle).
 Examples:
   $ mavgate run                                         # simulated vehicle, live status
   $ mavgate run --link serial:/dev/ttyUSB0:57600        # a SiK telemetry radio
-  $ mavgate run --link udp-listen:0.0.0.0:14550         # a vehicle or SITL sending to 14550
+  $ mavgate run --link udp-listen:127.0.0.1:14550       # a vehicle or SITL sending to 14550
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
   $ mavgate run --config /etc/mavgate/gateway.yaml
