@@ -1,5 +1,6 @@
 /** What every link kind shares: its byte stream, its state, its counters, and reconnecting with backoff. */
 import { BehaviorSubject, distinctUntilChanged, type Observable, Subject } from 'rxjs';
+import { assertGrant, type ConnectGrant, type ListenGrant, type Protocol } from '../residency/gate.js';
 import type { Endpoint } from './endpoint.js';
 import type { LinkCounters, LinkState, LinkStatus, VehicleLink } from './link.js';
 
@@ -66,4 +67,14 @@ export abstract class BaseLink implements VehicleLink {
     }, this.retryDelay);
     this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
   }
+}
+
+/**
+ * The checked address a network link may use: the grant must come from the gate, be of
+ * the kind the link needs, and cover the endpoint's protocol and port.
+ */
+export function grantedAddress(endpoint: Extract<Endpoint, { host: string }>, grant: ConnectGrant | ListenGrant, kind: 'connect' | 'listen', protocol: Protocol): string {
+  assertGrant(grant, kind);
+  if (grant.protocol !== protocol || grant.port !== endpoint.port) throw new Error(`grant for ${grant.protocol}:${grant.port} does not cover ${endpoint.text}`);
+  return grant.address;
 }

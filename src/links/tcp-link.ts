@@ -4,18 +4,12 @@
  * sends to all of them.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
-import { BaseLink } from './base-link.js';
+import type { ConnectGrant, ListenGrant } from '../residency/gate.js';
+import { BaseLink, grantedAddress } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
 
 type NetworkEndpoint = Extract<Endpoint, { host: string }>;
-
-function checkGrant(endpoint: NetworkEndpoint, grant: ConnectGrant | ListenGrant, kind: 'connect' | 'listen'): string {
-  assertGrant(grant, kind);
-  if (grant.protocol !== 'tcp' || grant.port !== endpoint.port) throw new Error(`grant for ${grant.protocol}:${grant.port} does not cover ${endpoint.text}`);
-  return grant.address;
-}
 
 export class TcpClientLink extends BaseLink {
   private socket: Socket | null = null;
@@ -23,7 +17,7 @@ export class TcpClientLink extends BaseLink {
   private readonly address: string;
 
   constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ConnectGrant) {
-    const address = checkGrant(endpoint, grant, 'connect');
+    const address = grantedAddress(endpoint, grant, 'connect', 'tcp');
     super(id, endpoint);
     this.address = address;
   }
@@ -70,7 +64,7 @@ export class TcpServerLink extends BaseLink {
   private readonly acceptsPeer: (address: string, port: number) => boolean;
 
   constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ListenGrant) {
-    const address = checkGrant(endpoint, grant, 'listen');
+    const address = grantedAddress(endpoint, grant, 'listen', 'tcp');
     super(id, endpoint);
     this.address = address;
     this.acceptsPeer = grant.acceptsPeer;

@@ -5,8 +5,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
-import { BaseLink } from './base-link.js';
+import type { ConnectGrant, ListenGrant } from '../residency/gate.js';
+import { BaseLink, grantedAddress } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
 
@@ -25,10 +25,9 @@ export class UdpLink extends BaseLink {
   private readonly acceptsPeer: (address: string, port: number) => boolean;
 
   constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ConnectGrant | ListenGrant) {
-    assertGrant(grant, endpoint.kind === 'udp-listen' ? 'listen' : 'connect');
-    if (grant.protocol !== 'udp' || grant.port !== endpoint.port) throw new Error(`grant for ${grant.protocol}:${grant.port} does not cover ${endpoint.text}`);
+    const address = grantedAddress(endpoint, grant, endpoint.kind === 'udp-listen' ? 'listen' : 'connect', 'udp');
     super(id, endpoint);
-    this.address = grant.address;
+    this.address = address;
     this.acceptsPeer = grant.kind === 'listen' ? grant.acceptsPeer : () => true;
   }
 
