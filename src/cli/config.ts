@@ -12,7 +12,7 @@ import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
 import type { RunConfig } from './run-config.js';
 import { PolicyError } from '../residency/policy.js';
-import { parsePolicy } from '../residency/policy-parse.js';
+import { keyOf, parsePolicy } from '../residency/policy-parse.js';
 import { dirname } from 'node:path';
 
 const byte = z.number().int().min(1).max(255);
@@ -40,10 +40,6 @@ export class ConfigError extends InputError {
     super(`${source}: ${key ? `${key}: ` : ''}${reason}`);
     this.name = 'ConfigError';
   }
-}
-
-function keyOf(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
 }
 
 /** Validates a parsed document (from a file, or `{}` when there is none). */

@@ -26,7 +26,8 @@ const schema = z.strictObject({
   audit: z.strictObject({ directory: z.string().min(1) }).optional(),
 });
 
-function keyOf(path: readonly PropertyKey[]): string {
+/** A schema issue's path as a config key: `approved_sinks.networks[0].cidr`. */
+export function keyOf(path: readonly PropertyKey[]): string {
   return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
 }
 
