@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
 import { LinkError } from '../links/link.js';
@@ -222,14 +223,17 @@ Examples:
   $ mavgate residency report --policy /etc/mavgate/policy.yaml
   $ mavgate residency report --audit mavgate-data/audit/audit.jsonl --since 2026-11-25`)
     .action(async (opts: { audit?: string; policy?: string; since?: string }) => {
+      const since = opts.since === undefined ? undefined : new Date(opts.since);
+      if (since && Number.isNaN(since.getTime())) throw new InputError(`--since: "${opts.since}" is not a date or time (e.g. 2026-11-25 or 2026-11-25T09:00:00Z)`);
       const policy = await loadPolicy(opts.policy);
-      const path = opts.audit ?? (policy ? `${policy.auditDirectory}/audit.jsonl` : undefined);
+      const { AUDIT_FILE_NAME } = await import('../residency/audit-record.js');
+      const path = opts.audit ?? (policy ? join(policy.auditDirectory, AUDIT_FILE_NAME) : undefined);
       if (!path) throw new InputError('give --audit FILE or --policy FILE');
       const { residencyReport } = await import('../residency/report.js');
       try {
-        process.stdout.write(residencyReport(path, opts.since));
+        process.stdout.write(residencyReport(path, since));
       } catch (err) {
-        throw new InputError(err instanceof Error && err.message.startsWith('--since') ? err.message : `cannot read audit log ${path}: ${(err as Error).message}`);
+        throw new InputError(`cannot read audit log ${path}: ${(err as Error).message}`);
       }
     });
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AuditHead, type AuditRecord, GENESIS, headPathOf, sealRecord } from './audit-record.js';
+import { AUDIT_FILE_NAME, type AuditHead, type AuditRecord, GENESIS, headPathOf, sealRecord } from './audit-record.js';
 import { verifyAuditLog } from './audit-verify.js';
 import { assertGrant, type DirectoryGrant } from './gate.js';
 
@@ -29,7 +29,7 @@ export class AuditLog {
    * must verify against its head before anything is appended: mavgate does not write onto
    * a chain that was tampered with.
    */
-  constructor(directory: DirectoryGrant, fileName = 'audit.jsonl') {
+  constructor(directory: DirectoryGrant, fileName = AUDIT_FILE_NAME) {
     assertGrant(directory, 'directory');
     const path = join(directory.path, fileName);
     this.path = path;

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 
 export const GENESIS = '0'.repeat(64);
+/** The log's file name in its directory. */
+export const AUDIT_FILE_NAME = 'audit.jsonl';
 
 export interface AuditRecord {
   /** 0, 1, 2, … across restarts: the chain continues. */

@@ -14,7 +14,11 @@ export type VerifyResult =
  * (default: `<path>.head`; a log without any head can only be checked for its chain).
  */
 export function verifyAuditLog(path: string, expectedHead?: AuditHead | null): VerifyResult {
-  const text = readFileSync(path, 'utf8');
+  return verifyAuditText(readFileSync(path, 'utf8'), expectedHead === undefined ? readHead(path) : expectedHead);
+}
+
+/** Verifies a log's text against `head` (null: the chain only). */
+export function verifyAuditText(text: string, head: AuditHead | null): VerifyResult {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   else if (lines.length > 0) return { ok: false, records: lines.length - 1, line: lines.length, reason: 'the last line is cut off (no newline)' };
@@ -43,7 +47,6 @@ export function verifyAuditLog(path: string, expectedHead?: AuditHead | null): V
     prev = seal.hash;
   }
 
-  const head = expectedHead === undefined ? readHead(path) : expectedHead;
   const actual: AuditHead = { seq: lines.length - 1, hash: prev };
   if (head && (head.seq !== actual.seq || head.hash !== actual.hash)) {
     return {

@@ -4,8 +4,8 @@
  * The document an operator hands to an auditor; it says first whether the log verifies.
  */
 import { readFileSync } from 'node:fs';
-import type { AuditRecord } from './audit-record.js';
-import { verifyAuditLog } from './audit-verify.js';
+import { type AuditRecord, readHead } from './audit-record.js';
+import { verifyAuditText } from './audit-verify.js';
 
 interface Sent { frames: number; bytes: number }
 
@@ -13,12 +13,12 @@ function kib(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** The report as text; `since` (ISO time) keeps the records from then on. */
-export function residencyReport(auditPath: string, since?: string): string {
-  const verdict = verifyAuditLog(auditPath);
-  const sinceMs = since ? Date.parse(since) : Number.NEGATIVE_INFINITY;
-  if (Number.isNaN(sinceMs)) throw new Error(`--since: "${since}" is not a date or time (e.g. 2026-11-25 or 2026-11-25T09:00:00Z)`);
-  const records = readFileSync(auditPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord)
+/** The report as text; `since` keeps the records from then on. The log is read once. */
+export function residencyReport(auditPath: string, since?: Date): string {
+  const text = readFileSync(auditPath, 'utf8');
+  const verdict = verifyAuditText(text, readHead(auditPath));
+  const sinceMs = since ? since.getTime() : Number.NEGATIVE_INFINITY;
+  const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord)
     .filter((r) => Date.parse(r.time) >= sinceMs);
 
   const out: string[] = [];
