@@ -14,7 +14,7 @@ import type { AuditLog } from './audit-log.js';
 import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
 import { EgressMeter } from './egress-meter.js';
-import { PolicyError, type ResidencyPolicy, type Role } from './policy.js';
+import { type DestinationRule, PolicyError, type ResidencyPolicy, type Role } from './policy.js';
 import { addressInRange, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
@@ -121,7 +121,7 @@ export class EgressGate {
       const v = judgeDestination(this.policy, peer, peerPort);
       if (!v.approved && !refusedPeers.has(peer)) {
         refusedPeers.add(peer);
-        this.audit?.append('peer_refused', { entry, listener: destination, peer: `${peer}:${peerPort}`, rule: v.rule, reason: v.reason });
+        this.record('peer_refused', { entry, listener: destination, peer: `${peer}:${peerPort}`, rule: v.rule, reason: v.reason });
       }
       return v.approved;
     };
@@ -162,9 +162,8 @@ export class EgressGate {
   egressFor(grant: Grant, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
     if (!issued.has(grant)) throw new Error('not a grant from the egress gate');
     const rule = grant.kind === 'connect' ? this.policy.rules.find((r) => r.range !== null && addressInRange(grant.address, r.range)) : undefined;
-    if (rule) this.audit?.append('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
-    const meter = new EgressMeter();
-    return { filter: buildEgressFilter(rule, this.classTable(registry), registry, meter), meter };
+    if (rule) this.record('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
+    return this.egress(rule, registry);
   }
 
   /**
@@ -172,7 +171,10 @@ export class EgressGate {
    * the plug-in point for the client server, which asks once per connected client.
    */
   egressForRole(role: Role, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
-    const rule = this.policy.rules.find((r) => r.role === role);
+    return this.egress(this.policy.rules.find((r) => r.role === role), registry);
+  }
+
+  private egress(rule: DestinationRule | undefined, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
     const meter = new EgressMeter();
     return { filter: buildEgressFilter(rule, this.classTable(registry), registry, meter), meter };
   }
@@ -189,12 +191,12 @@ export class EgressGate {
   private issue<G extends Grant>(fields: Omit<G, typeof granted>, destination: string): G {
     const grant = Object.freeze({ ...fields }) as G;
     issued.add(grant);
-    this.audit?.append('granted', { entry: grant.entry, destination, kind: grant.kind, rule: grant.rule });
+    this.record('granted', { entry: grant.entry, destination, kind: grant.kind, rule: grant.rule });
     return grant;
   }
 
   private refuse(entry: string, destination: string, rule: string, reason: string): never {
-    this.audit?.append('refused', { entry, destination, rule, reason });
+    this.record('refused', { entry, destination, rule, reason });
     throw new ResidencyRefusal(entry, destination, rule, reason);
   }
 }
