@@ -7,7 +7,7 @@ import {
   type Fields, type Frame, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_MODE_FLAG, MAV_RESULT, MAV_STATE, MAV_TYPE,
   type MessageRegistry, type OutgoingMessage, loadRegistry,
 } from '../mavlink/index.js';
-import { COPTER_MODES } from '../router/modes.js';
+import { COPTER_MODES, modeName } from '../router/modes.js';
 import { Flight, HOME } from './flight.js';
 import { MissionStore } from './mission.js';
 import { defaultParams, type Param } from './params.js';
@@ -98,7 +98,7 @@ export class SimVehicle {
   }
 
   get mode(): string {
-    return Object.entries(COPTER_MODES).find(([, n]) => n === this.customMode)?.[0] ?? String(this.customMode);
+    return modeName(MAV_AUTOPILOT.ARDUPILOTMEGA, MAV_TYPE.QUADROTOR, this.customMode);
   }
 
   private tick(): void {
