@@ -10,7 +10,7 @@ import { EndpointError, parseEndpoint } from '../links/endpoint.js';
 import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
-import type { RunConfig } from './run-config.js';
+import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
 import { PolicyError } from '../residency/policy.js';
 import { keyOf, parsePolicy } from '../residency/policy-parse.js';
 import { dirname } from 'node:path';
@@ -21,7 +21,7 @@ const schema = z.strictObject({
   links: z.array(z.string()).default([]),
   dialects: z.array(z.string()).optional(),
   dedup_window_ms: z.number().int().min(0).max(10_000).optional(),
-  status_interval_ms: z.number().int().min(0).default(1000),
+  status_interval_ms: z.number().int().min(0).default(DEFAULT_RUN_CONFIG.statusIntervalMs),
   /** The residency policy, inline (or use --policy FILE). */
   residency: z.unknown().optional(),
   gateway_node: z
