@@ -7,15 +7,44 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { parseGcsEndpoint, parseListen } from './server-flags.js';
 import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
-import { PolicyError } from '../residency/policy.js';
+import { PolicyError, ROLES } from '../residency/policy.js';
+import type { ClientHubOptions } from '../server/client-hub.js';
+import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
+import { DEFAULT_QUEUE } from '../server/outbound-queue.js';
+import { DEFAULT_PERMISSIONS } from '../server/permissions.js';
+import { DEFAULT_SOURCES } from '../server/tokens.js';
 import { keyOf, parsePolicy } from '../residency/policy-parse.js';
 import { dirname } from 'node:path';
 
 const byte = z.number().int().min(1).max(255);
+const names = z.array(z.string().min(1));
+
+const serverSchema = z.strictObject({
+  /** HOST:PORT, or false for no HTTP/WebSocket server. */
+  listen: z.union([z.string(), z.literal(false)]).optional(),
+  origins: z.array(z.url()).default([]),
+  hosts: names.default([]),
+  control_timeout_ms: z.number().int().min(500).max(600_000).optional(),
+  rate_limit: z.strictObject({ per_second: z.number().positive(), burst: z.number().int().min(1) }).optional(),
+  queue: z.strictObject({
+    max_frames: z.number().int().min(10).max(1_000_000).optional(),
+    high_water_bytes: z.number().int().min(1024).optional(),
+    stall_timeout_ms: z.number().int().min(100).optional(),
+  }).optional(),
+  roles: z.strictObject({ pilot: names.optional(), admin: names.optional(), admin_commands: names.optional() }).optional(),
+});
+
+const tokenSchema = z.strictObject({
+  name: z.string().min(1),
+  role: z.enum(ROLES),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the hex SHA-256 of the token (mavgate token add writes it)'),
+  sources: z.array(z.strictObject({ system: byte, components: z.array(z.number().int().min(0).max(255)).default([]) })).optional(),
+});
 
 const schema = z.strictObject({
   links: z.array(z.string()).default([]),
@@ -24,6 +53,9 @@ const schema = z.strictObject({
   status_interval_ms: z.number().int().min(0).default(DEFAULT_RUN_CONFIG.statusIntervalMs),
   /** The residency policy, inline (or use --policy FILE). */
   residency: z.unknown().optional(),
+  server: serverSchema.optional(),
+  tokens: z.array(tokenSchema).default([]),
+  gcs: z.array(z.strictObject({ endpoint: z.string(), as: z.string().optional() })).default([]),
   gateway_node: z
     .strictObject({
       heartbeat: z.boolean().default(DEFAULT_GATEWAY_NODE.heartbeat),
@@ -50,16 +82,15 @@ export function parseConfig(document: unknown, source: string): RunConfig {
     throw new ConfigError(source, keyOf(issue.path), issue.message);
   }
   const c = result.data;
-  const links = c.links.map((text, i) => {
-    try {
-      return parseEndpoint(text);
-    } catch (err) {
-      if (err instanceof EndpointError) throw new ConfigError(source, `links[${i}]`, err.message);
-      throw err;
-    }
+  const links = c.links.map((text, i) => endpointAt(source, `links[${i}]`, () => parseEndpoint(text)));
+  const names = new Set<string>();
+  c.tokens.forEach((t, i) => {
+    if (names.has(t.name)) throw new ConfigError(source, `tokens[${i}].name`, `"${t.name}" is used twice`);
+    names.add(t.name);
   });
   return {
     links,
+    server: parseServer(c, source),
     ...(c.dialects ? { dialects: c.dialects } : {}),
     ...(c.dedup_window_ms !== undefined ? { dedupWindowMs: c.dedup_window_ms } : {}),
     statusIntervalMs: c.status_interval_ms,
@@ -71,6 +102,38 @@ export function parseConfig(document: unknown, source: string): RunConfig {
       compid: c.gateway_node.compid,
       streamRateHz: c.gateway_node.stream_rate_hz,
     },
+  };
+}
+
+function endpointAt<T>(source: string, key: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof EndpointError) throw new ConfigError(source, key, err.message);
+    throw err;
+  }
+}
+
+function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings {
+  const s = c.server ?? { origins: [], hosts: [] };
+  const hub: Partial<ClientHubOptions> = {
+    ...(s.control_timeout_ms !== undefined ? { controlTimeoutMs: s.control_timeout_ms } : {}),
+    ...(s.rate_limit ? { rateLimit: { perSecond: s.rate_limit.per_second, burst: s.rate_limit.burst } } : {}),
+    ...(s.queue?.stall_timeout_ms !== undefined ? { stallTimeoutMs: s.queue.stall_timeout_ms } : {}),
+    queue: { maxFrames: s.queue?.max_frames ?? DEFAULT_QUEUE.maxFrames, highWaterBytes: s.queue?.high_water_bytes ?? DEFAULT_QUEUE.highWaterBytes },
+    permissions: {
+      pilot: s.roles?.pilot ?? DEFAULT_PERMISSIONS.pilot,
+      admin: s.roles?.admin ?? DEFAULT_PERMISSIONS.admin,
+      adminCommands: s.roles?.admin_commands ?? DEFAULT_PERMISSIONS.adminCommands,
+    },
+  };
+  return {
+    listen: s.listen === false ? null : s.listen === undefined ? DEFAULT_SERVER.listen : endpointAt(source, 'server.listen', () => parseListen(s.listen as string)),
+    origins: s.origins,
+    hosts: s.hosts,
+    hub,
+    tokens: c.tokens.map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, sources: t.sources ?? DEFAULT_SOURCES })),
+    gcs: c.gcs.map((g, i) => ({ endpoint: endpointAt(source, `gcs[${i}].endpoint`, () => parseGcsEndpoint(g.endpoint)), ...(g.as !== undefined ? { as: g.as } : {}) })),
   };
 }
 

@@ -15,6 +15,7 @@ import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/p
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
 import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
+import { parseGcsFlag, parseListen } from './server-flags.js';
 
 // Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
 // do not pay for what they do not use (node-gyp bindings, schema and YAML libraries).
@@ -65,6 +66,11 @@ interface RunFlags {
   requestStreams?: boolean;
   dedupWindow?: number;
   statusInterval?: number;
+  listen?: string;
+  /** commander's --no-server: false when given. */
+  server: boolean;
+  gcs: string[];
+  origin: string[];
 }
 
 async function runConfig(flags: RunFlags): Promise<RunConfig> {
@@ -77,6 +83,12 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
     ...(flags.dialect ? { dialects: flags.dialect } : {}),
     ...(flags.dedupWindow !== undefined ? { dedupWindowMs: flags.dedupWindow } : {}),
     statusIntervalMs: flags.statusInterval ?? base.statusIntervalMs,
+    server: {
+      ...base.server,
+      listen: !flags.server ? null : flags.listen !== undefined ? parseListen(flags.listen) : base.server.listen,
+      gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
+      origins: [...base.server.origins, ...flags.origin],
+    },
     node: {
       ...base.node,
       ...(flags.heartbeat ? { heartbeat: true } : {}),
@@ -130,6 +142,10 @@ Examples:
     .option('--request-streams', 'ask each autopilot for telemetry, even with no ground station connected')
     .option('--dedup-window <ms>', 'drop copies arriving through redundant links within this window, e.g. 100 (default 0: off)', numberOption('--dedup-window', { min: 0, max: 10_000, integer: true }))
     .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
+    .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)
+    .option('--no-server', 'no HTTP/WebSocket server for clients')
+    .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
+    .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .addHelpText(
       'after',
       `
@@ -142,6 +158,7 @@ Examples:
   $ mavgate run --link udp-listen:127.0.0.1:14550       # a vehicle or SITL sending to 14550
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
+  $ mavgate run --gcs udp-listen:127.0.0.1:14550,as=qgc   # QGroundControl as the token "qgc"
   $ mavgate run --config /etc/mavgate/gateway.yaml
   $ mavgate run --policy /etc/mavgate/policy.yaml --link udp:192.168.10.20:14550   # exit 3 if not approved`,
     )
@@ -235,6 +252,28 @@ Examples:
       } catch (err) {
         throw new InputError(`cannot read audit log ${path}: ${(err as Error).message}`);
       }
+    });
+
+  program
+    .command('token')
+    .description('client tokens')
+    .command('add')
+    .description('create a token for a ground-control client; its hash goes into the config file, the token is printed once')
+    .argument('<name>', 'who or what holds it (shown in logs, the audit log and control refusals)')
+    .requiredOption('-c, --config <file>', 'the gateway config file to add it to (created if missing)')
+    .addOption(new Option('--role <role>', 'what the holder may do').choices(['observer', 'pilot', 'admin']).default('observer'))
+    .option('--system <id>', 'the system id the holder may send as', numberOption('--system', { min: 1, max: 255, integer: true }), 255)
+    .option('--components <ids>', 'comma-separated component ids it may send as (default: any)')
+    .addHelpText('after', `
+Examples:
+  $ mavgate token add --role pilot --config gateway.yaml alice
+  $ mavgate token add --role pilot --components 190 --config gateway.yaml qgc   # QGroundControl only`)
+    .action(async (name: string, opts: { config: string; role: 'observer' | 'pilot' | 'admin'; system: number; components?: string }) => {
+      const components = (opts.components ?? '').split(',').filter(Boolean).map(numberOption('--components', { min: 0, max: 255, integer: true }));
+      const { addToken } = await import('./token.js');
+      const token = addToken(opts.config, { name, role: opts.role, sources: [{ system: opts.system, components }] });
+      process.stdout.write(`${token}\n`);
+      process.stderr.write(`token "${name}" (${opts.role}) added to ${opts.config}; it is shown only now: give it to the client (Authorization: Bearer …, ?token=…)\n`);
     });
 
   program

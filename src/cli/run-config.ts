@@ -2,6 +2,7 @@
 import type { Endpoint } from '../links/endpoint.js';
 import { DEFAULT_GATEWAY_NODE, type GatewayNodeOptions } from '../router/gateway-node.js';
 import type { ResidencyPolicy } from '../residency/policy.js';
+import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
 
 export interface RunConfig {
   links: Endpoint[];
@@ -11,6 +12,8 @@ export interface RunConfig {
   node: GatewayNodeOptions;
   /** The residency policy; with one, the audit log is written in its audit directory. */
   policy?: ResidencyPolicy;
+  /** Ground-control clients: the HTTP/WebSocket server, tokens, GCS endpoints. */
+  server: ServerSettings;
 }
 
-export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE };
+export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE, server: DEFAULT_SERVER };

@@ -2,6 +2,7 @@
  * `mavgate run`: the gateway, from a config file or flags. With no link it starts the
  * built-in simulated vehicle in-process, so a newcomer sees live telemetry at once.
  */
+import { readFileSync } from 'node:fs';
 import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
@@ -9,9 +10,26 @@ import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import { StatusLine } from './status.js';
+import { InputError } from './errors.js';
+import type { ClientServices } from '../server/client-services.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
+async function startClients(gateway: Gateway, config: RunConfig, log: Logger): Promise<ClientServices> {
+  const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
+  try {
+    return await ClientServices.start(gateway, config.server, version, log);
+  } catch (err) {
+    if (err instanceof PermissionError || err instanceof ServerConfigError) throw new InputError(err.message);
+    throw err;
+  }
+}
 
 export interface RunningGateway {
   gateway: Gateway;
+  /** The client server and ground-station endpoints (null with --no-server and no --gcs). */
+  clients: ClientServices | null;
   /** Closes links and flushes; resolves when everything is shut. */
   stop(): Promise<void>;
 }
@@ -84,10 +102,15 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     process.off('SIGUSR1', onRequest);
     process.off('SIGHUP', onReload);
   };
+  let clients: ClientServices | null = null;
+  let gatewayUp = false;
   try {
     await gateway.start();
+    gatewayUp = true;
+    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, config, log);
   } catch (err) {
     unhook();
+    if (gatewayUp) await gateway.stop();
     audit?.close();
     throw err;
   }
@@ -96,8 +119,10 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
 
   return {
     gateway,
+    clients,
     async stop() {
       unhook();
+      await clients?.stop();
       await gateway.stop();
       log('info', 'stopped: links closed');
       if (audit) {

@@ -15,7 +15,7 @@ import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
 import { EgressMeter } from './egress-meter.js';
 import { type DestinationRule, PolicyError, type ResidencyPolicy, type Role } from './policy.js';
-import { addressInRange, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+import { addressInRange, judgeClient, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
 interface Branded { readonly [granted]: true; readonly rule: string; readonly entry: string }
@@ -126,6 +126,19 @@ export class EgressGate {
       return v.approved;
     };
     return this.issue({ kind: 'listen', protocol, address, port, rule: verdict.rule, entry, acceptsPeer }, destination);
+  }
+
+  /**
+   * May a ground-control client connect from `address` with `role`? Its network must be
+   * one of the policy's client networks, and allow that role. Refusals are audited.
+   */
+  admitClient(entry: string, address: string, role: Role): Verdict {
+    const network = judgeClient(this.policy, address);
+    const verdict: Verdict = !network.approved || network.roles.includes(role)
+      ? network
+      : { approved: false, rule: network.rule, reason: `a ${role} may not connect from ${address} (${network.rule} allows ${network.roles.join(', ')})` };
+    if (!verdict.approved) this.record('client_refused', { entry, address, role, rule: verdict.rule, reason: verdict.reason });
+    return verdict;
   }
 
   /** A local serial device: it carries telemetry to the vehicle, not off the premises. */

@@ -1,5 +1,5 @@
 /**
- * The routing core. Frames from every endpoint (vehicle links, later clients) come in
+ * The routing core. Frames from every endpoint (vehicle links, clients) come in
  * here; each goes to every other endpoint that should see it, by MAVLink's rules (as
  * mavlink-router applies them):
  * - an endpoint remembers every (sysid, compid) seen behind it;
@@ -27,6 +27,11 @@ export interface RouteEndpoint {
    * nothing. Without a filter, the frame goes as it arrived.
    */
   filter?: (frame: Frame) => Buffer | null | undefined;
+  /**
+   * A ground-control client: it receives every frame, targeted or not (as mavlink2rest's
+   * clients and a GCS monitoring the link expect), subject to its filter.
+   */
+  receivesAll?: boolean;
 }
 
 export class RoutePort {
@@ -40,10 +45,14 @@ export class RoutePort {
   /** Frames this endpoint's rule kept from it. */
   withheld = 0;
 
-  constructor(readonly endpoint: RouteEndpoint) {}
+  private readonly receivesAll: boolean;
+
+  constructor(readonly endpoint: RouteEndpoint) {
+    this.receivesAll = endpoint.receivesAll === true;
+  }
 
   accepts(system: number, component: number): boolean {
-    if (system === 0) return true;
+    if (system === 0 || this.receivesAll) return true;
     if (component === 0) return this.systems.has(system);
     return this.sources.has((system << 8) | component);
   }

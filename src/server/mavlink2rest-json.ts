@@ -97,7 +97,9 @@ function parseField(def: MessageDef, field: MessageDef['fields'][number], value:
 /**
  * A message as a mavlink2rest client sends it (`{"header": {...}, "message": {"type": NAME, ...}}`)
  * → the message name and plain field values for the encoder, which then checks every range.
- * Missing fields are zero; the sequence number is the gateway's to set (Cockpit sends 0).
+ * Every field is required but MAVLink 2 extensions (zero when missing), so that a typo in a
+ * field name cannot silently send a zero; the sequence number is the gateway's to set
+ * (Cockpit sends 0).
  */
 export function fromMavlink2Rest(json: unknown, registry: { byName(name: string): MessageDef | undefined }): {
   name: string; fields: Record<string, unknown>; sysid: number | undefined; compid: number | undefined;
@@ -115,6 +117,11 @@ export function fromMavlink2Rest(json: unknown, registry: { byName(name: string)
     const field = def.fields.find((f) => f.name === name);
     if (!field) throw new Mavlink2RestError(`${def.name}.${key}`, `no such field; fields are ${def.fields.map((f) => (f.name === 'type' ? 'mavtype' : f.name)).join(', ')}`);
     fields[name] = parseField(def, field, value);
+  }
+  const missing = def.fields.find((f) => !f.extension && !(f.name in fields));
+  if (missing) {
+    const key = missing.name === 'type' ? 'mavtype' : missing.name;
+    throw new Mavlink2RestError(`${def.name}.${key}`, `missing; every field but MAVLink 2 extensions is required (GET /v1/helper/mavlink?name=${def.name} gives a template)`);
   }
   const id = (k: 'system_id' | 'component_id') => (header && typeof header[k] === 'number' ? (header[k] as number) : undefined);
   return { name: def.name, fields, sysid: id('system_id'), compid: id('component_id') };

@@ -4,7 +4,8 @@
  * count and rate. `GET /v1/mavlink/<path>` follows the tree by path; an unknown path is an
  * error naming where the path stopped (mavlink2rest answers "None").
  */
-import type { VehicleStateStore } from '../router/vehicle-state.js';
+import type { Fields } from '../mavlink/index.js';
+import type { MessageEntry, VehicleStateStore } from '../router/vehicle-state.js';
 import { renderMessage } from './mavlink2rest-json.js';
 
 export type Tree = { vehicles: Record<string, unknown> };
@@ -16,13 +17,14 @@ export class TreePathError extends Error {
   }
 }
 
-export function vehicleTree(state: VehicleStateStore): Tree {
+/** The tree; `view` decides what of each stored message the reader may see (its role's residency rule). */
+export function vehicleTree(state: VehicleStateStore, view: (entry: MessageEntry) => Fields | null = (e) => e.fields()): Tree {
   const vehicles: Record<string, { id: number; components: Record<string, unknown> }> = {};
   for (const c of state.all()) {
     const vehicle = (vehicles[c.sysid] ??= { id: c.sysid, components: {} });
     const messages: Record<string, unknown> = {};
     for (const entry of c.messages.values()) {
-      const fields = entry.fields();
+      const fields = view(entry);
       if (!entry.def || !fields) continue;
       messages[entry.def.name] = {
         message: renderMessage(entry.def, fields),

@@ -11,10 +11,19 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * Tests run many gateways at once: unless a test says where, `mavgate run` serves its
+ * clients on a free port instead of the default 8088.
+ */
+export function withFreeServerPort(args: string[]): string[] {
+  if (args[0] !== 'run' || args.some((a) => a === '--listen' || a === '--no-server')) return args;
+  return [...args, '--listen', '127.0.0.1:0'];
+}
+
 export function runMavgate(args: string[], options: { input?: Buffer; nodeArgs?: string[]; stdout?: number } = {}): Promise<Run> {
   if (!existsSync(MAVGATE)) throw new Error(`${MAVGATE} is missing: run npm run build first (npm test does)`);
   const stdio: StdioOptions = ['pipe', options.stdout ?? 'pipe', 'pipe'];
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAVGATE, ...args], { stdio });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAVGATE, ...withFreeServerPort(args)], { stdio });
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -1,0 +1,81 @@
+/**
+ * Who may connect, decided before a request is served or a socket upgraded:
+ * - the Host header must name this server by IP literal, `localhost` or a configured
+ *   name (a DNS-rebinding page reaches us under its own name, and is refused);
+ * - a browser's Origin must be this server's own or an allowed one (a web page open in
+ *   the operator's browser must not drive the vehicle through the operator's loopback);
+ * - the client's token (or, with no tokens configured, loopback only, as an observer);
+ * - the client's network and role must be approved by the residency policy.
+ */
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import type { EgressGate } from '../residency/gate.js';
+import { ANONYMOUS, type Principal, principalOf, tokenOf, type TokenStore } from './tokens.js';
+
+export interface AdmissionSettings {
+  tokens: TokenStore;
+  /** Extra origins allowed to open WebSockets and call the API from a browser (`http://cockpit.local`). */
+  origins: ReadonlySet<string>;
+  /** Host names (besides IP literals and localhost) this server answers to. */
+  hosts: ReadonlySet<string>;
+  gate: () => EgressGate;
+}
+
+export type Admission =
+  | { ok: true; principal: Principal; origin: string | undefined }
+  | { ok: false; status: 400 | 401 | 403; reason: string };
+
+/** The host name of a Host header (`[::1]:8088` → `::1`). */
+function hostName(host: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  if (bracketed) return bracketed[1]!;
+  return host.replace(/:\d+$/, '');
+}
+
+export function isLoopback(address: string): boolean {
+  try {
+    const a = ipaddr.process(address);
+    return a.range() === 'loopback';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `origin` may talk to the server reached as `host`. */
+export function originAllowed(origin: string | undefined, host: string, settings: AdmissionSettings): boolean {
+  if (origin === undefined) return true;
+  if (settings.origins.has(origin)) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+export function admit(req: IncomingMessage, url: URL, settings: AdmissionSettings): Admission {
+  const host = req.headers.host ?? '';
+  const name = hostName(host);
+  if (!host || !(isIP(name) || name === 'localhost' || settings.hosts.has(name))) {
+    return { ok: false, status: 403, reason: `Host "${host}" is not this server's: use its IP address or localhost, or add the name under server.hosts` };
+  }
+  const origin = req.headers.origin;
+  if (!originAllowed(origin, host, settings)) {
+    return { ok: false, status: 403, reason: `Origin ${origin} is not allowed; add it under server.origins` };
+  }
+  const address = req.socket.remoteAddress ?? '';
+  const token = tokenOf(req.headers, url);
+  let principal: Principal;
+  if (token !== undefined) {
+    const entry = settings.tokens.find(token);
+    if (!entry) return { ok: false, status: 401, reason: 'unknown token' };
+    principal = principalOf(entry);
+  } else if (settings.tokens.size === 0 && isLoopback(address)) {
+    principal = ANONYMOUS;
+  } else {
+    return { ok: false, status: 401, reason: settings.tokens.size === 0 ? 'clients from other machines need a token (mavgate token add)' : 'a token is required: Authorization: Bearer TOKEN, ?token=TOKEN, or the WebSocket subprotocol mavgate.token.TOKEN' };
+  }
+  const verdict = settings.gate().admitClient(`client ${principal.name} from ${address}`, address, principal.role);
+  if (!verdict.approved) return { ok: false, status: 403, reason: `residency policy refuses the client: ${verdict.reason} (rule: ${verdict.rule})` };
+  return { ok: true, principal, origin };
+}

@@ -1,0 +1,390 @@
+/**
+ * Every ground-control client, whatever its transport, goes through here: admitted with a
+ * role, attached to the router with its role's residency filter, fed through a bounded
+ * queue; and what it sends is checked (message known, source ids its token allows, role,
+ * control lease, rate) before it reaches a vehicle, renumbered per source. Refusals go
+ * back to that client alone; control changes and refusals go to the log and the audit log.
+ */
+import {
+  type Frame, FrameDecoder, FrameEncoder, MAV_RESULT, MessageEncodeError, type MessageRegistry, msgidOf, sourceOf, withSequence,
+} from '../mavlink/index.js';
+import type { Router } from '../router/router.js';
+import type { VehicleStateStore } from '../router/vehicle-state.js';
+import type { EgressGate } from '../residency/gate.js';
+import { ClientSession, type ClientKind, RateLimiter, type RateLimit, type SessionHooks } from './client-session.js';
+import { ControlLease, type ControlEvent, type LeaseHolder } from './control-lease.js';
+import { fromMavlink2Rest, Mavlink2RestError, toMavlink2Rest } from './mavlink2rest-json.js';
+import { DEFAULT_QUEUE, OutboundQueue, type ClientTransport, type QueueOptions } from './outbound-queue.js';
+import { commandName, DEFAULT_PERMISSIONS, type PermissionSettings, Permissions } from './permissions.js';
+import { type Principal, sourceAllowed } from './tokens.js';
+
+export interface ClientHubOptions {
+  permissions: PermissionSettings;
+  /** A holder that sends nothing for this long loses control. */
+  controlTimeoutMs: number;
+  rateLimit: RateLimit;
+  queue: QueueOptions;
+  /** A client whose queue has not moved for this long is disconnected. */
+  stallTimeoutMs: number;
+}
+
+export const DEFAULT_HUB: ClientHubOptions = {
+  permissions: DEFAULT_PERMISSIONS,
+  controlTimeoutMs: 5000,
+  rateLimit: { perSecond: 100, burst: 200 },
+  queue: DEFAULT_QUEUE,
+  stallTimeoutMs: 10_000,
+};
+
+/** What the hub needs of the gateway (the gate can be replaced by a reload). */
+export interface HubContext {
+  registry: MessageRegistry;
+  router: Router;
+  state: VehicleStateStore;
+  gate: () => EgressGate;
+  /** The gateway's own ids, for replies it makes itself (a denied command's ack, a status text). */
+  source: { sysid: number; compid: number };
+  log: (level: 'info' | 'warn', message: string) => void;
+  now?: () => number;
+}
+
+/** Why a message was refused: the REST status follows from it. */
+export type RefusalKind = 'bad_input' | 'role' | 'source' | 'control' | 'rate';
+export type SendResult = { ok: true; bytes: number } | { ok: false; kind: RefusalKind; reason: string };
+
+export interface OpenOptions {
+  filter?: RegExp;
+  autoControl?: boolean;
+}
+
+/** Replies that must reach the client even when it is slow: never coalesced away. */
+const KEEP = /^(COMMAND_ACK|STATUSTEXT|MISSION_.*|PARAM_.*|LOG_.*|FILE_TRANSFER_PROTOCOL|FENCE_POINT|RALLY_POINT)$/;
+const MAX_JSON_BYTES = 16 * 1024;
+const MAV_SEVERITY_WARNING = 4;
+
+export class ClientHub {
+  readonly sessions = new Map<string, ClientSession>();
+  readonly lease: ControlLease;
+  readonly permissions: Permissions;
+  readonly options: ClientHubOptions;
+  /** Sessions disconnected because they stalled or overflowed. */
+  disconnectedSlow = 0;
+  private nextId = 1;
+  private readonly now: () => number;
+  private readonly sequences = new Uint8Array(65536);
+  private readonly keep = new Uint8Array(65536);
+  private readonly encoder: FrameEncoder;
+  /** Routes the renumbered copy of an accepted frame, as coming from `routingFrom`. */
+  private readonly outlet: FrameDecoder;
+  private routingFrom: ClientSession | null = null;
+  /** Renders a frame to JSON once for every JSON client it goes to. */
+  private readonly viewer: FrameDecoder;
+  private rendered: { bytes: Buffer | null; json: Buffer | null } = { bytes: null, json: null };
+  private readonly timer: NodeJS.Timeout;
+  private readonly lastStatusText = new Map<string, number>();
+
+  constructor(private readonly context: HubContext, options: Partial<ClientHubOptions> = {}) {
+    this.options = { ...DEFAULT_HUB, ...options };
+    this.now = context.now ?? Date.now;
+    const { registry } = context;
+    this.permissions = new Permissions(this.options.permissions, registry);
+    for (const def of registry) if (def.id < 65536 && KEEP.test(def.name)) this.keep[def.id] = 1;
+    this.encoder = new FrameEncoder(registry);
+    this.outlet = new FrameDecoder(registry, (frame) => context.router.route(frame, this.routingFrom!.port));
+    this.viewer = new FrameDecoder(registry, (frame) => {
+      const message = toMavlink2Rest(frame);
+      this.rendered.json = message ? Buffer.from(JSON.stringify(message)) : null;
+    });
+    this.lease = new ControlLease(this.options.controlTimeoutMs, (e) => this.onControl(e), this.now);
+    this.timer = setInterval(() => this.sweep(), 1000);
+    this.timer.unref();
+  }
+
+  private get gate(): EgressGate {
+    return this.context.gate();
+  }
+
+  /** May a client connect from `address` with `role`? (The policy's client networks; refusals audited.) */
+  admit(entry: string, address: string, role: Principal['role']): boolean {
+    return this.gate.admitClient(entry, address, role).approved;
+  }
+
+  /** A new client: attached to the router with its role's residency filter, and audited. */
+  open(kind: ClientKind, transport: ClientTransport | null, principal: Principal, address: string, hooks: SessionHooks, options: OpenOptions = {}): ClientSession {
+    const id = `client${this.nextId++}`;
+    const { filter, meter } = this.gate.egressForRole(principal.role, this.context.registry);
+    const queue = new OutboundQueue(transport ?? { write: () => {}, buffered: () => 0 }, this.options.queue, this.now);
+    let session!: ClientSession;
+    const port = this.context.router.attach({
+      id,
+      role: 'client',
+      // REST clients only send: nothing is queued for them.
+      receivesAll: kind !== 'rest',
+      filter,
+      send: (bytes) => (kind === 'rest' ? true : this.deliver(session, bytes)),
+    });
+    const decoder = new FrameDecoder(this.context.registry, (frame) => this.judgeAndRoute(session, frame));
+    session = new ClientSession(
+      id, kind, principal, address, queue, port, meter, decoder, new RateLimiter(this.options.rateLimit, this.now), hooks,
+      options.filter ?? null, options.autoControl ?? false,
+    );
+    this.sessions.set(id, session);
+    this.gate.record('client_connected', { client: session.entry, principal: principal.name, role: principal.role, kind, address });
+    this.context.log('info', `${session.entry}: connected`);
+    return session;
+  }
+
+  /** The client went away (or is sent away): its lease ends, and what it received is audited. */
+  close(session: ClientSession, why: string): void {
+    if (session.closed) return;
+    session.closed = true;
+    this.sessions.delete(session.id);
+    this.context.router.detach(session.port);
+    this.lease.disconnected(session.id);
+    this.gate.record('client_closed', {
+      client: session.entry, why, accepted: session.counters.accepted, refused: session.counters.refused,
+      refusals: Object.fromEntries(session.refusalsAudited), dropped: session.queue.dropped,
+    });
+    this.gate.record('egress', { entry: session.entry, withheld: session.port.withheld, sent: session.meter.snapshot() });
+    this.context.log('info', `${session.entry}: disconnected (${why})`);
+  }
+
+  private deliver(session: ClientSession, bytes: Buffer): boolean {
+    const msgid = msgidOf(bytes);
+    const key = sourceOf(bytes) * 0x1000000 + msgid;
+    const keep = msgid < 65536 && this.keep[msgid] === 1;
+    if (session.kind !== 'ws-json') {
+      session.queue.push(bytes, key, keep);
+      return true;
+    }
+    if (!session.wants(msgid, () => this.context.registry.byId(msgid)?.name)) return true;
+    const json = this.jsonOf(bytes, msgid);
+    if (json !== null) session.queue.push(json, key, keep);
+    return true;
+  }
+
+  /** mavlink2rest JSON of a frame, rendered once however many clients it goes to. */
+  private jsonOf(bytes: Buffer, msgid: number): Buffer | null {
+    if (this.rendered.bytes === bytes) return this.rendered.json;
+    this.rendered = { bytes, json: null };
+    if (this.context.registry.byId(msgid)) this.viewer.push(bytes);
+    return this.rendered.json;
+  }
+
+  /** Raw MAVLink bytes from a stream client (TCP, UDP). */
+  receiveRaw(session: ClientSession, chunk: Buffer): void {
+    session.decoder.push(chunk);
+  }
+
+  /** One WebSocket binary message: one or more whole frames. */
+  receiveRawMessage(session: ClientSession, message: Buffer): void {
+    const before = this.framesOf(session);
+    session.decoder.push(message);
+    if (this.framesOf(session) === before || session.decoder.pendingBytes > 0) {
+      session.decoder.end();
+      this.refuse(session, 'bad_input', 'frame', `no complete, valid MAVLink frame in a ${message.length}-byte message (send one whole frame per binary message)`);
+    }
+  }
+
+  private framesOf(session: ClientSession): number {
+    return session.decoder.stats.frames + session.decoder.stats.unknown;
+  }
+
+  /** The session REST requests of one token send through (rate limit, lease and counters shared across requests). */
+  restSession(principal: Principal, address: string): ClientSession {
+    for (const s of this.sessions.values()) if (s.kind === 'rest' && s.principal.name === principal.name) return s;
+    return this.open('rest', null, principal, address, { close: () => {} });
+  }
+
+  /** One mavlink2rest JSON message (or a control request) from a WebSocket client; returns the reply. */
+  receiveJson(session: ClientSession, text: string): string {
+    if (Buffer.byteLength(text) > MAX_JSON_BYTES) return this.errorReply(session, 'bad_input', 'message', `message too large (${Buffer.byteLength(text)} bytes; the limit is ${MAX_JSON_BYTES})`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      return this.errorReply(session, 'bad_input', 'json', `not valid JSON: ${(err as Error).message}`);
+    }
+    if (json !== null && typeof json === 'object' && 'control' in json) {
+      const { control, force } = json as { control: unknown; force?: unknown };
+      return JSON.stringify(this.controlRequest(session.principal, session.id, control, force === true));
+    }
+    const result = this.sendJson(session, json);
+    return result.ok ? `Ok(${result.bytes})` : JSON.stringify({ error: result.reason });
+  }
+
+  /** A mavlink2rest message from a client (WebSocket or REST): encoded, checked and routed. */
+  sendJson(session: ClientSession, json: unknown): SendResult {
+    let bytes: Buffer;
+    try {
+      const message = fromMavlink2Rest(json, this.context.registry);
+      const fallback = session.principal.sources[0]?.system ?? 255;
+      bytes = this.encoder.encode({ name: message.name, fields: message.fields }, { sysid: message.sysid ?? fallback, compid: message.compid ?? 240 });
+    } catch (err) {
+      if (!(err instanceof Mavlink2RestError || err instanceof MessageEncodeError)) throw err;
+      return this.refuse(session, 'bad_input', 'message', err.message);
+    }
+    let result: SendResult = { ok: false, kind: 'bad_input', reason: 'the message did not encode to a frame' };
+    this.pendingResult = (r) => (result = r);
+    try {
+      session.decoder.push(bytes);
+    } finally {
+      this.pendingResult = null;
+    }
+    return result;
+  }
+
+  private pendingResult: ((r: SendResult) => void) | null = null;
+
+  /** Takes or releases control for `principal`; the reply says who holds it. */
+  controlRequest(principal: Principal, session: string | null, action: unknown, force: boolean): { control: unknown } | { error: string } {
+    if (action === 'take') {
+      const r = this.lease.take(principal.name, principal.role, session, force);
+      return r.ok ? { control: this.describeHolder(r.holder) } : { error: r.reason };
+    }
+    if (action === 'release') {
+      if (!this.lease.release(principal.name)) return { error: `${principal.name} does not hold control` };
+      return { control: null };
+    }
+    return { error: '"control" must be "take" or "release"' };
+  }
+
+  describeHolder(holder: LeaseHolder | null): unknown {
+    return holder && { holder: holder.principal, role: holder.role, since: new Date(holder.since).toISOString(), timeout_ms: this.options.controlTimeoutMs };
+  }
+
+  /** The checks every frame from a client passes before it may reach a vehicle. */
+  private judgeAndRoute(session: ClientSession, frame: Frame): void {
+    const result = this.judge(session, frame);
+    if (result.ok) {
+      const key = (frame.sysid << 8) | frame.compid;
+      const seq = this.sequences[key]!;
+      this.sequences[key] = (seq + 1) & 0xff;
+      const bytes = withSequence(frame, seq);
+      session.counters.accepted++;
+      this.routingFrom = session;
+      this.outlet.push(bytes);
+      this.routingFrom = null;
+      this.pendingResult?.({ ok: true, bytes: bytes.length });
+      return;
+    }
+    this.pendingResult?.(result);
+  }
+
+  private judge(session: ClientSession, frame: Frame): SendResult {
+    const { principal } = session;
+    if (!session.limiter.take()) {
+      session.counters.rateLimited++;
+      return this.refuse(session, 'rate', frame.name ?? `#${frame.msgid}`, `rate limit: at most ${this.options.rateLimit.perSecond} messages/s (bursts of ${this.options.rateLimit.burst})`, frame);
+    }
+    if (!frame.message || !frame.verified) return this.refuse(session, 'bad_input', `#${frame.msgid}`, `unknown message id ${frame.msgid} (not in the dialects in use)`, frame);
+    const name = frame.message.name;
+    if (principal.role !== 'observer' && !sourceAllowed(principal.sources, frame.sysid, frame.compid)) {
+      const vehicle = this.context.state.get(frame.sysid, frame.compid)?.isVehicle;
+      const allowed = principal.sources.map((s) => `${s.system}/${s.components.length ? s.components.join('|') : '*'}`).join(', ');
+      return this.refuse(session, 'source', name, `source ${frame.sysid}/${frame.compid} is ${vehicle ? "a vehicle's own id" : 'not allowed for this token'}; send as ${allowed || 'nothing'}`, frame);
+    }
+    const fields = name === 'COMMAND_LONG' || name === 'COMMAND_INT' ? frame.decode() : null;
+    const command = typeof fields?.command === 'number' ? fields.command : undefined;
+    const verdict = this.permissions.judge(principal.role, name, command);
+    if (!verdict.allowed) return this.refuse(session, 'role', command === undefined ? name : commandName(command), verdict.reason, frame);
+    if (verdict.needsControl && !this.lease.holds(principal.name)) {
+      const holder = this.lease.holder;
+      if (!holder && session.autoControl) this.lease.take(principal.name, principal.role, session.id);
+      else {
+        const what = command === undefined ? name : commandName(command);
+        const reason = holder
+          ? `control is held by ${holder.principal} (${holder.role}); ${what} refused`
+          : `${what} needs control: take it first ({"control":"take"} on the socket, or POST /v1/control)`;
+        return this.refuse(session, 'control', what, reason, frame);
+      }
+    }
+    this.lease.renew(principal.name);
+    return { ok: true, bytes: frame.length };
+  }
+
+  /**
+   * Refuses one message: counted, audited the first time per kind and message, and told
+   * to that client alone (raw MAVLink clients get a denied COMMAND_ACK for a command and a
+   * status text, JSON clients the reply).
+   */
+  private refuse(session: ClientSession, kind: RefusalKind, what: string, reason: string, frame?: Frame): { ok: false; kind: RefusalKind; reason: string } {
+    session.counters.refused++;
+    const key = `${kind}:${what}`;
+    const seen = session.refusalsAudited.get(key) ?? 0;
+    session.refusalsAudited.set(key, seen + 1);
+    if (seen === 0) {
+      this.gate.record('client_refused_message', { client: session.entry, kind, message: what, reason });
+      this.context.log('warn', `${session.entry}: refused ${what}: ${reason}`);
+    }
+    if (frame && session.kind !== 'ws-json' && session.kind !== 'rest') this.tellRawClient(session, frame, reason);
+    else if (session.kind === 'ws-raw') session.hooks.reply?.(JSON.stringify({ error: reason }));
+    return { ok: false, kind, reason };
+  }
+
+  private errorReply(session: ClientSession, kind: RefusalKind, what: string, reason: string): string {
+    return JSON.stringify({ error: this.refuse(session, kind, what, reason).reason });
+  }
+
+  private tellRawClient(session: ClientSession, frame: Frame, reason: string): void {
+    if (session.kind === 'ws-raw') session.hooks.reply?.(JSON.stringify({ error: reason }));
+    const fields = frame.message?.name === 'COMMAND_LONG' || frame.message?.name === 'COMMAND_INT' ? frame.decode() : null;
+    if (fields) {
+      // Answered as the command's target would, to this client alone, so that a GCS shows "denied" instead of retrying.
+      const target = { sysid: Number(fields.target_system) || this.context.source.sysid, compid: Number(fields.target_component) || this.context.source.compid };
+      const ack = this.encoder.encode({ name: 'COMMAND_ACK', fields: { command: fields.command, result: MAV_RESULT.DENIED, target_system: frame.sysid, target_component: frame.compid } }, target);
+      session.queue.push(ack, -1, true);
+    }
+    // A status text once per reason and client every 5 s: a GCS shows it, without flooding.
+    const throttleKey = `${session.id}:${reason}`;
+    const t = this.now();
+    if (t - (this.lastStatusText.get(throttleKey) ?? -Infinity) < 5000) return;
+    this.lastStatusText.set(throttleKey, t);
+    const text = `mavgate: ${reason}`.slice(0, 50);
+    session.queue.push(this.encoder.encode({ name: 'STATUSTEXT', fields: { severity: MAV_SEVERITY_WARNING, text } }, this.context.source), -1, true);
+  }
+
+  private onControl(event: ControlEvent): void {
+    const { log } = this.context;
+    if (event.type === 'taken') {
+      this.gate.record('control_taken', { principal: event.holder.principal, role: event.holder.role, ...(event.from ? { from: event.from.principal } : {}) });
+      log(event.from ? 'warn' : 'info', `control: ${event.holder.principal} (${event.holder.role}) took control${event.from ? ` over from ${event.from.principal}` : ''}`);
+    } else if (event.type === 'released') {
+      this.gate.record('control_released', { principal: event.holder.principal, why: event.why });
+      log(event.why === 'released' ? 'info' : 'warn', `control: ${event.holder.principal} lost control (${event.why})`);
+    } else {
+      this.gate.record('control_refused', { principal: event.principal, holder: event.holder.principal });
+      log('warn', `control: ${event.principal} refused, ${event.holder.principal} holds control`);
+    }
+  }
+
+  /** Once a second: leases that timed out end, clients that stopped reading go. */
+  private sweep(): void {
+    this.lease.expire();
+    for (const t of this.lastStatusText.keys()) if (!this.sessions.has(t.split(':')[0]!)) this.lastStatusText.delete(t);
+    for (const session of [...this.sessions.values()]) {
+      const { queue } = session;
+      if (!queue.overflowed && queue.stalledFor() <= this.options.stallTimeoutMs) continue;
+      this.disconnectedSlow++;
+      const why = queue.overflowed ? 'its queue of replies overflowed' : `it read nothing for ${Math.round(queue.stalledFor() / 1000)} s`;
+      session.hooks.close(1008, `too slow: ${why}`);
+      this.close(session, `too slow: ${why}`);
+    }
+  }
+
+  stats(): unknown[] {
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id, kind: s.kind, name: s.principal.name, role: s.principal.role, address: s.address,
+      connected_at: s.connectedAt.toISOString(), received: s.port.framesOut, queued: s.queue.length, dropped: s.queue.dropped,
+      withheld: s.port.withheld, accepted: s.counters.accepted, refused: s.counters.refused, rate_limited: s.counters.rateLimited,
+    }));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const session of [...this.sessions.values()]) {
+      session.hooks.close(1001, 'mavgate is stopping');
+      this.close(session, 'server stopping');
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Ground stations that speak MAVLink over UDP or TCP (QGroundControl, MAVProxy, Mission
+ * Planner): each peer that reaches the endpoint becomes a client of the hub, with the
+ * role of the token the endpoint is bound to, under the same rules as WebSocket clients.
+ * They cannot ask for the control lease, so they take it on their first control message
+ * when nobody holds it.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { assertGrant, type ListenGrant } from '../residency/gate.js';
+import { describeSystemError, LinkError } from '../links/link.js';
+import { isLoopback } from './admission.js';
+import type { ClientHub } from './client-hub.js';
+import type { ClientSession } from './client-session.js';
+import type { Principal } from './tokens.js';
+
+/** A UDP peer silent this long is gone (ground stations send a heartbeat every second). */
+const UDP_IDLE_MS = 5000;
+
+export interface GcsEndpoint {
+  readonly text: string;
+  readonly localPort: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Anonymous observers only from the machine itself, as on the WebSocket side. */
+function admitPeer(hub: ClientHub, text: string, principal: Principal, address: string): boolean {
+  if (principal.anonymous && !isLoopback(address)) return false;
+  return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal.role);
+}
+
+export class UdpGcsEndpoint implements GcsEndpoint {
+  private socket: UdpSocket | null = null;
+  private readonly peers = new Map<string, { session: ClientSession; lastSeen: number }>();
+  private readonly refused = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: Principal) {
+    assertGrant(grant, 'listen');
+  }
+
+  get localPort(): number {
+    return this.socket?.address().port ?? 0;
+  }
+
+  start(): Promise<void> {
+    const socket = createSocket({ type: isIPv6(this.grant.address) ? 'udp6' : 'udp4' });
+    this.socket = socket;
+    socket.on('message', (msg, rinfo) => {
+      const key = `${rinfo.address}:${rinfo.port}`;
+      let peer = this.peers.get(key);
+      if (!peer) {
+        if (this.refused.has(key)) return;
+        if (!admitPeer(this.hub, this.text, this.principal, rinfo.address)) {
+          this.refused.add(key);
+          return;
+        }
+        const session = this.hub.open('udp', {
+          write: (data, flushed) => {
+            socket.send(data, rinfo.port, rinfo.address);
+            flushed();
+          },
+          buffered: () => 0,
+        }, this.principal, key, { close: () => this.peers.delete(key) }, { autoControl: true });
+        peer = { session, lastSeen: 0 };
+        this.peers.set(key, peer);
+      }
+      peer.lastSeen = Date.now();
+      this.hub.receiveRaw(peer.session, msg);
+    });
+    this.timer = setInterval(() => {
+      for (const [key, peer] of this.peers) {
+        if (Date.now() - peer.lastSeen < UDP_IDLE_MS) continue;
+        this.peers.delete(key);
+        this.hub.close(peer.session, `silent for ${UDP_IDLE_MS / 1000} s`);
+      }
+    }, 1000);
+    this.timer.unref();
+    return new Promise((resolve, reject) => {
+      socket.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`)));
+      socket.bind({ address: this.grant.address, port: this.grant.port }, () => {
+        socket.removeAllListeners('error');
+        socket.on('error', () => {});
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const { session } of this.peers.values()) this.hub.close(session, 'server stopping');
+    this.peers.clear();
+    const socket = this.socket;
+    this.socket = null;
+    await new Promise<void>((resolve) => (socket ? socket.close(() => resolve()) : resolve()));
+  }
+}
+
+export class TcpGcsEndpoint implements GcsEndpoint {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: Principal) {
+    assertGrant(grant, 'listen');
+  }
+
+  get localPort(): number {
+    const a = this.server?.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  start(): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => {
+      const address = socket.remoteAddress ?? '';
+      if (!admitPeer(this.hub, this.text, this.principal, address)) {
+        socket.destroy();
+        return;
+      }
+      this.sockets.add(socket);
+      const session = this.hub.open('tcp', {
+        write: (data, flushed) => socket.write(data, () => flushed()),
+        buffered: () => socket.writableLength,
+      }, this.principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
+      socket.on('data', (chunk) => this.hub.receiveRaw(session, chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        this.hub.close(session, 'peer closed the connection');
+      });
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`)));
+      server.listen({ host: this.grant.address, port: this.grant.port }, () => {
+        server.removeAllListeners('error');
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    const server = this.server;
+    this.server = null;
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}

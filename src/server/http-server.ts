@@ -1,0 +1,155 @@
+/**
+ * The client server: REST (node:http) and WebSockets (ws) on one port, bound to the
+ * address the residency gate granted. Every request and upgrade is admitted first (Host,
+ * Origin, token, client network); a refused upgrade never becomes a WebSocket.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { assertGrant, type ListenGrant } from '../residency/gate.js';
+import { describeSystemError, LinkError } from '../links/link.js';
+import { type Admission, type AdmissionSettings, admit } from './admission.js';
+import type { ClientHub } from './client-hub.js';
+import type { ClientKind } from './client-session.js';
+import { type ApiContext, handleRest, type Reply } from './rest-api.js';
+import { SUBPROTOCOL } from './tokens.js';
+
+/** `/mavlink2rest/v1/x`, `/v1/x` and `/x` are one route (mavlink2rest serves all three; Cockpit uses the first). */
+export function normalisePath(pathname: string): string {
+  return pathname.replace(/^\/mavlink2rest(?=\/|$)/, '').replace(/^\/v1(?=\/|$)/, '').replace(/\/+$/, '') || '/';
+}
+
+const WS_KINDS: Record<string, ClientKind> = { '/ws/mavlink': 'ws-json', '/ws/raw': 'ws-raw' };
+/** Frames of a raw client that stops reading are bounded by the queue; a text or binary message from it by this. */
+const MAX_WS_MESSAGE = 1024 * 1024;
+
+export class ClientServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly address: string;
+
+  constructor(
+    private readonly grant: ListenGrant,
+    private readonly hub: ClientHub,
+    private readonly api: ApiContext,
+    private readonly admission: AdmissionSettings,
+  ) {
+    assertGrant(grant, 'listen');
+    this.address = grant.address;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_WS_MESSAGE,
+      perMessageDeflate: false,
+      // Select our own protocol name, so that a token offered as a subprotocol is never echoed back.
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : ([...offered][0] ?? false)),
+    });
+    this.http = createServer((req, res) => void this.onRequest(req, res));
+    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  get port(): number {
+    const a = this.http.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  get url(): string {
+    return `http://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', (err) => reject(new LinkError(`server ${this.address}:${this.grant.port}`, `cannot listen: ${describeSystemError(err)}; choose another with --listen HOST:PORT, or --no-server`)));
+      this.http.listen({ host: this.address, port: this.grant.port }, () => {
+        this.http.removeAllListeners('error');
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.hub.stop();
+    for (const ws of this.wss.clients) ws.terminate();
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private corsHeaders(origin: string | undefined): Record<string, string> {
+    return origin ? { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-allow-headers': 'authorization, content-type' } : {};
+  }
+
+  private send(res: ServerResponse, reply: Reply, origin: string | undefined): void {
+    const text = reply.text ? String(reply.body) : JSON.stringify(reply.body);
+    res.writeHead(reply.status, { 'content-type': reply.text ? 'text/plain; charset=utf-8' : 'application/json', ...this.corsHeaders(origin) });
+    res.end(text);
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://mavgate');
+    const admission = admit(req, url, this.admission);
+    if (!admission.ok) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { ...this.corsHeaders(admission.origin), 'access-control-allow-methods': 'GET, POST' });
+      res.end();
+      return;
+    }
+    try {
+      const reply = await handleRest(req.method ?? 'GET', normalisePath(url.pathname), url, req, admission.principal, this.api);
+      this.send(res, reply, admission.origin);
+    } catch (err) {
+      this.send(res, { status: 500, body: { error: `internal error: ${err instanceof Error ? err.message : String(err)}` } }, admission.origin);
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://mavgate');
+    const kind = WS_KINDS[normalisePath(url.pathname)];
+    const admission: Admission = kind ? admit(req, url, this.admission) : { ok: false, status: 400, reason: `no WebSocket at ${url.pathname}; use /v1/ws/mavlink or /v1/ws/raw` };
+    if (!admission.ok) {
+      const body = JSON.stringify({ error: admission.reason });
+      socket.end(`HTTP/1.1 ${admission.status} ${admission.status === 401 ? 'Unauthorized' : admission.status === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, kind!, admission, url, req));
+  }
+
+  private attach(ws: WebSocket, kind: ClientKind, admission: Extract<Admission, { ok: true }>, url: URL, req: IncomingMessage): void {
+    let filter: RegExp | undefined;
+    if (kind === 'ws-json') {
+      const source = url.searchParams.get('filter') ?? '.*';
+      try {
+        filter = new RegExp(source);
+      } catch (err) {
+        ws.send(JSON.stringify({ error: `filter: not a valid regular expression: ${(err as Error).message}` }));
+        ws.close(1008, 'invalid filter');
+        return;
+      }
+    }
+    const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const binary = kind === 'ws-raw';
+    const session = this.hub.open(
+      kind,
+      { write: (data, flushed) => ws.send(data, { binary }, flushed), buffered: () => ws.bufferedAmount },
+      admission.principal,
+      address,
+      {
+        reply: (text) => ws.send(text),
+        // A client too slow to read a close frame would never finish the handshake.
+        close: (code, reason) => (code === 1008 ? ws.terminate() : ws.close(code, reason)),
+      },
+      filter ? { filter } : {},
+    );
+    ws.on('message', (data: Buffer, isBinary) => {
+      if (kind === 'ws-json') {
+        if (isBinary) ws.send(JSON.stringify({ error: 'this socket takes mavlink2rest JSON text; send raw frames to /v1/ws/raw' }));
+        else ws.send(this.hub.receiveJson(session, data.toString('utf8')));
+      } else if (isBinary) {
+        this.hub.receiveRawMessage(session, data);
+      } else {
+        // Text on the raw socket: a control request.
+        ws.send(this.hub.receiveJson(session, data.toString('utf8')));
+      }
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => this.hub.close(session, 'client closed the connection'));
+  }
+}

@@ -1,0 +1,22 @@
+/** What `mavgate run` is told about its clients (config file and flags), without loading the server. */
+import type { Endpoint } from '../links/endpoint.js';
+import type { ClientHubOptions } from './client-hub.js';
+import type { TokenEntry } from './tokens.js';
+
+export type GcsListenEndpoint = Extract<Endpoint, { host: string }> & { kind: 'udp-listen' | 'tcp-listen' };
+
+export interface ServerSettings {
+  /** Where the HTTP/WebSocket server listens; null for none. */
+  listen: { host: string; port: number } | null;
+  /** Browser origins allowed besides the server's own. */
+  origins: string[];
+  /** Host names the server answers to besides IP literals and localhost. */
+  hosts: string[];
+  hub: Partial<ClientHubOptions>;
+  tokens: TokenEntry[];
+  /** UDP/TCP endpoints for ground stations; `as` names the token whose role and source ids their peers get. */
+  gcs: { endpoint: GcsListenEndpoint; as?: string }[];
+}
+
+export const DEFAULT_SERVER: ServerSettings = { listen: { host: '127.0.0.1', port: 8088 }, origins: [], hosts: [], hub: {}, tokens: [], gcs: [] };
+
