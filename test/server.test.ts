@@ -23,7 +23,7 @@ async function deck(options: Parameters<typeof Deck.start>[0] = {}): Promise<Dec
 }
 
 describe('mavlink2rest WebSocket', () => {
-  it('streams telemetry in mavlink2rest 0.11 JSON: enums by name, bitmasks as bits, mavtype, char arrays', async () => {
+  it('streams telemetry in mavlink2rest 0.11 JSON: enums by name, bitmasks as bits, mavtype', async () => {
     const d = await deck();
     const client = await d.connect('/v1/ws/mavlink');
     const hb = await client.telemetry('HEARTBEAT');
@@ -33,8 +33,6 @@ describe('mavlink2rest WebSocket', () => {
       type: 'HEARTBEAT', custom_mode: 0, mavtype: { type: 'MAV_TYPE_QUADROTOR' }, autopilot: { type: 'MAV_AUTOPILOT_ARDUPILOTMEGA' },
       base_mode: { bits: expect.any(Number) }, system_status: { type: 'MAV_STATE_STANDBY' }, mavlink_version: 3,
     });
-    const text = await client.telemetry('STATUSTEXT', () => true, 3000).catch(() => null);
-    if (text) expect((text.message.text as string[]).every((c) => typeof c === 'string' && c.length === 1)).toBe(true);
   });
 
   it('filters by a regex on the message name', async () => {

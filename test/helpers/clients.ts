@@ -101,7 +101,8 @@ export class Deck {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-clients-'));
     const policy = parsePolicy({ approved_sinks: { directories: [dir] }, ...(options.policy as object | undefined) }, 'test policy');
     const gate = new EgressGate(policy);
-    const gateway = new Gateway({ links: [parseEndpoint('sim')], gate, sim: options.sim ?? {} });
+    // Telemetry ten times ArduPilot's default rates (HEARTBEAT at 10 Hz): tests wait less.
+    const gateway = new Gateway({ links: [parseEndpoint('sim')], gate, sim: options.sim ?? { rate: 10 } });
     const deck = new Deck(gateway, null);
     if (options.audit) {
       deck.audit = new AuditLog(gate.grantDirectory('audit', join(dir, 'audit')));
