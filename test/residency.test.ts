@@ -223,7 +223,8 @@ describe('source scan: only the modules that take grants open sockets, devices o
       const rel = relative(SRC, file);
       const text = readFileSync(file, 'utf8');
       for (const [pattern, allowed] of ALLOWED) {
-        const line = text.split('\n').findIndex((l) => pattern.test(l) && !l.trim().startsWith('*') && !l.trim().startsWith('//'));
+        // Comments and type-only imports open nothing.
+        const line = text.split('\n').findIndex((l) => pattern.test(l) && !/^(\*|\/\/|import type )/.test(l.trim()));
         if (line >= 0 && !allowed.includes(rel)) offenders.push(`${rel}:${line + 1}: ${text.split('\n')[line]!.trim()}`);
       }
     }

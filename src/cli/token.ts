@@ -31,7 +31,7 @@ export function addToken(path: string, entry: { name: string; role: Role; source
   if (isSeq(tokens)) tokens.add(doc.createNode(record));
   else doc.set('tokens', doc.createNode([record]));
   try {
-    writeFileSync(path, doc.toString(), { mode: 0o600 });
+    writeFileSync(path, doc.toString());
   } catch (err) {
     throw new InputError(`cannot write config ${path}: ${describeFsError(err)}`);
   }

@@ -364,6 +364,8 @@ export class ClientHub {
     for (const t of this.lastStatusText.keys()) if (!this.sessions.has(t.split(':')[0]!)) this.lastStatusText.delete(t);
     for (const session of [...this.sessions.values()]) {
       const { queue } = session;
+      // Bytes sent around the queue (replies) can fill the transport with no flush of ours to wait for.
+      queue.pump();
       if (!queue.overflowed && queue.stalledFor() <= this.options.stallTimeoutMs) continue;
       this.disconnectedSlow++;
       const why = queue.overflowed ? 'its queue of replies overflowed' : `it read nothing for ${Math.round(queue.stalledFor() / 1000)} s`;
