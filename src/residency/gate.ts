@@ -8,14 +8,13 @@
 import { lookup } from 'node:dns/promises';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
-import ipaddr from 'ipaddr.js';
 import type { MessageRegistry } from '../mavlink/index.js';
 import type { AuditLog } from './audit-log.js';
 import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
 import { EgressMeter } from './egress-meter.js';
 import { type DestinationRule, PolicyError, type ResidencyPolicy, type Role } from './policy.js';
-import { addressInRange, judgeClient, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+import { addressInRange, isIpLiteral, judgeClient, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
 interface Branded { readonly [granted]: true; readonly rule: string; readonly entry: string }
@@ -40,11 +39,6 @@ export type DirectoryGrant = Branded & { readonly kind: 'directory'; readonly pa
 /** The built-in simulated vehicle: in the same process, no egress at all. */
 export type InProcessGrant = Branded & { readonly kind: 'in-process' };
 export type Grant = ConnectGrant | ListenGrant | DeviceGrant | DirectoryGrant | InProcessGrant;
-
-/** An IP literal (as the resolver would return it), not a host name. */
-function isAddress(host: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
-}
 
 const issued = new WeakSet<object>();
 
@@ -96,7 +90,7 @@ export class EgressGate {
     const destination = `${protocol}:${host}:${port}`;
     let addresses: string[];
     try {
-      addresses = isAddress(host) ? [host] : await this.resolveHost(host);
+      addresses = isIpLiteral(host) ? [host] : await this.resolveHost(host);
     } catch (err) {
       return this.refuse(entry, destination, 'approved_sinks.networks', `cannot resolve ${host}: ${(err as Error).message}`);
     }
@@ -112,7 +106,7 @@ export class EgressGate {
 
   async grantListen(entry: string, protocol: Protocol, host: string, port: number): Promise<ListenGrant> {
     const destination = `${protocol}-listen:${host}:${port}`;
-    const address = isAddress(host) ? host : (await this.resolveHost(host).catch(() => []))[0];
+    const address = isIpLiteral(host) ? host : (await this.resolveHost(host).catch(() => []))[0];
     if (!address) return this.refuse(entry, destination, 'listen', `cannot resolve ${host}`);
     const verdict = judgeListener(this.policy, address);
     if (!verdict.approved) return this.refuse(entry, destination, verdict.rule, verdict.reason);

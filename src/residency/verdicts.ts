@@ -11,6 +11,11 @@ export type Verdict =
   | { approved: true; rule: string }
   | { approved: false; rule: string; reason: string };
 
+/** An IP literal (as the resolver would return it), not a host name. */
+export function isIpLiteral(host: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
+}
+
 function parse(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   try {
     const a = ipaddr.parse(address);

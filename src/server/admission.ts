@@ -8,9 +8,9 @@
  * - the client's network and role must be approved by the residency policy.
  */
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { EgressGate } from '../residency/gate.js';
+import { isIpLiteral } from '../residency/verdicts.js';
 import { ANONYMOUS, type Principal, principalOf, tokenOf, type TokenStore } from './tokens.js';
 
 export interface AdmissionSettings {
@@ -56,7 +56,7 @@ export function originAllowed(origin: string | undefined, host: string, settings
 export function admit(req: IncomingMessage, url: URL, settings: AdmissionSettings): Admission {
   const host = req.headers.host ?? '';
   const name = hostName(host);
-  if (!host || !(isIP(name) || name === 'localhost' || settings.hosts.has(name))) {
+  if (!host || !(isIpLiteral(name) || name === 'localhost' || settings.hosts.has(name))) {
     return { ok: false, status: 403, reason: `Host "${host}" is not this server's: use its IP address or localhost, or add the name under server.hosts` };
   }
   const origin = req.headers.origin;
