@@ -88,3 +88,17 @@ describe('OutboundQueue', () => {
     expect(t.written).toEqual(['first', 'hello']);
   });
 });
+
+describe('OutboundQueue memory', () => {
+  it('holds no more than its limit while the client reads nothing, however long that lasts', () => {
+    const t = new FakeTransport();
+    const q = new OutboundQueue(t, { maxFrames: 20, highWaterBytes: 1 });
+    q.push('first', 0, DROPPABLE);
+    for (let i = 0; i < 100_000; i++) q.push(`frame ${i}`, i % 7, DROPPABLE);
+    expect(q.length).toBe(7);
+    // Replaced frames are swept out, not kept as dead entries.
+    expect((q as unknown as { entries: unknown[] }).entries.length).toBeLessThanOrEqual(2 * 20 + 64 + 1);
+    t.drain();
+    expect(t.written.slice(1)).toEqual([99_993, 99_994, 99_995, 99_996, 99_997, 99_998, 99_999].map((i) => `frame ${i}`));
+  });
+});

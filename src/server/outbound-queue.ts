@@ -78,6 +78,8 @@ export class OutboundQueue {
     this.entries.push(entry);
     this.live++;
     if (!keep) this.byKey.set(key, entry);
+    // While the client reads nothing, replaced frames pile up as dead entries: sweep them out.
+    if (this.entries.length - this.head > 2 * this.options.maxFrames + 64) this.compact();
   }
 
   /** Hands waiting frames to the transport while it is below the high-water mark. */
@@ -89,14 +91,17 @@ export class OutboundQueue {
       if (!entry.keep && this.byKey.get(entry.key) === entry) this.byKey.delete(entry.key);
       this.write(entry.data);
     }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
     if (this.live === 0) {
       this.entries.length = 0;
       this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.compact();
     }
+  }
+
+  private compact(): void {
+    this.entries = this.entries.slice(this.head).filter((e) => !e.dead);
+    this.head = 0;
   }
 
   private write(data: Buffer | string): void {
@@ -127,6 +132,7 @@ export class OutboundQueue {
 
   private kill(entry: Entry): void {
     entry.dead = true;
+    entry.data = '';
     this.live--;
     this.dropped++;
     if (this.byKey.get(entry.key) === entry) this.byKey.delete(entry.key);
