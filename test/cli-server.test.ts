@@ -35,6 +35,19 @@ describe('mavgate token add', () => {
   });
 });
 
+describe('the README', () => {
+  it('shows a client configuration that parses', async () => {
+    const { parseConfig } = await import('../src/cli/config.js');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const block = /```yaml\n(server:[\s\S]*?)```/.exec(readme)![1]!;
+    const config = parseConfig(parse(block), 'README.md');
+    expect(config.server).toMatchObject({
+      listen: { host: '127.0.0.1', port: 8088 }, origins: ['http://cockpit.local'], tokens: [{ name: 'alice', role: 'pilot' }],
+      gcs: [{ endpoint: { kind: 'udp-listen', port: 14550 }, as: 'qgc' }], hub: { controlMode: 'auto', rateLimit: { perSecond: 100, burst: 200 } },
+    });
+  });
+});
+
 describe('mavgate run with clients', () => {
   it('serves a pilot whose token is in the config: take control, arm, see the COMMAND_ACK', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-run-clients-'));

@@ -54,7 +54,7 @@ describe('roles', () => {
   });
 
   it('an admin writes parameters once in control, and sees the PARAM_VALUE', async () => {
-    const d = await deck(pilots);
+    const d = await deck({ ...pilots, hub: { controlMode: 'explicit' } });
     const root = await d.connect('/v1/ws/mavlink', { token: d.tokens.root! });
     expect(errorOf(await root.request(paramSet('SYSID_THISMAV', 1)))).toMatch(/PARAM_SET needs control: take it first/);
     expect(JSON.parse(await root.request({ control: 'take' }))).toMatchObject({ control: { holder: 'root', role: 'admin' } });
@@ -75,6 +75,23 @@ describe('roles', () => {
 });
 
 describe('one pilot in control', () => {
+  it('an unmodified client takes the free lease with its first command; the next pilot is refused naming it', async () => {
+    const d = await deck(pilots);
+    const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
+    const bob = await d.connect('/v1/ws/mavlink', { token: d.tokens.bob! });
+    expect(await alice.request(commandLong('MAV_CMD_COMPONENT_ARM_DISARM', { param1: 1 }))).toMatch(/^Ok/);
+    expect(d.hub.lease.holder?.principal).toBe('alice');
+    expect(errorOf(await bob.request(commandLong('MAV_CMD_COMPONENT_ARM_DISARM', { param1: 0 })))).toBe('control is held by alice (pilot); MAV_CMD_COMPONENT_ARM_DISARM refused');
+    await until(() => d.sim.armed, 'the vehicle to arm');
+  });
+
+  it('with control: explicit, a command before taking control is refused with how to take it', async () => {
+    const d = await deck({ ...pilots, hub: { controlMode: 'explicit' } });
+    const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
+    expect(errorOf(await alice.request(commandLong('MAV_CMD_COMPONENT_ARM_DISARM', { param1: 1 })))).toMatch(/^MAV_CMD_COMPONENT_ARM_DISARM needs control: take it first/);
+    expect(d.hub.lease.holder).toBe(null);
+  });
+
   it('refuses a second pilot naming the holder, hands over on release, and lets an admin take over', async () => {
     const d = await deck({ ...pilots, audit: true });
     const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
@@ -107,6 +124,20 @@ describe('one pilot in control', () => {
     await bob.request({ control: 'take' });
     expect(d.hub.lease.holder?.principal).toBe('bob');
     await until(() => d.hub.lease.holder === null, 'the lease to time out', 3000);
+  });
+});
+
+describe('sequence numbers', () => {
+  it('numbers what clients send per source, whatever sequence they claim (Cockpit always sends 0)', async () => {
+    const d = await deck(pilots);
+    const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
+    const bob = await d.connect('/v1/ws/mavlink', { token: d.tokens.bob! });
+    const watcher = await d.connect('/v1/ws/raw', { token: d.tokens.eve! });
+    const seen: number[] = [];
+    watcher.frames$.subscribe((f) => f.name === 'HEARTBEAT' && f.sysid === 255 && seen.push(f.seq));
+    for (const client of [alice, bob, alice, bob]) expect(await client.request(heartbeat())).toMatch(/^Ok/);
+    await until(() => seen.length === 4, 'four GCS heartbeats at the watcher');
+    expect(seen.map((s) => (s - seen[0]! + 256) % 256)).toEqual([0, 1, 2, 3]);
   });
 });
 
@@ -156,10 +187,15 @@ describe('a flight from a pilot client', () => {
       ['MAV_CMD_COMPONENT_ARM_DISARM', { param1: 1 }],
       ['MAV_CMD_NAV_TAKEOFF', { param7: 10 }],
     ];
+    const eve = await d.connect('/v1/ws/mavlink?filter=^COMMAND_ACK$', { token: d.tokens.eve! });
     for (const [command, params] of steps) {
-      const ack = alice.telemetry('COMMAND_ACK', (m) => (m.command as { type: string }).type === command);
+      const isAck = (m: Record<string, unknown>) => (m.command as { type: string }).type === command;
+      const ack = alice.telemetry('COMMAND_ACK', isAck);
+      const observed = eve.telemetry('COMMAND_ACK', isAck);
       expect(await alice.request(commandLong(command, params))).toMatch(/^Ok/);
       expect((await ack).message.result).toEqual({ type: 'MAV_RESULT_ACCEPTED' });
+      // Observers see acks as telemetry.
+      await observed;
     }
     await alice.telemetry('GLOBAL_POSITION_INT', (m) => (m.relative_alt as number) > 1000, 10_000);
     const land = alice.telemetry('COMMAND_ACK', (m) => (m.command as { type: string }).type === 'MAV_CMD_DO_SET_MODE');

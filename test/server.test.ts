@@ -142,6 +142,8 @@ describe('who gets in', () => {
     await expect(d.connect('/v1/ws/mavlink')).rejects.toMatchObject({ status: 401, body: expect.stringMatching(/token is required/) });
     await expect(d.connect('/v1/ws/mavlink', { token: 'wrong' })).rejects.toMatchObject({ status: 401, body: expect.stringMatching(/unknown token/) });
     expect((await d.http('GET', '/v1/mavlink')).status).toBe(401);
+    // Health carries no telemetry: a monitor needs no token.
+    expect(await d.http('GET', '/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
     const token = d.tokens.alice!;
     await (await d.connect('/v1/ws/mavlink', { token })).telemetry('HEARTBEAT');
     await (await d.connect(`/v1/ws/mavlink?token=${token}`)).telemetry('HEARTBEAT');

@@ -30,6 +30,7 @@ const serverSchema = z.strictObject({
   origins: z.array(z.url()).default([]),
   hosts: names.default([]),
   control_timeout_ms: z.number().int().min(500).max(600_000).optional(),
+  control: z.enum(['auto', 'explicit']).optional(),
   rate_limit: z.strictObject({ per_second: z.number().positive(), burst: z.number().int().min(1) }).optional(),
   queue: z.strictObject({
     max_frames: z.number().int().min(10).max(1_000_000).optional(),
@@ -118,6 +119,7 @@ function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings 
   const s = c.server ?? { origins: [], hosts: [] };
   const hub: Partial<ClientHubOptions> = {
     ...(s.control_timeout_ms !== undefined ? { controlTimeoutMs: s.control_timeout_ms } : {}),
+    ...(s.control ? { controlMode: s.control } : {}),
     ...(s.rate_limit ? { rateLimit: { perSecond: s.rate_limit.per_second, burst: s.rate_limit.burst } } : {}),
     ...(s.queue?.stall_timeout_ms !== undefined ? { stallTimeoutMs: s.queue.stall_timeout_ms } : {}),
     queue: { maxFrames: s.queue?.max_frames ?? DEFAULT_QUEUE.maxFrames, highWaterBytes: s.queue?.high_water_bytes ?? DEFAULT_QUEUE.highWaterBytes },

@@ -22,6 +22,12 @@ export interface ClientHubOptions {
   permissions: PermissionSettings;
   /** A holder that sends nothing for this long loses control. */
   controlTimeoutMs: number;
+  /**
+   * `auto`: a pilot's first message that needs control takes the lease when nobody holds
+   * it (an unmodified Cockpit or QGroundControl cannot ask for it); `explicit`: only a
+   * control request takes it. UDP/TCP ground stations are always `auto`.
+   */
+  controlMode: 'auto' | 'explicit';
   rateLimit: RateLimit;
   queue: QueueOptions;
   /** A client whose queue has not moved for this long is disconnected. */
@@ -31,6 +37,7 @@ export interface ClientHubOptions {
 export const DEFAULT_HUB: ClientHubOptions = {
   permissions: DEFAULT_PERMISSIONS,
   controlTimeoutMs: 5000,
+  controlMode: 'auto',
   rateLimit: { perSecond: 100, burst: 200 },
   queue: DEFAULT_QUEUE,
   stallTimeoutMs: 10_000,
@@ -126,7 +133,7 @@ export class ClientHub {
     const decoder = new FrameDecoder(this.context.registry, (frame) => this.judgeAndRoute(session, frame));
     session = new ClientSession(
       id, kind, principal, address, queue, port, meter, decoder, new RateLimiter(this.options.rateLimit, this.now), hooks,
-      options.filter ?? null, options.autoControl ?? false,
+      options.filter ?? null, options.autoControl ?? this.options.controlMode === 'auto',
     );
     this.sessions.set(id, session);
     this.gate.record('client_connected', { client: session.entry, principal: principal.name, role: principal.role, kind, address });

@@ -12,7 +12,7 @@ import { type Admission, type AdmissionSettings, admit } from './admission.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientKind } from './client-session.js';
 import { type ApiContext, handleRest, type Reply } from './rest-api.js';
-import { SUBPROTOCOL } from './tokens.js';
+import { ANONYMOUS, SUBPROTOCOL } from './tokens.js';
 
 /** `/mavlink2rest/v1/x`, `/v1/x` and `/x` are one route (mavlink2rest serves all three; Cockpit uses the first). */
 export function normalisePath(pathname: string): string {
@@ -85,18 +85,22 @@ export class ClientServer {
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://mavgate');
+    const path = normalisePath(url.pathname);
     const admission = admit(req, url, this.admission);
-    if (!admission.ok) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    // Health carries no telemetry: a monitor needs no token (Host, Origin and network still apply).
+    if (!admission.ok && !(admission.status === 401 && path === '/health')) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    const principal = admission.ok ? admission.principal : ANONYMOUS;
+    const origin = admission.ok ? admission.origin : undefined;
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { ...this.corsHeaders(admission.origin), 'access-control-allow-methods': 'GET, POST' });
+      res.writeHead(204, { ...this.corsHeaders(origin), 'access-control-allow-methods': 'GET, POST' });
       res.end();
       return;
     }
     try {
-      const reply = await handleRest(req.method ?? 'GET', normalisePath(url.pathname), url, req, admission.principal, this.api);
-      this.send(res, reply, admission.origin);
+      const reply = await handleRest(req.method ?? 'GET', path, url, req, principal, this.api);
+      this.send(res, reply, origin);
     } catch (err) {
-      this.send(res, { status: 500, body: { error: `internal error: ${err instanceof Error ? err.message : String(err)}` } }, admission.origin);
+      this.send(res, { status: 500, body: { error: `internal error: ${err instanceof Error ? err.message : String(err)}` } }, origin);
     }
   }
 
