@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { MAV_RESULT } from '../src/mavlink/index.js';
 import { frame } from './helpers/frames.js';
 import { Deck, heartbeat } from './helpers/clients.js';
 import { waitFor } from './helpers/wait.js';
@@ -117,6 +118,17 @@ describe('raw MAVLink WebSocket', () => {
     raw.ws.send(frame({ name: 'COMMAND_LONG', fields: { target_system: 1, target_component: 1, command: 400, param1: 1 } }, { sysid: 255, compid: 190 }));
     expect((await ack).fields!.result).toBe(0);
     expect(d.sim.armed).toBe(true);
+  });
+
+  it('answers a refused frame with the error as text and a denied COMMAND_ACK, to that client alone', async () => {
+    const d = await deck();
+    const raw = await d.connect('/v1/ws/raw');
+    const error = waitFor(raw.messages$, (m) => 'text' in m, 'an error text');
+    const ack = raw.frame('COMMAND_ACK', (f) => f.command === 400);
+    raw.ws.send(frame({ name: 'COMMAND_LONG', fields: { target_system: 1, target_component: 1, command: 400, param1: 1 } }, { sysid: 255, compid: 190 }));
+    expect(JSON.parse(((await error) as { text: string }).text).error).toMatch(/observers receive telemetry only/);
+    expect((await ack).fields!.result).toBe(MAV_RESULT.DENIED);
+    expect(d.sim.armed).toBe(false);
   });
 
   it('answers a binary message with no whole frame with an error, and stays open', async () => {

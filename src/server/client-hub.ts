@@ -84,6 +84,8 @@ export class ClientHub {
   /** Routes the renumbered copy of an accepted frame, as coming from `routingFrom`. */
   private readonly outlet: FrameDecoder;
   private routingFrom: ClientSession | null = null;
+  /** Set while a JSON or REST message is being judged: where its result goes. */
+  private pendingResult: ((r: SendResult) => void) | null = null;
   /** Renders a frame to JSON once for every JSON client it goes to. */
   private readonly viewer: FrameDecoder;
   private rendered: { bytes: Buffer | null; json: Buffer | null } = { bytes: null, json: null };
@@ -150,7 +152,7 @@ export class ClientHub {
     this.lease.disconnected(session.id);
     this.gate.record('client_closed', {
       client: session.entry, why, accepted: session.counters.accepted, refused: session.counters.refused,
-      refusals: Object.fromEntries(session.refusalsAudited), dropped: session.queue.dropped,
+      refusals: Object.fromEntries(session.refusals), dropped: session.queue.dropped,
     });
     this.gate.record('egress', { entry: session.entry, withheld: session.port.withheld, sent: session.meter.snapshot() });
     this.context.log('info', `${session.entry}: disconnected (${why})`);
@@ -189,7 +191,8 @@ export class ClientHub {
     session.decoder.push(message);
     if (this.framesOf(session) === before || session.decoder.pendingBytes > 0) {
       session.decoder.end();
-      this.refuse(session, 'bad_input', 'frame', `no complete, valid MAVLink frame in a ${message.length}-byte message (send one whole frame per binary message)`);
+      const refusal = this.refuse(session, 'bad_input', 'frame', `no complete, valid MAVLink frame in a ${message.length}-byte message (send one whole frame per binary message)`);
+      session.hooks.reply?.(JSON.stringify({ error: refusal.reason }));
     }
   }
 
@@ -241,8 +244,6 @@ export class ClientHub {
     return result;
   }
 
-  private pendingResult: ((r: SendResult) => void) | null = null;
-
   /** Takes or releases control for `principal`; the reply says who holds it. */
   controlRequest(principal: Principal, session: string | null, action: unknown, force: boolean): { control: unknown } | { error: string } {
     if (action === 'take') {
@@ -273,28 +274,31 @@ export class ClientHub {
       this.outlet.push(bytes);
       this.routingFrom = null;
       this.pendingResult?.({ ok: true, bytes: bytes.length });
-      return;
+    } else if (this.pendingResult) {
+      // A JSON or REST caller is waiting: the refusal is its reply.
+      this.pendingResult(result);
+    } else {
+      this.tellRawClient(session, frame, result.reason);
     }
-    this.pendingResult?.(result);
   }
 
   private judge(session: ClientSession, frame: Frame): SendResult {
     const { principal } = session;
     if (!session.limiter.take()) {
       session.counters.rateLimited++;
-      return this.refuse(session, 'rate', frame.name ?? `#${frame.msgid}`, `rate limit: at most ${this.options.rateLimit.perSecond} messages/s (bursts of ${this.options.rateLimit.burst})`, frame);
+      return this.refuse(session, 'rate', frame.name ?? `#${frame.msgid}`, `rate limit: at most ${this.options.rateLimit.perSecond} messages/s (bursts of ${this.options.rateLimit.burst})`);
     }
-    if (!frame.message || !frame.verified) return this.refuse(session, 'bad_input', `#${frame.msgid}`, `unknown message id ${frame.msgid} (not in the dialects in use)`, frame);
+    if (!frame.message || !frame.verified) return this.refuse(session, 'bad_input', `#${frame.msgid}`, `unknown message id ${frame.msgid} (not in the dialects in use)`);
     const name = frame.message.name;
     if (principal.role !== 'observer' && !sourceAllowed(principal.sources, frame.sysid, frame.compid)) {
       const vehicle = this.context.state.get(frame.sysid, frame.compid)?.isVehicle;
       const allowed = principal.sources.map((s) => `${s.system}/${s.components.length ? s.components.join('|') : '*'}`).join(', ');
-      return this.refuse(session, 'source', name, `source ${frame.sysid}/${frame.compid} is ${vehicle ? "a vehicle's own id" : 'not allowed for this token'}; send as ${allowed || 'nothing'}`, frame);
+      return this.refuse(session, 'source', name, `source ${frame.sysid}/${frame.compid} is ${vehicle ? "a vehicle's own id" : 'not allowed for this token'}; send as ${allowed || 'nothing'}`);
     }
     const fields = name === 'COMMAND_LONG' || name === 'COMMAND_INT' ? frame.decode() : null;
     const command = typeof fields?.command === 'number' ? fields.command : undefined;
     const verdict = this.permissions.judge(principal.role, name, command);
-    if (!verdict.allowed) return this.refuse(session, 'role', command === undefined ? name : commandName(command), verdict.reason, frame);
+    if (!verdict.allowed) return this.refuse(session, 'role', command === undefined ? name : commandName(command), verdict.reason);
     if (verdict.needsControl && !this.lease.holds(principal.name)) {
       const holder = this.lease.holder;
       if (!holder && session.autoControl) this.lease.take(principal.name, principal.role, session.id);
@@ -303,29 +307,23 @@ export class ClientHub {
         const reason = holder
           ? `control is held by ${holder.principal} (${holder.role}); ${what} refused`
           : `${what} needs control: take it first ({"control":"take"} on the socket, or POST /v1/control)`;
-        return this.refuse(session, 'control', what, reason, frame);
+        return this.refuse(session, 'control', what, reason);
       }
     }
     this.lease.renew(principal.name);
     return { ok: true, bytes: frame.length };
   }
 
-  /**
-   * Refuses one message: counted, audited the first time per kind and message, and told
-   * to that client alone (raw MAVLink clients get a denied COMMAND_ACK for a command and a
-   * status text, JSON clients the reply).
-   */
-  private refuse(session: ClientSession, kind: RefusalKind, what: string, reason: string, frame?: Frame): { ok: false; kind: RefusalKind; reason: string } {
+  /** Refuses one message: counted, and audited the first time per kind and message (then counted until the client goes). */
+  private refuse(session: ClientSession, kind: RefusalKind, what: string, reason: string): { ok: false; kind: RefusalKind; reason: string } {
     session.counters.refused++;
     const key = `${kind}:${what}`;
-    const seen = session.refusalsAudited.get(key) ?? 0;
-    session.refusalsAudited.set(key, seen + 1);
+    const seen = session.refusals.get(key) ?? 0;
+    session.refusals.set(key, seen + 1);
     if (seen === 0) {
       this.gate.record('client_refused_message', { client: session.entry, kind, message: what, reason });
       this.context.log('warn', `${session.entry}: refused ${what}: ${reason}`);
     }
-    if (frame && session.kind !== 'ws-json' && session.kind !== 'rest') this.tellRawClient(session, frame, reason);
-    else if (session.kind === 'ws-raw') session.hooks.reply?.(JSON.stringify({ error: reason }));
     return { ok: false, kind, reason };
   }
 
@@ -333,6 +331,10 @@ export class ClientHub {
     return JSON.stringify({ error: this.refuse(session, kind, what, reason).reason });
   }
 
+  /**
+   * A refusal told to a MAVLink client alone: a denied COMMAND_ACK for a command, a status
+   * text, and on the raw WebSocket also the error as text.
+   */
   private tellRawClient(session: ClientSession, frame: Frame, reason: string): void {
     if (session.kind === 'ws-raw') session.hooks.reply?.(JSON.stringify({ error: reason }));
     const fields = frame.message?.name === 'COMMAND_LONG' || frame.message?.name === 'COMMAND_INT' ? frame.decode() : null;

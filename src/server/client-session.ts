@@ -55,8 +55,8 @@ export interface SessionHooks {
 
 export class ClientSession {
   readonly counters: SessionCounters = { accepted: 0, refused: 0, rateLimited: 0 };
-  /** The refusals already written to the audit log, by kind and message: each is audited once, then counted. */
-  readonly refusalsAudited = new Map<string, number>();
+  /** Refusals by kind and message: the first of each is audited, the counts when the client goes. */
+  readonly refusals = new Map<string, number>();
   /** Message ids the client's filter lets through (JSON clients' `?filter=`), cached per id. */
   private readonly filterCache = new Map<number, boolean>();
   readonly connectedAt = new Date();

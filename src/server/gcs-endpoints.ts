@@ -53,6 +53,8 @@ export class UdpGcsEndpoint implements GcsEndpoint {
       if (!peer) {
         if (this.refused.has(key)) return;
         if (!admitPeer(this.hub, this.text, this.principal, rinfo.address)) {
+          // Remembered so that a refused peer costs one check, within a bound a flood of source ports cannot grow.
+          if (this.refused.size >= 4096) this.refused.clear();
           this.refused.add(key);
           return;
         }

@@ -67,7 +67,6 @@ export class ClientServer {
   }
 
   async stop(): Promise<void> {
-    this.hub.stop();
     for (const ws of this.wss.clients) ws.terminate();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
