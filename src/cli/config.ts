@@ -11,7 +11,7 @@ import { parseGcsEndpoint, parseListen } from './server-flags.js';
 import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
-import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
+import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, type RecordingConfig, type RunConfig } from './run-config.js';
 import { PolicyError, ROLES } from '../residency/policy.js';
 import type { ClientHubOptions } from '../server/client-hub.js';
 import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
@@ -19,7 +19,7 @@ import { DEFAULT_QUEUE } from '../server/outbound-queue.js';
 import { DEFAULT_PERMISSIONS } from '../server/permissions.js';
 import { DEFAULT_SOURCES } from '../server/tokens.js';
 import { keyOf, parsePolicy } from '../residency/policy-parse.js';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 const byte = z.number().int().min(1).max(255);
 const names = z.array(z.string().min(1));
@@ -57,6 +57,16 @@ const schema = z.strictObject({
   server: serverSchema.optional(),
   tokens: z.array(tokenSchema).default([]),
   gcs: z.array(z.strictObject({ endpoint: z.string(), as: z.string().optional() })).default([]),
+  /** Flight recording (on by default), or false. */
+  recording: z.union([z.literal(false), z.strictObject({
+    directory: z.string().min(1).optional(),
+    flush_interval_ms: z.number().int().min(50).max(60_000).optional(),
+    rotate_mb: z.number().positive().optional(),
+    rotate_minutes: z.number().positive().optional(),
+    retain_days: z.number().positive().optional(),
+    retain_gb: z.number().positive().optional(),
+    key_file: z.string().min(1).optional(),
+  })]).optional(),
   gateway_node: z
     .strictObject({
       heartbeat: z.boolean().default(DEFAULT_GATEWAY_NODE.heartbeat),
@@ -92,6 +102,7 @@ export function parseConfig(document: unknown, source: string): RunConfig {
   return {
     links,
     server: parseServer(c, source),
+    recording: parseRecording(c.recording, source),
     ...(c.dialects ? { dialects: c.dialects } : {}),
     ...(c.dedup_window_ms !== undefined ? { dedupWindowMs: c.dedup_window_ms } : {}),
     statusIntervalMs: c.status_interval_ms,
@@ -136,6 +147,21 @@ function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings 
     hub,
     tokens: c.tokens.map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, sources: t.sources ?? DEFAULT_SOURCES })),
     gcs: c.gcs.map((g, i) => ({ endpoint: endpointAt(source, `gcs[${i}].endpoint`, () => parseGcsEndpoint(g.endpoint)), ...(g.as !== undefined ? { as: g.as } : {}) })),
+  };
+}
+
+function parseRecording(r: z.infer<typeof schema>['recording'], source: string): RecordingConfig | null {
+  if (r === false) return null;
+  if (r === undefined) return DEFAULT_RECORDING;
+  const base = dirname(source);
+  return {
+    flushIntervalMs: r.flush_interval_ms ?? DEFAULT_RECORDING.flushIntervalMs,
+    ...(r.directory !== undefined ? { directory: resolve(base, r.directory) } : {}),
+    ...(r.rotate_mb !== undefined ? { rotateBytes: Math.round(r.rotate_mb * 1024 * 1024) } : {}),
+    ...(r.rotate_minutes !== undefined ? { rotateMs: Math.round(r.rotate_minutes * 60_000) } : {}),
+    ...(r.retain_days !== undefined ? { retainMs: Math.round(r.retain_days * 86_400_000) } : {}),
+    ...(r.retain_gb !== undefined ? { retainBytes: Math.round(r.retain_gb * 1024 ** 3) } : {}),
+    ...(r.key_file !== undefined ? { keyFile: resolve(base, r.key_file) } : {}),
   };
 }
 

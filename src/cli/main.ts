@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
 import { LinkError } from '../links/link.js';
@@ -14,7 +14,7 @@ import { ResidencyRefusal } from '../residency/gate.js';
 import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/policy.js';
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
-import { DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
+import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
 import { parseGcsFlag, parseListen } from './server-flags.js';
 
 // Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
@@ -71,6 +71,9 @@ interface RunFlags {
   server: boolean;
   gcs: string[];
   origin: string[];
+  /** A directory, or false for --no-record. */
+  record?: string | false;
+  recordKey?: string;
 }
 
 async function runConfig(flags: RunFlags): Promise<RunConfig> {
@@ -88,6 +91,11 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
       listen: !flags.server ? null : flags.listen !== undefined ? parseListen(flags.listen) : base.server.listen,
       gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
       origins: [...base.server.origins, ...flags.origin],
+    },
+    recording: flags.record === false ? null : {
+      ...(base.recording ?? DEFAULT_RECORDING),
+      ...(flags.record !== undefined ? { directory: resolve(flags.record) } : {}),
+      ...(flags.recordKey !== undefined ? { keyFile: resolve(flags.recordKey) } : {}),
     },
     node: {
       ...base.node,
@@ -145,6 +153,9 @@ Examples:
     .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)
     .option('--no-server', 'no HTTP/WebSocket server for clients')
     .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
+    .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
+    .option('--no-record', 'do not record')
+    .option('--record-key <file>', 'encrypt recordings with this key (mavgate key generate FILE)')
     .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .addHelpText(
       'after',

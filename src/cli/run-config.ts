@@ -14,6 +14,22 @@ export interface RunConfig {
   policy?: ResidencyPolicy;
   /** Ground-control clients: the HTTP/WebSocket server, tokens, GCS endpoints. */
   server: ServerSettings;
+  /** Flight recording; null: none. */
+  recording: RecordingConfig | null;
 }
 
-export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE, server: DEFAULT_SERVER };
+export interface RecordingConfig {
+  /** Where recordings go (default: `recordings` in the policy's first approved directory). */
+  directory?: string;
+  flushIntervalMs: number;
+  rotateBytes?: number;
+  rotateMs?: number;
+  retainMs?: number;
+  retainBytes?: number;
+  /** Encrypt with the key in this file. */
+  keyFile?: string;
+}
+
+export const DEFAULT_RECORDING: RecordingConfig = { flushIntervalMs: 1000 };
+
+export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE, server: DEFAULT_SERVER, recording: DEFAULT_RECORDING };

@@ -3,23 +3,70 @@
  * built-in simulated vehicle in-process, so a newcomer sees live telemetry at once.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
+import type { ClientServices } from '../server/client-services.js';
+import { KeyFileError, loadKey } from '../sinks/key-file.js';
+import { Recorder, type RecorderStats } from '../sinks/recorder.js';
+import { InputError } from './errors.js';
 import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
-import type { RunConfig } from './run-config.js';
+import type { RecordingConfig, RunConfig } from './run-config.js';
 import { StatusLine } from './status.js';
-import { InputError } from './errors.js';
-import type { ClientServices } from '../server/client-services.js';
+
+/** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
+function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {
+  const { policy } = gate;
+  const directory = config.directory ?? join(policy.directories[0]?.path ?? 'mavgate-data', 'recordings');
+  let key: Buffer | null = null;
+  try {
+    key = config.keyFile ? loadKey(config.keyFile) : null;
+  } catch (err) {
+    if (err instanceof KeyFileError) throw new InputError(err.message);
+    throw err;
+  }
+  const grant = gate.grantDirectory('recording.directory', directory);
+  return new Recorder(
+    grant,
+    { site: policy.site, jurisdiction: policy.jurisdiction, policySha256: policy.sha256, gatewayVersion: version },
+    gateway.registry,
+    gateway.state,
+    {
+      flushIntervalMs: config.flushIntervalMs,
+      ...(config.rotateBytes !== undefined ? { rotateBytes: config.rotateBytes } : {}),
+      ...(config.rotateMs !== undefined ? { rotateMs: config.rotateMs } : {}),
+      retention: { ...(config.retainMs !== undefined ? { maxAgeMs: config.retainMs } : {}), ...(config.retainBytes !== undefined ? { maxTotalBytes: config.retainBytes } : {}) },
+      queueBytes: 64 * 1024 * 1024,
+      key,
+    },
+    { audit: (event, details) => gate.record(event, details), log },
+  );
+}
+
+function recordingStatus(r: RecorderStats): string {
+  const mb = r.files.reduce((n, f) => n + f.bytes, 0) / 1e6;
+  const parts = [`rec ${r.state === 'error' ? `ERROR ${r.error}` : `${r.files.length} file(s) ${mb.toFixed(1)} MB`}`];
+  if (r.dropped > 0) parts.push(`DROPPED ${r.dropped}`);
+  if (r.queuedBytes > 1e6) parts.push(`waiting ${(r.queuedBytes / 1e6).toFixed(1)} MB`);
+  return parts.join(' ');
+}
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
-async function startClients(gateway: Gateway, config: RunConfig, log: Logger): Promise<ClientServices> {
+async function startClients(gateway: Gateway, recorder: Recorder | null, config: RunConfig, log: Logger): Promise<ClientServices> {
   const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
   try {
-    return await ClientServices.start(gateway, config.server, version, log);
+    const parts = {
+      registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node,
+      get gate() {
+        return gateway.gate;
+      },
+      stats: () => ({ ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}) }),
+    };
+    return await ClientServices.start(parts, config.server, version, log);
   } catch (err) {
     if (err instanceof PermissionError || err instanceof ServerConfigError) throw new InputError(err.message);
     throw err;
@@ -28,6 +75,7 @@ async function startClients(gateway: Gateway, config: RunConfig, log: Logger): P
 
 export interface RunningGateway {
   gateway: Gateway;
+  recorder: Recorder | null;
   /** The client server and ground-station endpoints (null with --no-server and no --gcs). */
   clients: ClientServices | null;
   /** Closes links and flushes; resolves when everything is shut. */
@@ -70,8 +118,19 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
       log('error', `internal error (relay continues): ${e.error instanceof Error ? e.error.stack : String(e.error)}`);
     }
   });
+  let recorder: Recorder | null = null;
+  try {
+    recorder = config.recording ? startRecorder(gateway, gate, config.recording, log) : null;
+  } catch (err) {
+    audit?.close();
+    throw err;
+  }
+  if (recorder) {
+    const r = recorder;
+    gateway.router.onFrame((frame, from) => r.observe(frame, from.endpoint.role === 'link'));
+  }
   // Signal handlers before start-up: a signal that arrives while links open must not kill the process.
-  const statusLine = new StatusLine(gateway);
+  const statusLine = new StatusLine(gateway, Date.now, () => (recorder ? [recordingStatus(recorder.stats())] : []));
   const printStatus = () => log('info', statusLine.render());
   const timer = config.statusIntervalMs > 0 ? setInterval(printStatus, config.statusIntervalMs) : null;
   const onRequest = () => printStatus();
@@ -107,10 +166,11 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
   try {
     await gateway.start();
     gatewayUp = true;
-    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, config, log);
+    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, recorder, config, log);
   } catch (err) {
     unhook();
     if (gatewayUp) await gateway.stop();
+    await recorder?.close();
     audit?.close();
     throw err;
   }
@@ -119,12 +179,17 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
 
   return {
     gateway,
+    recorder,
     clients,
     async stop() {
       unhook();
       await clients?.stop();
       await gateway.stop();
       log('info', 'stopped: links closed');
+      if (recorder) {
+        await recorder.close();
+        log('info', `recording closed: ${recorder.stats().recorded} frames in ${recorder.directory}`);
+      }
       if (audit) {
         const head = audit.close();
         log('info', `audit log ${audit.path}: chain head seq ${head.seq} ${head.hash}`);

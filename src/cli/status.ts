@@ -27,7 +27,12 @@ export class StatusLine {
   private readonly previous = new Map<string, Rates>();
   private lastAt: number;
 
-  constructor(private readonly gateway: Gateway, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly now: () => number = Date.now,
+    /** More parts of the line (the recorder's). */
+    private readonly extras: () => string[] = () => [],
+  ) {
     this.lastAt = now();
   }
 
@@ -46,6 +51,6 @@ export class StatusLine {
         ` in ${((l.framesIn - before.framesIn) / seconds).toFixed(0)} fr/s ${((l.bytesIn - before.bytesIn) / seconds / 1000).toFixed(1)} kB/s` +
         ` out ${((l.framesOut - before.framesOut) / seconds).toFixed(0)} fr/s loss ${(l.lossRate * 100).toFixed(1)}% crc ${l.crcErrors}`;
     });
-    return `vehicles: ${vehicleText} | links: ${linkText.join('; ')}`;
+    return [`vehicles: ${vehicleText}`, `links: ${linkText.join('; ')}`, ...this.extras()].join(' | ');
   }
 }

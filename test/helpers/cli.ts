@@ -12,12 +12,16 @@ export interface Run {
 }
 
 /**
- * Tests run many gateways at once: unless a test says where, `mavgate run` serves its
- * clients on a free port instead of the default 8088.
+ * Tests run many gateways at once: unless a test says otherwise, `mavgate run` serves its
+ * clients on a free port instead of the default 8088, and records nothing in the working
+ * directory.
  */
 export function withFreeServerPort(args: string[]): string[] {
-  if (args[0] !== 'run' || args.some((a) => a === '--listen' || a === '--no-server')) return args;
-  return [...args, '--listen', '127.0.0.1:0'];
+  if (args[0] !== 'run') return args;
+  const out = [...args];
+  if (!args.some((a) => a === '--listen' || a === '--no-server')) out.push('--listen', '127.0.0.1:0');
+  if (!args.some((a) => a === '--record' || a === '--no-record')) out.push('--no-record');
+  return out;
 }
 
 export function runMavgate(args: string[], options: { input?: Buffer; nodeArgs?: string[]; stdout?: number } = {}): Promise<Run> {

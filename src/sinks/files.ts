@@ -1,0 +1,56 @@
+/**
+ * The only place sinks touch the file system for writing, always inside a directory the
+ * residency gate granted: a name is joined to the granted path and must stay in it.
+ */
+import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { assertGrant, type DirectoryGrant } from '../residency/gate.js';
+
+/** A file name (no directory part) inside the granted directory. */
+function inside(grant: DirectoryGrant, name: string): string {
+  assertGrant(grant, 'directory');
+  if (name !== basename(name) || name === '' || name === '.' || name === '..') throw new Error(`"${name}" is not a plain file name`);
+  return join(grant.path, name);
+}
+
+/** Creates a new file for appending; never overwrites (`wx`). */
+export function createFile(grant: DirectoryGrant, name: string): Promise<FileHandle> {
+  return open(inside(grant, name), 'wx', 0o640);
+}
+
+/** Writes a small whole file (a sidecar), replacing it. */
+export function writeWholeFile(grant: DirectoryGrant, name: string, data: string | Buffer): void {
+  writeFileSync(inside(grant, name), data, { mode: 0o640 });
+}
+
+export function removeFile(grant: DirectoryGrant, name: string): void {
+  unlinkSync(inside(grant, name));
+}
+
+/** Recreates the granted directory if it vanished (a USB disk pulled and put back, a cleanup script). */
+export function ensureDirectory(grant: DirectoryGrant): void {
+  assertGrant(grant, 'directory');
+  mkdirSync(grant.path, { recursive: true, mode: 0o700 });
+}
+
+export interface FileEntry {
+  name: string;
+  bytes: number;
+  mtimeMs: number;
+}
+
+/** The directory's files whose names match `pattern`. */
+export function listFiles(grant: DirectoryGrant, pattern: RegExp): FileEntry[] {
+  assertGrant(grant, 'directory');
+  return readdirSync(grant.path)
+    .filter((name) => pattern.test(name))
+    .flatMap((name) => {
+      try {
+        const s = statSync(join(grant.path, name));
+        return s.isFile() ? [{ name, bytes: s.size, mtimeMs: s.mtimeMs }] : [];
+      } catch {
+        return [];
+      }
+    });
+}
