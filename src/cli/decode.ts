@@ -7,6 +7,8 @@ import { once } from 'node:events';
 import {
   type Frame, FrameDecoder, TlogDecoder, frameRecord, loadRegistry, looksLikeRecord, TLOG_TIMESTAMP_LENGTH,
 } from '../mavlink/index.js';
+import type { OpenedStatus } from '../sinks/encryption.js';
+import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
 import { describeFsError, openInput } from './input.js';
 
@@ -14,6 +16,8 @@ export interface DecodeOptions {
   input: string;
   raw: boolean;
   dialects?: readonly string[];
+  /** The key of an encrypted recording. */
+  key?: Buffer;
 }
 
 export interface DecodeIo {
@@ -42,22 +46,33 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
         `at offset 0 (use --raw for a raw MAVLink byte stream)`,
     );
 
+  const feed = (chunk: Buffer) => {
+    if (head !== null) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length <= TLOG_TIMESTAMP_LENGTH) return;
+      if (!looksLikeRecord(head, 0)) throw notTlog();
+      decoder.push(head);
+      head = null;
+    } else {
+      decoder.push(chunk);
+    }
+  };
+  const reader = new RecordingReader(options.key ?? null, options.input);
+  let encrypted: OpenedStatus | null = null;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      if (head !== null) {
-        head = Buffer.concat([head, chunk]);
-        if (head.length <= TLOG_TIMESTAMP_LENGTH) continue;
-        if (!looksLikeRecord(head, 0)) throw notTlog();
-        decoder.push(head);
-        head = null;
-      } else {
-        decoder.push(chunk);
-      }
+      for (const plain of options.raw ? [chunk] : reader.push(chunk)) feed(plain);
       if (lines.length > 0) await write(io.stdout, lines);
       lines = [];
     }
+    if (!options.raw) {
+      const end = reader.end();
+      end.rest.forEach(feed);
+      encrypted = end.encrypted;
+    }
   } catch (err) {
     if (err instanceof InputError) throw err;
+    if (err instanceof DecryptError) throw new InputError(`${options.input}: ${err.message}`);
     throw new InputError(`cannot read ${options.input}: ${describeFsError(err)}`);
   } finally {
     input.destroy();
@@ -66,7 +81,11 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
   decoder.end();
   if (lines.length > 0) await write(io.stdout, lines);
 
-  const summary = decoder.stats.toJSON();
+  const summary: Record<string, unknown> = decoder.stats.toJSON();
+  if (encrypted) {
+    summary.encrypted = { chunks: encrypted.chunks, closed_cleanly: encrypted.complete, torn_bytes: encrypted.tornBytes };
+    if (!encrypted.complete) io.stderr.write(`${options.input}: the recording was not closed cleanly (a crash?): everything up to its last whole chunk is shown\n`);
+  }
   io.stderr.write(`${JSON.stringify(summary)}\n`);
   return summary;
 }

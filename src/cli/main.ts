@@ -12,6 +12,7 @@ import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
 import { ResidencyRefusal } from '../residency/gate.js';
 import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/policy.js';
+import { KeyFileError, loadKey } from '../sinks/key-file.js';
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
 import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
@@ -117,6 +118,7 @@ export function buildProgram(): Command {
     .description('decode a .tlog (or, with --raw, a raw MAVLink byte stream) to JSON Lines on stdout')
     .argument('<file>', 'the file to read, or - for standard input')
     .option('--raw', 'the input is a raw MAVLink byte stream, not a .tlog', false)
+    .option('--key <file>', 'the key of an encrypted recording (.tlog.enc)')
     .addOption(
       new Option('--dialect <names>', `comma-separated dialects (default: all of ${DIALECTS.join(', ')})`).argParser(dialectList),
     )
@@ -131,10 +133,11 @@ Examples:
   $ mavgate decode --raw capture.bin | jq 'select(.name == "HEARTBEAT")'
   $ cat flight.tlog | mavgate decode - | head`,
     )
-    .action(async (file: string, opts: { raw: boolean; dialect?: string[] }) => {
+    .action(async (file: string, opts: { raw: boolean; dialect?: string[]; key?: string }) => {
       const { runDecode } = await import('./decode.js');
+      const key = opts.key ? loadKey(opts.key) : undefined;
       await runDecode(
-        { input: file, raw: opts.raw, ...(opts.dialect ? { dialects: opts.dialect } : {}) },
+        { input: file, raw: opts.raw, ...(opts.dialect ? { dialects: opts.dialect } : {}), ...(key ? { key } : {}) },
         { stdout: process.stdout, stderr: process.stderr },
       );
     });
@@ -288,6 +291,33 @@ Examples:
     });
 
   program
+    .command('key')
+    .description('keys for encrypted recordings')
+    .command('generate')
+    .description('write a new AES-256 key (64 hex digits) readable by its owner only; never overwrites')
+    .argument('<file>', 'where to write it')
+    .action(async (file: string) => {
+      const { generateKeyFile } = await import('./key.js');
+      generateKeyFile(file);
+      process.stderr.write(`key written to ${file} (mode 600); keep a copy somewhere safe: recordings sealed with it cannot be read without it\n`);
+    });
+
+  program
+    .command('decrypt')
+    .description('an encrypted recording (.tlog.enc) back to a plain .tlog, in a directory the policy approves')
+    .argument('<in>', 'the encrypted recording')
+    .argument('<out>', 'the plain tlog to write (must not exist)')
+    .requiredOption('--key <file>', 'the recording key')
+    .option('-p, --policy <file>', 'residency policy approving the output directory; default: ./mavgate-data only')
+    .action(async (input: string, output: string, opts: { key: string; policy?: string }) => {
+      const key = loadKey(opts.key);
+      const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
+      const { decryptFile } = await import('./decrypt.js');
+      const result = await decryptFile(input, output, key, policy);
+      process.stderr.write(`${output}: ${result.bytes} bytes${result.closedCleanly ? '' : '; the recording was not closed cleanly (a crash?): everything up to its last whole chunk was written'}\n`);
+    });
+
+  program
     .command('ports')
     .description('list serial ports, marking the ones that look like autopilots or telemetry radios')
     .option('--json', 'print JSON instead of a table')
@@ -325,7 +355,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mavgate: ${err.message}\n`);
       return EXIT_RESIDENCY;
     }
-    if (err instanceof InputError || err instanceof UnknownDialectError || err instanceof EndpointError || err instanceof LinkError || err instanceof PolicyError) {
+    if (err instanceof InputError || err instanceof UnknownDialectError || err instanceof EndpointError || err instanceof LinkError || err instanceof PolicyError || err instanceof KeyFileError) {
       process.stderr.write(`mavgate: ${err.message}\n`);
       return EXIT_USAGE;
     }

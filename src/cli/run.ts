@@ -8,7 +8,7 @@ import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
 import type { ClientServices } from '../server/client-services.js';
-import { KeyFileError, loadKey } from '../sinks/key-file.js';
+import { loadKey } from '../sinks/key-file.js';
 import { Recorder, type RecorderStats } from '../sinks/recorder.js';
 import { InputError } from './errors.js';
 import { Gateway } from './gateway.js';
@@ -20,13 +20,7 @@ import { StatusLine } from './status.js';
 function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {
   const { policy } = gate;
   const directory = config.directory ?? join(policy.directories[0]?.path ?? 'mavgate-data', 'recordings');
-  let key: Buffer | null = null;
-  try {
-    key = config.keyFile ? loadKey(config.keyFile) : null;
-  } catch (err) {
-    if (err instanceof KeyFileError) throw new InputError(err.message);
-    throw err;
-  }
+  const key = config.keyFile ? loadKey(config.keyFile) : null;
   const grant = gate.grantDirectory('recording.directory', directory);
   return new Recorder(
     grant,

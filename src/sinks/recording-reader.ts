@@ -1,0 +1,36 @@
+/**
+ * Reading a recording whether or not it is encrypted: the first bytes tell; an encrypted
+ * one needs the key and comes out as the plain tlog it was.
+ */
+import { ChunkOpener, DecryptError, ENCRYPTED_MAGIC, isEncrypted, type OpenedStatus } from './encryption.js';
+
+export class RecordingReader {
+  private opener: ChunkOpener | null = null;
+  private head: Buffer | null = Buffer.alloc(0);
+
+  constructor(private readonly key: Buffer | null, private readonly path: string) {}
+
+  /** The plain tlog bytes in `chunk` (none while the first bytes are still undecided). */
+  push(chunk: Buffer): Buffer[] {
+    if (this.head !== null) {
+      this.head = Buffer.concat([this.head, chunk]);
+      if (this.head.length < ENCRYPTED_MAGIC.length) return [];
+      chunk = this.head;
+      this.head = null;
+      if (isEncrypted(chunk)) {
+        if (!this.key) throw new DecryptError(`${this.path} is encrypted: give its key (--key FILE)`);
+        this.opener = new ChunkOpener(this.key);
+      }
+    }
+    return this.opener ? this.opener.push(chunk) : [chunk];
+  }
+
+  /** Whatever was held back (a file shorter than the magic), and for an encrypted file how it ended. */
+  end(): { rest: Buffer[]; encrypted: OpenedStatus | null } {
+    const rest = this.head && this.head.length > 0 ? [this.head] : [];
+    this.head = null;
+    return { rest, encrypted: this.opener ? this.opener.end() : null };
+  }
+}
+
+export { DecryptError } from './encryption.js';
