@@ -12,7 +12,8 @@ import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
-import { EgressGate, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
+import { EgressGate, type Grant, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
+import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   dedupWindowMs?: number;
   node?: Partial<GatewayNodeOptions>;
   sim?: SimOptions;
+  /** How `replay:` links play their recording. */
+  replay?: ReplayOptions;
   now?: () => number;
   /** Every link is opened with a grant from this gate (default: the default policy, loopback only). */
   gate?: EgressGate;
@@ -121,7 +124,15 @@ export class Gateway {
   }
 
   private grantFor(endpoint: Endpoint, entry: string) {
-    return endpoint.kind === 'sim' ? this.gate.grantInProcess(entry) : requestGrant(this.gate, endpoint, entry);
+    if (endpoint.kind === 'sim') return this.gate.grantInProcess(entry);
+    if (endpoint.kind === 'replay') return this.gate.grantInProcess(entry, endpoint.text, 'a recording replayed in-process');
+    return requestGrant(this.gate, endpoint, entry);
+  }
+
+  private makeLink(id: string, endpoint: Endpoint, grant: Grant): VehicleLink {
+    if (endpoint.kind === 'sim') return new SimLink(id, grant as InProcessGrant, this.options.sim);
+    if (endpoint.kind === 'replay') return new ReplayLink(id, endpoint, grant as InProcessGrant, this.registry, this.options.replay);
+    return createLink(id, endpoint, grant);
   }
 
   /** Gets the gate's grant for the endpoint (a refusal throws ResidencyRefusal) and wires the link in. */
@@ -130,7 +141,7 @@ export class Gateway {
     const id = `link${index + 1}`;
     const entry = `links[${index}] ${endpoint.text}`;
     const grant = await this.grantFor(endpoint, entry);
-    const link = endpoint.kind === 'sim' ? new SimLink(id, grant as InProcessGrant, this.options.sim) : createLink(id, endpoint, grant);
+    const link = this.makeLink(id, endpoint, grant);
     const { filter, meter } = this.gate.egressFor(grant, this.registry);
     const routeEndpoint = { id, role: 'link' as const, send: (bytes: Buffer) => link.write(bytes), filter };
     const port = this.router.attach(routeEndpoint);

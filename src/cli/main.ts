@@ -106,6 +106,18 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
   };
 }
 
+/** The options `run` and `replay` share: clients, ground stations, recording. */
+function addClientAndRecordingOptions(command: Command): Command {
+  return command
+    .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)
+    .option('--no-server', 'no HTTP/WebSocket server for clients')
+    .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
+    .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
+    .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
+    .option('--no-record', 'do not record')
+    .option('--record-key <file>', 'encrypt recordings with this key (mavgate key generate FILE)');
+}
+
 export function buildProgram(): Command {
   const program = new Command('mavgate')
     .description('MAVLink ground-control gateway with data-residency enforcement')
@@ -142,7 +154,7 @@ Examples:
       );
     });
 
-  program
+  const run = program
     .command('run')
     .description('run the gateway: vehicle links, routing, status (with no --link: the built-in simulated vehicle)')
     .option('-c, --config <file>', 'YAML configuration file (flags override it)')
@@ -153,13 +165,6 @@ Examples:
     .option('--request-streams', 'ask each autopilot for telemetry, even with no ground station connected')
     .option('--dedup-window <ms>', 'drop copies arriving through redundant links within this window, e.g. 100 (default 0: off)', numberOption('--dedup-window', { min: 0, max: 10_000, integer: true }))
     .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
-    .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)
-    .option('--no-server', 'no HTTP/WebSocket server for clients')
-    .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
-    .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
-    .option('--no-record', 'do not record')
-    .option('--record-key <file>', 'encrypt recordings with this key (mavgate key generate FILE)')
-    .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .addHelpText(
       'after',
       `
@@ -175,8 +180,8 @@ Examples:
   $ mavgate run --gcs udp-listen:127.0.0.1:14550,as=qgc   # QGroundControl as the token "qgc"
   $ mavgate run --config /etc/mavgate/gateway.yaml
   $ mavgate run --policy /etc/mavgate/policy.yaml --link udp:192.168.10.20:14550   # exit 3 if not approved`,
-    )
-    .action(async (flags: RunFlags) => {
+    );
+  addClientAndRecordingOptions(run).action(async (flags: RunFlags) => {
       const log = stderrLogger();
       // Listen for signals first: a stop asked for during start-up must still close the links.
       const stopAsked = untilSignal();
@@ -187,6 +192,46 @@ Examples:
       log('info', `${signal}: closing links`);
       await running.stop();
     });
+
+  const replay = program
+    .command('replay')
+    .description('play a recording into the gateway as a vehicle link, so clients and ground stations see the flight again')
+    .argument('<file>', 'the recording (.tlog, or .tlog.enc with --key)')
+    .option('--speed <factor>', 'playback speed: 1 (as recorded), 4, … or max', (v: string) => (v === 'max' ? 'max' : numberOption('--speed', { min: 0.01, max: 1000 })(v)), 1)
+    .option('--loop', 'start again at the end', false)
+    .option('--key <file>', 'the key of an encrypted recording')
+    .option('-c, --config <file>', 'YAML configuration file (its links are not used)')
+    .option('-p, --policy <file>', 'residency policy (YAML); default: loopback and ./mavgate-data only')
+    .option('-l, --link <endpoint>', 'also relay to this link (a ground station on udp:127.0.0.1:14550, say); repeat for several', collect, [])
+    .option('--status-interval <ms>', 'status line period when not on a terminal (0: none)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
+    .addHelpText('after', `
+A progress bar on a terminal; plain status lines otherwise. Nothing is recorded unless --record is given.
+
+Examples:
+  $ mavgate replay flight.tlog                                   # clients on ws://127.0.0.1:8088 see the flight
+  $ mavgate replay flight.tlog --speed 4 --link udp:127.0.0.1:14550   # QGroundControl listening on 14550
+  $ mavgate replay flight.tlog.enc --key team.key --speed max --loop`);
+  addClientAndRecordingOptions(replay).action(async (file: string, flags: RunFlags & { speed: number | 'max'; loop: boolean; key?: string }) => {
+    const log = stderrLogger();
+    const stopAsked = untilSignal();
+    const replayEndpoint = { kind: 'replay' as const, text: `replay:${file}`, path: file };
+    const tty = process.stderr.isTTY === true;
+    const base = await runConfig({ ...flags, record: flags.record ?? false });
+    const config: RunConfig = {
+      ...base,
+      links: [replayEndpoint, ...(flags.link.length > 0 ? base.links : [])],
+      replay: { speed: flags.speed, loop: flags.loop, key: flags.key ? loadKey(flags.key) : null },
+      statusIntervalMs: flags.statusInterval ?? (tty ? 0 : base.statusIntervalMs),
+    };
+    const { startGateway } = await import('./run.js');
+    const running = await startGateway(config, log);
+    const { watchReplay } = await import('./replay.js');
+    const watching = watchReplay(running.gateway, flags.speed, tty);
+    const ended = await Promise.race([stopAsked, watching.finished.then(() => 'end of the recording')]);
+    watching.stop();
+    log('info', `${ended}: closing links`);
+    await running.stop();
+  });
 
   program
     .command('sim')
@@ -288,6 +333,34 @@ Examples:
       const token = addToken(opts.config, { name, role: opts.role, sources: [{ system: opts.system, components }] });
       process.stdout.write(`${token}\n`);
       process.stderr.write(`token "${name}" (${opts.role}) added to ${opts.config}; it is shown only now: give it to the client (Authorization: Bearer …, ?token=…)\n`);
+    });
+
+  program
+    .command('export')
+    .description('export a recording (.tlog, or .tlog.enc with --key) to JSON Lines, CSV, GPX or KML, in a directory the policy approves')
+    .argument('<file>', 'the recording')
+    .addOption(new Option('--format <format>', 'what to write').choices(['jsonl', 'csv', 'gpx', 'kml']).makeOptionMandatory())
+    .option('--out <path>', 'the file to write (csv: a directory, one file per message type); default: exports/ in ./mavgate-data or the policy\'s first approved directory')
+    .option('--messages <names>', 'comma-separated message names to export (jsonl, csv)', dialectList)
+    .option('--sysid <id>', 'the vehicle whose track to export (gpx, kml); default: the first one', numberOption('--sysid', { min: 1, max: 255, integer: true }))
+    .option('--key <file>', 'the key of an encrypted recording')
+    .option('-p, --policy <file>', 'residency policy approving the output directory; default: ./mavgate-data only')
+    .addHelpText('after', `
+Examples:
+  $ mavgate export flight.tlog --format gpx --out mavgate-data/flight.gpx
+  $ mavgate export flight.tlog --format csv --messages ATTITUDE,VFR_HUD
+  $ mavgate export flight.tlog.enc --key team.key --format kml`)
+    .action(async (file: string, opts: { format: 'jsonl' | 'csv' | 'gpx' | 'kml'; out?: string; messages?: string[]; sysid?: number; key?: string; policy?: string }) => {
+      const { runExport } = await import('./export.js');
+      const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
+      const result = await runExport({
+        input: file, format: opts.format, policy,
+        ...(opts.out !== undefined ? { out: opts.out } : {}),
+        ...(opts.messages ? { messages: opts.messages } : {}),
+        ...(opts.sysid !== undefined ? { sysid: opts.sysid } : {}),
+        ...(opts.key ? { key: loadKey(opts.key) } : {}),
+      });
+      process.stderr.write(`${result.out}: ${JSON.stringify(result.summary)}\n`);
     });
 
   program

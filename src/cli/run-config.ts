@@ -1,5 +1,6 @@
 /** What `mavgate run` needs to know, whether it came from a file, from flags, or from the defaults. */
 import type { Endpoint } from '../links/endpoint.js';
+import type { ReplayOptions } from '../links/replay-link.js';
 import { DEFAULT_GATEWAY_NODE, type GatewayNodeOptions } from '../router/gateway-node.js';
 import type { ResidencyPolicy } from '../residency/policy.js';
 import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
@@ -16,6 +17,8 @@ export interface RunConfig {
   server: ServerSettings;
   /** Flight recording; null: none. */
   recording: RecordingConfig | null;
+  /** How `replay:` links play (`mavgate replay`). */
+  replay?: ReplayOptions;
 }
 
 export interface RecordingConfig {

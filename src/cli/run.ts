@@ -96,6 +96,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     ...(config.dialects ? { dialects: config.dialects } : {}),
     ...(config.dedupWindowMs !== undefined ? { dedupWindowMs: config.dedupWindowMs } : {}),
     node: config.node,
+    ...(config.replay ? { replay: config.replay } : {}),
   });
   gateway.events$.subscribe((e) => {
     if (e.type === 'link') {

@@ -2,15 +2,18 @@
  * Endpoint strings, as users know them from mavp2p and MAVProxy:
  *   serial:/dev/ttyUSB0:57600   udp-listen:0.0.0.0:14550   udp:127.0.0.1:14555
  *   tcp:127.0.0.1:5760          tcp-listen:127.0.0.1:5760  sim (the built-in vehicle)
+ *   replay:flight.tlog (a recording played back)
  * IPv6 hosts go in brackets: udp:[::1]:14550.
  */
 
-export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim';
+export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay';
 
 export type Endpoint =
   | { kind: 'serial'; text: string; path: string; baudRate: number }
   | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number }
-  | { kind: 'sim'; text: string };
+  | { kind: 'sim'; text: string }
+  /** A recording played back as if the vehicle were live (`mavgate replay`). */
+  | { kind: 'replay'; text: string; path: string };
 
 export class EndpointError extends Error {
   constructor(readonly endpoint: string, readonly reason: string) {
@@ -47,6 +50,10 @@ export function parseEndpoint(text: string): Endpoint {
   const colon = trimmed.indexOf(':');
   const kind = colon < 0 ? trimmed : trimmed.slice(0, colon);
   const rest = colon < 0 ? '' : trimmed.slice(colon + 1);
+  if (kind === 'replay') {
+    if (rest === '') throw new EndpointError(text, 'expected replay:FILE, e.g. replay:flight.tlog');
+    return { kind, text: trimmed, path: rest };
+  }
   if (kind === 'serial') {
     const sep = rest.lastIndexOf(':');
     if (sep <= 0) throw new EndpointError(text, 'expected serial:DEVICE:BAUD, e.g. serial:/dev/ttyUSB0:57600');

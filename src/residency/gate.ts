@@ -36,7 +36,7 @@ export type ListenGrant = Branded & {
 };
 export type DeviceGrant = Branded & { readonly kind: 'device'; readonly path: string };
 export type DirectoryGrant = Branded & { readonly kind: 'directory'; readonly path: string };
-/** The built-in simulated vehicle: in the same process, no egress at all. */
+/** The built-in simulated vehicle or a replayed recording: in the same process, no egress at all. */
 export type InProcessGrant = Branded & { readonly kind: 'in-process' };
 export type Grant = ConnectGrant | ListenGrant | DeviceGrant | DirectoryGrant | InProcessGrant;
 
@@ -140,8 +140,9 @@ export class EgressGate {
     return this.issue({ kind: 'device', path, rule: 'local device', entry }, `serial:${path}`);
   }
 
-  grantInProcess(entry: string): InProcessGrant {
-    return this.issue({ kind: 'in-process', rule: 'in-process simulated vehicle', entry }, 'sim');
+  /** The simulated vehicle, or a recording played back: in the process, no egress. */
+  grantInProcess(entry: string, destination = 'sim', rule = 'in-process simulated vehicle'): InProcessGrant {
+    return this.issue({ kind: 'in-process', rule, entry }, destination);
   }
 
   /**

@@ -1,0 +1,132 @@
+/** Playing recordings back into the gateway, and exporting them for mapping and analysis tools. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Gateway } from '../src/cli/gateway.js';
+import { parseEndpoint } from '../src/links/endpoint.js';
+import { ReplayLink } from '../src/links/replay-link.js';
+import { encodeTlogRecord, type Frame } from '../src/mavlink/index.js';
+import { ChunkSealer } from '../src/sinks/encryption.js';
+import { fixed } from '../src/sinks/export-formats.js';
+import { attitude, frame, heartbeat } from './helpers/frames.js';
+import { runMavgate } from './helpers/cli.js';
+import { corpusFile, HAS_CORPUS, NO_CORPUS_REASON } from './helpers/corpus.js';
+import { gateFor } from './helpers/gate.js';
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+const T0 = 1_764_000_000_000_000; // µs
+
+/** A recording of `frames`, one every `stepMs`. */
+function recording(dir: string, frames: Buffer[], stepMs: number, name = 'flight.tlog'): string {
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.concat(frames.map((f, i) => encodeTlogRecord(T0 + i * stepMs * 1000, f))));
+  return path;
+}
+
+async function replay(path: string, options: Partial<ConstructorParameters<typeof Gateway>[0]['replay']> = {}) {
+  const gateway = new Gateway({ links: [parseEndpoint(`replay:${path}`)], gate: gateFor({}), replay: { speed: 1, loop: false, key: null, ...options } });
+  const arrivals: { at: number; bytes: Buffer }[] = [];
+  gateway.router.onFrame((f: Frame) => arrivals.push({ at: performance.now(), bytes: f.copy() }));
+  await gateway.start();
+  cleanup.push(() => gateway.stop());
+  const link = gateway.links[0]!.link as ReplayLink;
+  return { gateway, link, arrivals };
+}
+
+describe('mavgate replay', () => {
+  it('plays a 10 s recording at 1× within 5% of its timing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-replay-'));
+    const frames = Array.from({ length: 101 }, (_, i) => attitude(i & 0xff));
+    const { link, arrivals } = await replay(recording(dir, frames, 100));
+    expect(link.progress.totalUs).toBe(10_000_000);
+    await link.finished;
+    expect(arrivals.map((a) => a.bytes)).toEqual(frames);
+    const elapsed = arrivals.at(-1)!.at - arrivals[0]!.at;
+    expect(elapsed).toBeGreaterThan(9500);
+    expect(elapsed).toBeLessThan(10_500);
+    const middle = arrivals[50]!.at - arrivals[0]!.at;
+    expect(Math.abs(middle - 5000)).toBeLessThan(250);
+  }, 20_000);
+
+  it('plays as fast as it can with max, again and again with loop, and an encrypted recording with its key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-replay-'));
+    const frames = [heartbeat(0), ...Array.from({ length: 200 }, (_, i) => attitude((i + 1) & 0xff))];
+    const fast = await replay(recording(dir, frames, 1000), { speed: 'max' });
+    await fast.link.finished;
+    expect(fast.arrivals.map((a) => a.bytes)).toEqual(frames);
+
+    const looping = await replay(recording(dir, frames, 1, 'loop.tlog'), { speed: 'max', loop: true });
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => looping.link.progress.loops >= 2 && (clearInterval(check), resolve()), 5);
+    });
+    expect(looping.arrivals.length).toBeGreaterThanOrEqual(2 * frames.length);
+
+    const key = randomBytes(32);
+    const sealer = new ChunkSealer(key);
+    const plain = readFileSync(join(dir, 'flight.tlog'));
+    writeFileSync(join(dir, 'sealed.tlog.enc'), Buffer.concat([sealer.header(), sealer.seal(plain.subarray(0, 1000)), sealer.seal(plain.subarray(1000), true)]));
+    const sealed = await replay(join(dir, 'sealed.tlog.enc'), { speed: 'max', key });
+    await sealed.link.finished;
+    expect(sealed.arrivals.map((a) => a.bytes)).toEqual(frames);
+  });
+
+  it('exits at the end of the recording; a missing file is exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-replay-'));
+    const path = recording(dir, [heartbeat(0), attitude(1)], 10);
+    const run = await runMavgate(['replay', path, '--speed', 'max', '--no-server']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/end of the recording: closing links/);
+    expect(await runMavgate(['replay', join(dir, 'none.tlog')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read .*none\.tlog: no such file/) });
+    expect(await runMavgate(['replay', path, '--speed', 'fast'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--speed: expected a number/) });
+  });
+});
+
+describe('mavgate export', () => {
+  function policyFor(dir: string): string {
+    const path = join(dir, 'policy.yaml');
+    writeFileSync(path, `approved_sinks: { directories: [${dir}] }\n`);
+    return path;
+  }
+
+  it('writes JSON Lines as decode prints them, CSV per message type, and refuses a directory the policy does not approve', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
+    const frames = [heartbeat(0), attitude(1), frame({ name: 'STATUSTEXT', fields: { severity: 6, text: 'Ready, "set"' } }, { seq: 2 }), attitude(3)];
+    const path = recording(dir, frames, 100);
+    const policy = policyFor(dir);
+    expect(await runMavgate(['export', path, '--format', 'jsonl', '--policy', policy, '--out', join(dir, 'out.jsonl')])).toMatchObject({ code: 0 });
+    const decoded = await runMavgate(['decode', path]);
+    expect(readFileSync(join(dir, 'out.jsonl'), 'utf8')).toBe(decoded.stdout);
+    expect(await runMavgate(['export', path, '--format', 'csv', '--messages', 'ATTITUDE,STATUSTEXT', '--policy', policy, '--out', join(dir, 'csv')])).toMatchObject({ code: 0 });
+    expect(readdirSync(join(dir, 'csv')).sort()).toEqual(['ATTITUDE.csv', 'STATUSTEXT.csv']);
+    const attitudeCsv = readFileSync(join(dir, 'csv', 'ATTITUDE.csv'), 'utf8').trim().split('\n');
+    expect(attitudeCsv[0]).toBe('time_us,time,sysid,compid,time_boot_ms,roll,pitch,yaw,rollspeed,pitchspeed,yawspeed');
+    expect(attitudeCsv.slice(1)).toEqual([`${T0 + 100_000},2025-11-24T16:00:00.100000Z,1,1,1234,0.5,-0.25,3,0,0,0.125`, `${T0 + 300_000},2025-11-24T16:00:00.300000Z,1,1,1234,0.5,-0.25,3,0,0,0.125`]);
+    expect(readFileSync(join(dir, 'csv', 'STATUSTEXT.csv'), 'utf8')).toContain(',6,"Ready, ""set""",');
+    expect(await runMavgate(['export', path, '--format', 'jsonl', '--policy', policy, '--out', join(dir, 'out.jsonl')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/the file exists/) });
+    expect(await runMavgate(['export', path, '--format', 'gpx', '--policy', policy, '--out', join(tmpdir(), 'elsewhere.gpx')])).toMatchObject({ code: 3, stderr: expect.stringMatching(/residency policy refuses export output/) });
+  });
+
+  it.skipIf(!HAS_CORPUS)(`puts every GLOBAL_POSITION_INT of a corpus flight in the GPX and KML once, values exact (${NO_CORPUS_REASON})`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
+    const source = corpusFile('tlog', 'arducopter_2015-07-05_v1.tlog');
+    const policy = policyFor(dir);
+    expect(await runMavgate(['export', source, '--format', 'gpx', '--policy', policy, '--out', join(dir, 'track.gpx')])).toMatchObject({ code: 0 });
+    expect(await runMavgate(['export', source, '--format', 'kml', '--policy', policy, '--out', join(dir, 'track.kml')])).toMatchObject({ code: 0 });
+    const decoded = (await runMavgate(['decode', source])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; sysid: number; fields: Record<string, number>; time_us: number });
+    const positions = decoded.filter((r) => r.name === 'GLOBAL_POSITION_INT' && r.sysid === 1);
+    expect(positions.length).toBeGreaterThan(1000);
+    const gpx = [...readFileSync(join(dir, 'track.gpx'), 'utf8').matchAll(/<trkpt lat="([^"]+)" lon="([^"]+)"><ele>([^<]+)<\/ele>/g)].map((m) => [m[1], m[2], m[3]]);
+    expect(gpx).toEqual(positions.map((p) => [fixed(p.fields.lat!, 7), fixed(p.fields.lon!, 7), fixed(p.fields.alt!, 3)]));
+    const kml = readFileSync(join(dir, 'track.kml'), 'utf8').split('<coordinates>\n')[1]!.split('</coordinates>')[0]!.trim().split('\n');
+    expect(kml).toEqual(positions.map((p) => `${fixed(p.fields.lon!, 7)},${fixed(p.fields.lat!, 7)},${fixed(p.fields.alt!, 3)}`));
+    expect(Number(gpx[100]![0])).toBeCloseTo(positions[100]!.fields.lat! / 1e7, 9);
+  });
+});
