@@ -197,3 +197,28 @@ describe.skipIf(!TMPFS)('a full disk (a 64 KiB tmpfs; skipped where this user ca
     expect(frames.slice(1).map((f) => f.bytes)).toEqual(Array.from({ length: sent }, (_, i) => attitude((i + 1) & 0xff)));
   });
 });
+
+describe('recording settings', () => {
+  it('rotates by time', async () => {
+    const r = await RecordingRig.start({ rotateMs: 1 });
+    cleanup.push(() => r.stop());
+    for (let i = 0; i < 3; i++) {
+      r.send(attitude(i));
+      await until(() => r.recorder.stats().recorded === i + 1, `frame ${i} on disk`);
+    }
+    await r.recorder.close();
+    const files = recordings(r.dir);
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(files.flatMap((f) => tlogFrames(join(r.dir, f)).map((x) => x.bytes))).toEqual([0, 1, 2].map((i) => attitude(i)));
+  });
+
+  it('reads recording: from the config, every error naming the key', async () => {
+    const { parseConfig } = await import('../src/cli/config.js');
+    expect(parseConfig({ recording: { directory: 'rec', rotate_mb: 1, retain_days: 2, key_file: 'k', encrypt: true } }, '/etc/mavgate/g.yaml').recording).toEqual({
+      directory: '/etc/mavgate/rec', flushIntervalMs: 1000, rotateBytes: 1_048_576, retainMs: 172_800_000, keyFile: '/etc/mavgate/k',
+    });
+    expect(parseConfig({ recording: false }, 'g.yaml').recording).toBe(null);
+    expect(() => parseConfig({ recording: { encrypt: true } }, 'g.yaml')).toThrow(/g\.yaml: recording\.key_file: encrypt: true needs the key file/);
+    expect(() => parseConfig({ recording: { rotate_mb: -1 } }, 'g.yaml')).toThrow(/recording\.rotate_mb/);
+  });
+});

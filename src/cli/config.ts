@@ -65,6 +65,7 @@ const schema = z.strictObject({
     rotate_minutes: z.number().positive().optional(),
     retain_days: z.number().positive().optional(),
     retain_gb: z.number().positive().optional(),
+    encrypt: z.boolean().optional(),
     key_file: z.string().min(1).optional(),
   })]).optional(),
   gateway_node: z
@@ -154,6 +155,8 @@ function parseRecording(r: z.infer<typeof schema>['recording'], source: string):
   if (r === false) return null;
   if (r === undefined) return DEFAULT_RECORDING;
   const base = dirname(source);
+  if (r.encrypt === true && r.key_file === undefined) throw new ConfigError(source, 'recording.key_file', 'encrypt: true needs the key file (mavgate key generate FILE)');
+  if (r.encrypt === false && r.key_file !== undefined) throw new ConfigError(source, 'recording.encrypt', 'false, but key_file is given: remove one of them');
   return {
     flushIntervalMs: r.flush_interval_ms ?? DEFAULT_RECORDING.flushIntervalMs,
     ...(r.directory !== undefined ? { directory: resolve(base, r.directory) } : {}),

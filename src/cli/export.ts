@@ -24,6 +24,8 @@ export interface ExportOptions {
   sysid?: number;
   key?: Buffer;
   policy: ResidencyPolicy;
+  /** Show progress on stderr (default true). */
+  progress?: boolean;
 }
 
 export async function runExport(options: ExportOptions): Promise<{ out: string; summary: Record<string, unknown> }> {
@@ -58,7 +60,7 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
   };
 
   const size = options.input === '-' ? 0 : (await stat(options.input).catch(() => ({ size: 0 }))).size;
-  const bar = progress(`export ${basename(options.input)}`, size);
+  const bar = options.progress === false ? { update() {}, stop() {} } : progress(`export ${basename(options.input)}`, size);
   const registry = loadRegistry();
   const decoder = new TlogDecoder(registry, (frame, timeUs) => format.frame(frame, timeUs));
   const reader = new RecordingReader(options.key ?? null, options.input);

@@ -39,6 +39,8 @@ export interface RecorderHooks {
 }
 
 const SLAB = 256 * 1024;
+/** Past this much waiting, write now rather than at the next tick: the queue bounds a burst, not the sustained rate. */
+const FLUSH_EARLY_BYTES = 4 * 1024 * 1024;
 const MAV_TYPE_GCS = 6;
 const TWO_32 = 2 ** 32;
 
@@ -111,6 +113,7 @@ export class Recorder {
   private recorded = 0;
   private error: string | null = null;
   private flushing: Promise<void> | null = null;
+  private earlyFlush: NodeJS.Immediate | null = null;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
 
@@ -175,6 +178,12 @@ export class Recorder {
       return;
     }
     this.queuedBytes += v.pending.add(timeUs, bytes);
+    if (this.queuedBytes > FLUSH_EARLY_BYTES && !this.flushing && !this.earlyFlush) {
+      this.earlyFlush = setImmediate(() => {
+        this.earlyFlush = null;
+        void this.flush();
+      });
+    }
   }
 
   /** Writes what waits; one flush at a time. */
@@ -282,6 +291,7 @@ export class Recorder {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    if (this.earlyFlush) clearImmediate(this.earlyFlush);
     await this.flush();
     for (const v of this.vehicles.values()) {
       if (!v.file) continue;
