@@ -133,8 +133,13 @@ describe('mavgate run --record', () => {
     const gw = MavgateProcess.start(['run', '--policy', policy, '--record', dir, '--status-interval', '0']);
     cleanup.push(async () => void (await gw.stop('SIGKILL')));
     await gw.waitFor(/recording: .*field-3_sys1_\d{8}T\d{6}Z\.tlog/);
+    await gw.waitFor(/clients: http/);
     const name = recordings(dir)[0]!;
     await until(() => statSync(join(dir, name)).size > 1500, 'a few flushes on disk', 8000);
+    // The stats API shows the recording.
+    const port = /clients: http:\/\/127\.0\.0\.1:(\d+)\//.exec(gw.stderr)![1];
+    const stats = (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as { recording: { state: string; files: { path: string }[]; dropped: number } };
+    expect(stats.recording).toMatchObject({ state: 'recording', files: [{ path: join(dir, name) }], dropped: 0 });
     expect(await gw.stop('SIGKILL')).toBe(null);
     const decoded = await runMavgate(['decode', join(dir, name)]);
     expect(decoded.code).toBe(0);
