@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { DEFAULT_ALLOW_UNSIGNED } from '../links/link-signing.js';
+import { KeyFileError, loadKey } from '../sinks/key-file.js';
 import { parseGcsEndpoint, parseListen } from './server-flags.js';
 import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
@@ -47,8 +49,17 @@ const tokenSchema = z.strictObject({
   sources: z.array(z.strictObject({ system: byte, components: z.array(z.number().int().min(0).max(255)).default([]) })).optional(),
 });
 
+const signingSchema = z.strictObject({
+  key_file: z.string().min(1),
+  sign: z.boolean().default(true),
+  require_signed: z.boolean().default(true),
+  link_id: z.number().int().min(0).max(255).optional(),
+  allow_unsigned: names.optional(),
+});
+
 const schema = z.strictObject({
-  links: z.array(z.string()).default([]),
+  /** An endpoint string, or an endpoint with MAVLink 2 signing. */
+  links: z.array(z.union([z.string(), z.strictObject({ endpoint: z.string(), signing: signingSchema.optional() })])).default([]),
   dialects: z.array(z.string()).optional(),
   dedup_window_ms: z.number().int().min(0).max(10_000).optional(),
   status_interval_ms: z.number().int().min(0).default(DEFAULT_RUN_CONFIG.statusIntervalMs),
@@ -94,7 +105,21 @@ export function parseConfig(document: unknown, source: string): RunConfig {
     throw new ConfigError(source, keyOf(issue.path), issue.message);
   }
   const c = result.data;
-  const links = c.links.map((text, i) => endpointAt(source, `links[${i}]`, () => parseEndpoint(text)));
+  const links = c.links.map((entry, i) => {
+    const text = typeof entry === 'string' ? entry : entry.endpoint;
+    const endpoint = endpointAt(source, `links[${i}]`, () => parseEndpoint(text));
+    if (typeof entry === 'string' || !entry.signing) return endpoint;
+    if (endpoint.kind === 'sim' || endpoint.kind === 'replay') throw new ConfigError(source, `links[${i}].signing`, `${endpoint.kind} links are in-process: nothing to sign`);
+    const s = entry.signing;
+    let key: Buffer;
+    try {
+      key = loadKey(resolve(dirname(source), s.key_file));
+    } catch (err) {
+      if (err instanceof KeyFileError) throw new ConfigError(source, `links[${i}].signing.key_file`, err.message);
+      throw err;
+    }
+    return { ...endpoint, signing: { key, sign: s.sign, requireSigned: s.require_signed, linkId: s.link_id ?? i, allowUnsigned: s.allow_unsigned ?? DEFAULT_ALLOW_UNSIGNED } };
+  });
   const names = new Set<string>();
   c.tokens.forEach((t, i) => {
     if (names.has(t.name)) throw new ConfigError(source, `tokens[${i}].name`, `"${t.name}" is used twice`);

@@ -13,6 +13,7 @@ import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js
 import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
 import { EgressGate, type Grant, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
+import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
@@ -44,6 +45,8 @@ export interface LinkHandle {
   /** The port's endpoint: its filter changes when a new policy is loaded. */
   readonly routeEndpoint: { id: string; role: 'link'; send: (bytes: Buffer) => boolean; filter: EgressFilter };
   readonly subscriptions: Subscription[];
+  /** MAVLink 2 signing on this link, when configured. */
+  readonly signing: LinkSigning | null;
 }
 
 export interface ReloadResult {
@@ -72,6 +75,8 @@ export interface LinkStats {
   withheld: number;
   /** What was sent to this link, by data class. */
   sent: Partial<Record<MeteredClass, { frames: number; bytes: number }>>;
+  /** Signing counters, when the link signs or requires signatures. */
+  signing?: SigningCounters;
 }
 
 export interface VehicleStats {
@@ -143,11 +148,18 @@ export class Gateway {
     const grant = await this.grantFor(endpoint, entry);
     const link = this.makeLink(id, endpoint, grant);
     const { filter, meter } = this.gate.egressFor(grant, this.registry);
-    const routeEndpoint = { id, role: 'link' as const, send: (bytes: Buffer) => link.write(bytes), filter };
+    const signing = 'signing' in endpoint && endpoint.signing
+      ? new LinkSigning(endpoint.signing, this.registry, entry, (event, details) => this.gate.record(event, details))
+      : null;
+    const send = signing ? (bytes: Buffer) => link.write(signing.outgoing(bytes)) : (bytes: Buffer) => link.write(bytes);
+    const routeEndpoint = { id, role: 'link' as const, send, filter };
     const port = this.router.attach(routeEndpoint);
-    const decoder = new FrameDecoder(this.registry, (frame) => this.router.route(frame, port));
+    // With signing required, what fails verification reaches neither the router nor anything behind it (clients, recordings).
+    const decoder = new FrameDecoder(this.registry, signing
+      ? (frame) => signing.accept(frame) && this.router.route(frame, port)
+      : (frame) => this.router.route(frame, port));
     const subscriptions: Subscription[] = [];
-    const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions };
+    const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions, signing };
     this.links.push(handle);
     subscriptions.push(
       link.data$.subscribe((chunk) => decoder.push(chunk)),
@@ -244,7 +256,7 @@ export class Gateway {
   /** Link and vehicle statistics: what the status line, and later the stats API, show. */
   stats(): { links: LinkStats[]; vehicles: VehicleStats[] } {
     return {
-      links: this.links.map(({ link, decoder, port, meter, state }) => ({
+      links: this.links.map(({ link, decoder, port, meter, state, signing }) => ({
         id: link.id,
         endpoint: link.endpoint.text,
         state,
@@ -257,6 +269,7 @@ export class Gateway {
         lossRate: lossOf(decoder.stats.sequence.sources()),
         withheld: port.withheld,
         sent: meter.snapshot(),
+        ...(signing ? { signing: { ...signing.counters } } : {}),
       })),
       vehicles: this.router.sequence.sources(),
     };

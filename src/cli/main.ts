@@ -7,7 +7,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
-import { EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { type Endpoint, EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { DEFAULT_ALLOW_UNSIGNED } from '../links/link-signing.js';
 import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
 import { ResidencyRefusal } from '../residency/gate.js';
@@ -75,6 +76,24 @@ interface RunFlags {
   /** A directory, or false for --no-record. */
   record?: string | false;
   recordKey?: string;
+  signingKey?: string;
+  sign?: boolean;
+  requireSigned?: boolean;
+  allowUnsigned?: string[];
+}
+
+/** --signing-key with --sign and/or --require-signed: MAVLink 2 signing on every transport link. */
+function withSigning(links: Endpoint[], flags: RunFlags): Endpoint[] {
+  if (!flags.signingKey) {
+    if (flags.sign || flags.requireSigned) throw new InputError('--sign and --require-signed need --signing-key FILE (mavgate key generate FILE)');
+    return links;
+  }
+  if (!flags.sign && !flags.requireSigned) throw new InputError('--signing-key: say what to do with it: --sign (outgoing), --require-signed (incoming), or both');
+  const key = loadKey(flags.signingKey);
+  return links.map((endpoint, i) => endpoint.kind === 'sim' || endpoint.kind === 'replay' ? endpoint : {
+    ...endpoint,
+    signing: { key, sign: flags.sign === true, requireSigned: flags.requireSigned === true, linkId: i, allowUnsigned: flags.allowUnsigned ?? DEFAULT_ALLOW_UNSIGNED },
+  });
 }
 
 async function runConfig(flags: RunFlags): Promise<RunConfig> {
@@ -83,7 +102,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
   return {
     ...base,
     ...(policy ? { policy } : {}),
-    links: flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links,
+    links: withSigning(flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links, flags),
     ...(flags.dialect ? { dialects: flags.dialect } : {}),
     ...(flags.dedupWindow !== undefined ? { dedupWindowMs: flags.dedupWindow } : {}),
     statusIntervalMs: flags.statusInterval ?? base.statusIntervalMs,
@@ -115,7 +134,11 @@ function addClientAndRecordingOptions(command: Command): Command {
     .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
     .option('--no-record', 'do not record')
-    .option('--record-key <file>', 'encrypt recordings with this key (mavgate key generate FILE)');
+    .option('--record-key <file>', 'encrypt recordings with this key (mavgate key generate FILE)')
+    .option('--signing-key <file>', 'MAVLink 2 signing key for every vehicle link (mavgate key generate FILE; mavgate key setup gives it to the vehicle)')
+    .option('--sign', 'sign every frame sent to the vehicle (with --signing-key)')
+    .option('--require-signed', 'drop unsigned, badly signed and replayed frames from the vehicle (with --signing-key)')
+    .option('--allow-unsigned <names>', `messages let through unsigned with --require-signed (default ${DEFAULT_ALLOW_UNSIGNED.join(',')})`, dialectList);
 }
 
 export function buildProgram(): Command {
@@ -243,22 +266,27 @@ Examples:
     .option('--loss <p>', 'probability of dropping an outgoing frame', numberOption('--loss', { min: 0, max: 1 }), 0)
     .option('--damage <p>', 'probability of damaging one byte of an outgoing frame', numberOption('--damage', { min: 0, max: 1 }), 0)
     .option('--seed <n>', 'seed for loss and damage', numberOption('--seed', { min: 0, max: 2 ** 32 - 1, integer: true }), 1)
+    .option('--signing-key <file>', 'sign from the start with this key (as after SETUP_SIGNING) and ignore unsigned frames')
     .addHelpText(
       'after',
       `
+Without --signing-key the vehicle starts signing when it receives SETUP_SIGNING (mavgate key setup).
+
 Examples:
   $ mavgate sim                                    # sends to a gateway or GCS on udp 127.0.0.1:14550
   $ mavgate sim --link tcp-listen:127.0.0.1:5760   # serves MAVLink like ArduPilot SITL
   $ mavgate sim --link serial:/dev/pts/7:57600 --loss 0.05 --damage 0.01`,
     )
-    .action(async (opts: { link: string; policy?: string; sysid: number; rate: number; loss: number; damage: number; seed: number }) => {
+    .action(async (opts: { link: string; policy?: string; sysid: number; rate: number; loss: number; damage: number; seed: number; signingKey?: string }) => {
       const endpoint = parseEndpoint(opts.link);
-      if (endpoint.kind === 'sim') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
+      if (endpoint.kind === 'sim' || endpoint.kind === 'replay') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
       const log = stderrLogger();
       const stopAsked = untilSignal();
       const { startSim } = await import('./sim.js');
       const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
-      const sim = await startSim(endpoint as TransportEndpoint, { sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed }, policy);
+      const sim = await startSim(endpoint as TransportEndpoint, {
+        sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed, ...(opts.signingKey ? { signingKey: loadKey(opts.signingKey) } : {}),
+      }, policy);
       log('info', `simulated vehicle ${opts.sysid}/1 on ${endpoint.text}`);
       sim.link.state$.subscribe((s) => log('info', `link ${endpoint.text}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`));
       await stopAsked;
@@ -363,16 +391,43 @@ Examples:
       process.stderr.write(`${result.out}: ${JSON.stringify(result.summary)}\n`);
     });
 
-  program
-    .command('key')
-    .description('keys for encrypted recordings')
+  const keyCommand = program.command('key').description('keys for encrypted recordings and MAVLink 2 signing');
+  keyCommand
     .command('generate')
-    .description('write a new AES-256 key (64 hex digits) readable by its owner only; never overwrites')
+    .description('write a new 32-byte key (64 hex digits) readable by its owner only; never overwrites')
     .argument('<file>', 'where to write it')
     .action(async (file: string) => {
       const { generateKeyFile } = await import('./key.js');
       generateKeyFile(file);
       process.stderr.write(`key written to ${file} (mode 600); keep a copy somewhere safe: recordings sealed with it cannot be read without it\n`);
+    });
+
+  keyCommand
+    .command('setup')
+    .description('give a vehicle the signing key (SETUP_SIGNING) over a trusted link, and check that it now signs')
+    .requiredOption('-l, --link <endpoint>', 'the link to the vehicle: a USB serial port (serial:/dev/ttyACM0:115200), or another with --trusted')
+    .requiredOption('--key <file>', 'the signing key (mavgate key generate FILE)')
+    .option('--trusted', 'the link is not serial but you trust it (the key crosses it in the clear)', false)
+    .option('-p, --policy <file>', 'residency policy approving the link; default: loopback only')
+    .option('--timeout <ms>', 'how long to wait for the vehicle, then for its first signed frame', numberOption('--timeout', { min: 100, max: 600_000, integer: true }), 10_000)
+    .addHelpText('after', `
+Examples:
+  $ mavgate key generate /etc/mavgate/signing.key
+  $ mavgate key setup --link serial:/dev/ttyACM0:115200 --key /etc/mavgate/signing.key
+  $ mavgate run --link serial:/dev/ttyUSB0:57600 --signing-key /etc/mavgate/signing.key --sign --require-signed`)
+    .action(async (opts: { link: string; key: string; trusted: boolean; policy?: string; timeout: number }) => {
+      const endpoint = parseEndpoint(opts.link);
+      if (endpoint.kind === 'sim' || endpoint.kind === 'replay') throw new InputError('--link: the vehicle must be on a serial, UDP or TCP link');
+      const { setupSigning, KeySetupError } = await import('./key-setup.js');
+      const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
+      try {
+        const vehicle = await setupSigning({ endpoint, key: loadKey(opts.key), trusted: opts.trusted, policy, timeoutMs: opts.timeout }, (m) => process.stderr.write(`${m}\n`));
+        process.stderr.write(`vehicle ${vehicle.sysid}/${vehicle.compid} now signs with this key; run with --signing-key ${opts.key} --sign --require-signed\n`);
+      } catch (err) {
+        if (!(err instanceof KeySetupError)) throw err;
+        process.stderr.write(`mavgate: ${err.message}\n`);
+        process.exitCode = 1;
+      }
     });
 
   program

@@ -5,12 +5,13 @@
  *   replay:flight.tlog (a recording played back)
  * IPv6 hosts go in brackets: udp:[::1]:14550.
  */
+import type { SigningSettings } from './link-signing.js';
 
 export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay';
 
 export type Endpoint =
-  | { kind: 'serial'; text: string; path: string; baudRate: number }
-  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number }
+  | { kind: 'serial'; text: string; path: string; baudRate: number; signing?: SigningSettings }
+  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number; signing?: SigningSettings }
   | { kind: 'sim'; text: string }
   /** A recording played back as if the vehicle were live (`mavgate replay`). */
   | { kind: 'replay'; text: string; path: string };

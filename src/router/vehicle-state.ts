@@ -5,7 +5,7 @@
  * never on arrival (HEARTBEAT excepted: it drives the status).
  */
 import { Subject } from 'rxjs';
-import { decodePayload, type Fields, type Frame, MAV_AUTOPILOT, MAV_MODE_FLAG, MAX_FRAME_LENGTH, type MessageDef } from '../mavlink/index.js';
+import { decodePayload, type Fields, type Frame, MAV_AUTOPILOT, MAV_MODE_FLAG, MAX_FRAME_LENGTH, type MessageDef, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import { modeName } from './modes.js';
 
 /** A vehicle is lost after this long without a HEARTBEAT (as QGroundControl decides). */
@@ -104,6 +104,8 @@ export class VehicleStateStore {
   constructor(private readonly now: () => number = Date.now) {}
 
   observe(frame: Frame): void {
+    // SETUP_SIGNING carries a secret key: never kept, so never shown by the API.
+    if (SECRET_MESSAGE_IDS.has(frame.msgid)) return;
     const now = this.now();
     const key = (frame.sysid << 8) | frame.compid;
     let component = this.components.get(key);

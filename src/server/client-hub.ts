@@ -6,7 +6,7 @@
  * back to that client alone; control changes and refusals go to the log and the audit log.
  */
 import {
-  type Frame, FrameDecoder, FrameEncoder, MAV_RESULT, MessageEncodeError, type MessageRegistry, msgidOf, sourceOf, withSequence,
+  type Frame, FrameDecoder, FrameEncoder, MAV_RESULT, MessageEncodeError, type MessageRegistry, msgidOf, SECRET_MESSAGE_IDS, sourceOf, withSequence,
 } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
@@ -160,6 +160,8 @@ export class ClientHub {
 
   private deliver(session: ClientSession, bytes: Buffer): boolean {
     const msgid = msgidOf(bytes);
+    // SETUP_SIGNING carries a secret key: it goes to the vehicle, never to a client.
+    if (SECRET_MESSAGE_IDS.has(msgid)) return true;
     const key = sourceOf(bytes) * 0x1000000 + msgid;
     const keep = msgid < 65536 && this.keep[msgid] === 1;
     if (session.kind !== 'ws-json') {

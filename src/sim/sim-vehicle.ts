@@ -4,7 +4,7 @@
  * Transport-free: it takes bytes in `receive` and gives bytes to `send`.
  */
 import {
-  type Fields, type Frame, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_MODE_FLAG, MAV_RESULT, MAV_STATE, MAV_TYPE,
+  type Fields, type Frame, FrameSigner, SignatureVerifier, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_MODE_FLAG, MAV_RESULT, MAV_STATE, MAV_TYPE,
   type MessageRegistry, type OutgoingMessage, loadRegistry,
 } from '../mavlink/index.js';
 import { COPTER_MODES, modeName } from '../router/modes.js';
@@ -17,6 +17,11 @@ export interface SimOptions {
   compid?: number;
   /** Multiplies every telemetry rate (1 = ArduPilot's defaults: ATTITUDE 10 Hz, positions 5 Hz). */
   rate?: number;
+  /**
+   * MAVLink 2 signing from the start (as after SETUP_SIGNING): every frame sent is signed,
+   * and unsigned or badly signed frames from the ground are ignored, as ArduPilot does.
+   */
+  signingKey?: Buffer;
   /** Probability (0..1) that an outgoing frame is not sent: loss the gateway must count. */
   loss?: number;
   /** Probability (0..1) that an outgoing frame has one byte damaged: garbage the decoder must survive. */
@@ -64,6 +69,10 @@ export class SimVehicle {
   private readonly intervals = new Map<string, number>();
   private readonly due = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private signer: FrameSigner | null = null;
+  private verifier: SignatureVerifier | null = null;
+  /** Frames from the ground ignored because signing is on and they were unsigned or badly signed. */
+  rejectedUnsigned = 0;
   private readonly startedAt = Date.now();
   private lastStep = Date.now();
 
@@ -78,6 +87,16 @@ export class SimVehicle {
     this.mission = new MissionStore((m) => this.emit(m));
     const rate = options.rate ?? 1;
     for (const [name, hz] of STREAMS) this.intervals.set(name, 1000 / (hz * rate));
+    if (options.signingKey) this.startSigning(options.signingKey);
+  }
+
+  get signing(): boolean {
+    return this.signer !== null;
+  }
+
+  private startSigning(key: Buffer): void {
+    this.signer = new FrameSigner(key, 0, this.registry);
+    this.verifier = new SignatureVerifier(key);
   }
 
   start(): void {
@@ -120,8 +139,9 @@ export class SimVehicle {
     const frame = this.encoder.encode(message, { sysid: this.sysid, compid: this.compid });
     const { loss = 0, damage = 0 } = this.options;
     if (loss > 0 && this.random() < loss) return;
-    if (damage > 0 && this.random() < damage) frame[1 + Math.floor(this.random() * (frame.length - 1))] ^= 0xa5;
-    this.send(frame);
+    const out = this.signer?.sign(frame) ?? frame;
+    if (damage > 0 && this.random() < damage) out[1 + Math.floor(this.random() * (out.length - 1))] ^= 0xa5;
+    this.send(out);
   }
 
   private telemetry(name: string, now: number): OutgoingMessage {
@@ -169,6 +189,10 @@ export class SimVehicle {
 
   private handle(frame: Frame): void {
     if (!frame.verified) return;
+    if (this.verifier && this.verifier.verify(frame) !== 'ok') {
+      this.rejectedUnsigned++;
+      return;
+    }
     const f = frame.decode()!;
     const from = { sysid: frame.sysid, compid: frame.compid };
     if ('target_system' in f && f.target_system !== 0 && f.target_system !== this.sysid) return;
@@ -178,6 +202,7 @@ export class SimVehicle {
     switch (name) {
       case 'COMMAND_LONG': return this.command(f, from);
       case 'SET_MODE': return this.ack(11, this.setMode(f.custom_mode as number), from);
+      case 'SETUP_SIGNING': return this.startSigning(Buffer.from(f.secret_key as number[]));
       case 'PARAM_REQUEST_LIST': return this.params.forEach((_, i) => this.sendParam(i));
       case 'REQUEST_DATA_STREAM': return this.requestDataStream(f);
       case 'PARAM_REQUEST_READ': {

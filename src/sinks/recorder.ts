@@ -10,7 +10,7 @@
  * the same way, the relay carries on, and recording resumes when the disk does.
  */
 import { performance } from 'node:perf_hooks';
-import type { Frame, MessageRegistry } from '../mavlink/index.js';
+import { type Frame, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import { TargetReader } from '../router/targets.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { DirectoryGrant } from '../residency/gate.js';
@@ -141,7 +141,8 @@ export class Recorder {
    * or, when it targets nobody in particular, to every vehicle's.
    */
   observe(frame: Frame, fromLink: boolean): void {
-    if (this.closed) return;
+    // SETUP_SIGNING carries a secret key: a recording must not hold it.
+    if (this.closed || SECRET_MESSAGE_IDS.has(frame.msgid)) return;
     const timeUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
     const bytes = frame.bytes();
     const fromGcs = !fromLink || this.state.get(frame.sysid, frame.compid)?.heartbeat?.type === MAV_TYPE_GCS;
