@@ -3,7 +3,7 @@
  * now signs. SETUP_SIGNING carries the key in the clear, so only over a link the operator
  * trusts (a USB cable; another link needs --trusted). The key is never printed or logged.
  */
-import { type Frame, FrameDecoder, FrameEncoder, loadRegistry, MAV_TYPE, SignatureVerifier, signingTimestamp } from '../mavlink/index.js';
+import { type Frame, FrameDecoder, FrameEncoder, loadRegistry, MAV_AUTOPILOT, MAV_TYPE, SignatureVerifier, signingTimestamp } from '../mavlink/index.js';
 import { grantedLink, type TransportEndpoint } from '../links/create-link.js';
 import { EgressGate } from '../residency/gate.js';
 import type { ResidencyPolicy } from '../residency/policy.js';
@@ -42,19 +42,26 @@ export async function setupSigning(options: KeySetupOptions, log: (message: stri
   let onFrame: (frame: Frame) => void = () => {};
   const decoder = new FrameDecoder(registry, (f) => onFrame(f));
   const subscription = link.data$.subscribe((chunk) => decoder.push(chunk));
+  const encoder = new FrameEncoder(registry);
+  const source = { sysid: DEFAULT_GATEWAY_NODE.sysid, compid: DEFAULT_GATEWAY_NODE.compid };
+  // A ground station's heartbeat, so that a vehicle that only answers who speaks to it (UDP) knows we are here.
+  const hello = () => link.write(encoder.encode({ name: 'HEARTBEAT', fields: { type: MAV_TYPE.GCS, autopilot: MAV_AUTOPILOT.INVALID, mavlink_version: 3 } }, source));
+  let helloTimer: NodeJS.Timeout | null = null;
   try {
     await link.open();
+    hello();
+    helloTimer = setInterval(hello, 1000);
     const vehicle = await within(options.timeoutMs, `no vehicle heard on ${endpoint.text} within ${options.timeoutMs / 1000} s`, new Promise<{ sysid: number; compid: number }>((resolve) => {
       onFrame = (f) => {
         if (f.name === 'HEARTBEAT' && f.decode()!.type !== MAV_TYPE.GCS) resolve({ sysid: f.sysid, compid: f.compid });
       };
     }));
+    clearInterval(helloTimer);
     log(`vehicle ${vehicle.sysid}/${vehicle.compid} heard; sending SETUP_SIGNING`);
-    const encoder = new FrameEncoder(registry);
     const send = () => link.write(encoder.encode({
       name: 'SETUP_SIGNING',
       fields: { target_system: vehicle.sysid, target_component: vehicle.compid, secret_key: [...key], initial_timestamp: signingTimestamp(Date.now()) },
-    }, { sysid: DEFAULT_GATEWAY_NODE.sysid, compid: DEFAULT_GATEWAY_NODE.compid }));
+    }, source));
     send();
     const resend = setInterval(send, 1000);
     try {
@@ -68,6 +75,7 @@ export async function setupSigning(options: KeySetupOptions, log: (message: stri
     }
     return vehicle;
   } finally {
+    if (helloTimer) clearInterval(helloTimer);
     subscription.unsubscribe();
     await link.close();
   }
