@@ -11,7 +11,7 @@
  */
 import { once } from 'node:events';
 import * as nodeMavlink from 'node-mavlink';
-import { crc16, FrameDecoder, loadRegistry } from '../src/mavlink/index.js';
+import { crc16, FrameDecoder, FrameSigner, loadRegistry, SignatureVerifier, SIGNING_EPOCH_MS } from '../src/mavlink/index.js';
 import { machine, markdownTable, median, range, saveResults } from './stats.js';
 import { chunksOf, telemetryStream } from './telemetry.js';
 
@@ -163,4 +163,74 @@ for (const s of CHUNK_SIZES) {
       `node-mavlink (c) ${found('c')} (lost ${intact - found('c')})`,
   );
 }
-console.log(`Results: ${saveResults('decode', { date: new Date().toISOString(), machine: machine(), frames: telemetry.frames, bytes: telemetry.bytes.length, runs: RUNS, rows, heapBytesPerMillionFrames: heap })}`);
+/**
+ * Signed streams: every MAVLink 2 frame of the telemetry signed (1,400-byte reads, as UDP);
+ * (s0) split + CRC, (s) split + CRC + signature check with replay protection, and
+ * node-mavlink's splitter with its signature check (`signature.matches(key)`), same bytes.
+ */
+function signedStream(): { chunks: Buffer[]; frames: number; bytes: number } {
+  const key = Buffer.alloc(32, 7);
+  const signer = new FrameSigner(key, 0, registry, () => SIGNING_EPOCH_MS + 1e12);
+  const frames: Buffer[] = [];
+  new FrameDecoder(registry, (f) => {
+    const signed = signer.sign(f.bytes());
+    if (signed) frames.push(signed);
+  }).push(telemetry.bytes);
+  const bytes = Buffer.concat(frames);
+  return { chunks: chunksOf(bytes, 1400), frames: frames.length, bytes: bytes.length };
+}
+
+async function measureSigned() {
+  const key = Buffer.alloc(32, 7);
+  const stream = signedStream();
+  const signedVariants: Variant[] = [
+    { key: 's0', label: '(s0) mavgate split + CRC, signed stream', run: (chunks) => variants[0]!.run(chunks) },
+    {
+      key: 's', label: '(s) mavgate split + CRC + verify signature',
+      run: (chunks) => {
+        let n = 0;
+        const verifier = new SignatureVerifier(key, () => SIGNING_EPOCH_MS);
+        const decoder = new FrameDecoder(registry, (f) => { if (verifier.verify(f) === 'ok') n++; });
+        for (const c of chunks) decoder.push(c);
+        return n;
+      },
+    },
+    {
+      key: 'sn', label: '(sn) node-mavlink splitter + parser + signature.matches',
+      run: async (chunks) => {
+        let n = 0;
+        const splitter = new nodeMavlink.MavLinkPacketSplitter();
+        const parser = new nodeMavlink.MavLinkPacketParser();
+        parser.on('data', (packet: nodeMavlink.MavLinkPacket) => { if (packet.signature?.matches(key)) n++; });
+        splitter.pipe(parser);
+        await pipeChunks(splitter, parser, chunks);
+        return n;
+      },
+    },
+  ];
+  const out = signedVariants.map((v) => ({ key: v.key, label: v.label, ms: [] as number[], frames: 0 }));
+  for (let run = 0; run < RUNS + 1; run++) {
+    for (const [i, v] of signedVariants.entries()) {
+      const t0 = process.hrtime.bigint();
+      const frames = await v.run(stream.chunks);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (run > 0) out[i]!.ms.push(ms);
+      out[i]!.frames = frames;
+    }
+  }
+  return { stream, rows: out };
+}
+
+const signed = await measureSigned();
+console.log(`\n### Signed stream: ${signed.stream.frames} MAVLink 2 frames, all signed, ${(signed.stream.bytes / 1e6).toFixed(1)} MB, 1,400-byte reads, median of ${RUNS}\n`);
+console.log(markdownTable(
+  ['variant', 'ms', 'M frames/s', 'frames accepted'],
+  signed.rows.map((r) => {
+    const m = median(r.ms);
+    const [lo, hi] = range(r.ms);
+    return [r.label, `${m.toFixed(1)} (${lo.toFixed(1)}–${hi.toFixed(1)})`, (signed.stream.frames / (m / 1e3) / 1e6).toFixed(2), r.frames];
+  }),
+));
+const sm = (k: string) => median(signed.rows.find((r) => r.key === k)!.ms);
+console.log(`\nverification costs ${((sm('s') / sm('s0') - 1) * 100).toFixed(0)}% over split + CRC; ${(sm('sn') / sm('s')).toFixed(1)}× node-mavlink's`);
+console.log(`Results: ${saveResults('decode', { date: new Date().toISOString(), machine: machine(), frames: telemetry.frames, bytes: telemetry.bytes.length, runs: RUNS, rows, heapBytesPerMillionFrames: heap, signed: { frames: signed.stream.frames, bytes: signed.stream.bytes, rows: signed.rows } })}`);
