@@ -150,3 +150,25 @@ describe('mavgate key setup', () => {
     }
   });
 });
+
+describe('signing settings', () => {
+  it('reads per-link signing from the config, and names what is wrong', async () => {
+    const { parseConfig } = await import('../src/cli/config.js');
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-signing-config-'));
+    writeFileSync(join(dir, 'k'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'loose'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o644 });
+    const source = join(dir, 'g.yaml');
+    const config = parseConfig({ links: ['sim', { endpoint: 'udp:127.0.0.1:14550', signing: { key_file: 'k', require_signed: false } }] }, source);
+    expect(config.links[1]).toMatchObject({ kind: 'udp', signing: { sign: true, requireSigned: false, linkId: 1, allowUnsigned: ['RADIO_STATUS', 'RADIO'] } });
+    expect((config.links[1] as { signing: { key: Buffer } }).signing.key).toHaveLength(32);
+    expect(() => parseConfig({ links: [{ endpoint: 'sim', signing: { key_file: 'k' } }] }, source)).toThrow(/links\[0\]\.signing: sim links are in-process/);
+    expect(() => parseConfig({ links: [{ endpoint: 'udp:127.0.0.1:1', signing: { key_file: 'loose' } }] }, source)).toThrow(/links\[0\]\.signing\.key_file: .*chmod 600/);
+  });
+
+  it('the flags need each other', async () => {
+    expect(await runMavgate(['run', '--sign'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--sign and --require-signed need --signing-key FILE/) });
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-signing-flags-'));
+    writeFileSync(join(dir, 'k'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    expect(await runMavgate(['run', '--signing-key', join(dir, 'k')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/say what to do with it/) });
+  });
+});
