@@ -94,6 +94,27 @@ function lossOf(sources: { received: number; lost: number }[]): number {
   return received + lost === 0 ? 0 : lost / (received + lost);
 }
 
+export interface VehicleSummary {
+  sysid: number;
+  compid: number;
+  type: number;
+  autopilot: number;
+  mode: string;
+  armed: boolean;
+  lost: boolean;
+  heartbeat_age_ms: number;
+}
+
+export interface ResidencySummary {
+  site: string;
+  jurisdiction: string;
+  policy_sha256: string;
+  policy_source: string;
+  auditing: boolean;
+  /** The newest refusals, newest last. */
+  refusals: { at: string; event: string; details: Record<string, unknown> }[];
+}
+
 export type GatewayEvent =
   | { type: 'link'; link: VehicleLink; state: LinkState }
   | { type: 'vehicle'; event: VehicleEvent }
@@ -201,6 +222,8 @@ export class Gateway {
     }
     const refusedNow = new Set<string>();
     if (gate && gate !== this.gate) {
+      // The dashboard's list of refusals carries over to the new policy's gate.
+      gate.recentRefusals.unshift(...this.gate.recentRefusals);
       this.gate = gate;
       for (const handle of [...this.links]) {
         try {
@@ -253,9 +276,19 @@ export class Gateway {
     });
   }
 
-  /** Link and vehicle statistics: what the status line, and later the stats API, show. */
-  stats(): { links: LinkStats[]; vehicles: VehicleStats[] } {
+  /** Link and vehicle statistics, the vehicles' state and the residency summary: what the status line, the stats API and the dashboard show. */
+  stats(): { links: LinkStats[]; vehicles: VehicleStats[]; vehicle_state: VehicleSummary[]; residency: ResidencySummary } {
+    const now = Date.now();
+    const { policy } = this.gate;
     return {
+      vehicle_state: this.state.vehicles().map((c) => ({
+        sysid: c.sysid, compid: c.compid, type: c.heartbeat!.type, autopilot: c.heartbeat!.autopilot, mode: c.heartbeat!.mode,
+        armed: c.heartbeat!.armed, lost: c.lost, heartbeat_age_ms: now - c.lastHeartbeatAt,
+      })),
+      residency: {
+        site: policy.site, jurisdiction: policy.jurisdiction, policy_sha256: policy.sha256, policy_source: policy.source,
+        auditing: this.gate.auditing, refusals: [...this.gate.recentRefusals],
+      },
       links: this.links.map(({ link, decoder, port, meter, state, signing }) => ({
         id: link.id,
         endpoint: link.endpoint.text,

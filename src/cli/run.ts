@@ -39,6 +39,12 @@ function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConf
   );
 }
 
+function clientStatus(c: ClientServices): string {
+  const sessions = [...c.hub.sessions.values()].filter((s) => s.kind !== 'rest');
+  const holder = c.hub.lease.holder;
+  return `clients ${sessions.length}${holder ? ` control ${holder.principal}` : ''}`;
+}
+
 function recordingStatus(r: RecorderStats): string {
   const mb = r.files.reduce((n, f) => n + f.bytes, 0) / 1e6;
   const parts = [`rec ${r.state === 'error' ? `ERROR ${r.error}` : `${r.files.length} file(s) ${mb.toFixed(1)} MB`}`];
@@ -125,7 +131,11 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     gateway.router.onFrame((frame, from) => r.observe(frame, from.endpoint.role === 'link'));
   }
   // Signal handlers before start-up: a signal that arrives while links open must not kill the process.
-  const statusLine = new StatusLine(gateway, Date.now, () => (recorder ? [recordingStatus(recorder.stats())] : []));
+  let clients: ClientServices | null = null;
+  const statusLine = new StatusLine(gateway, Date.now, () => [
+    ...(clients ? [clientStatus(clients)] : []),
+    ...(recorder ? [recordingStatus(recorder.stats())] : []),
+  ]);
   const printStatus = () => log('info', statusLine.render());
   const timer = config.statusIntervalMs > 0 ? setInterval(printStatus, config.statusIntervalMs) : null;
   const onRequest = () => printStatus();
@@ -156,7 +166,6 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     process.off('SIGUSR1', onRequest);
     process.off('SIGHUP', onReload);
   };
-  let clients: ClientServices | null = null;
   let gatewayUp = false;
   try {
     await gateway.start();

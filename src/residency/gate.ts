@@ -60,8 +60,14 @@ export class ResidencyRefusal extends Error {
 export type Resolver = (host: string) => Promise<string[]>;
 const systemResolver: Resolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
+/** Events the dashboard lists as refusals. */
+const REFUSALS = new Set(['refused', 'peer_refused', 'client_refused', 'client_refused_message', 'control_refused', 'signing_rejected', 'recording_error', 'recording_dropping']);
+const RECENT_REFUSALS = 20;
+
 export class EgressGate {
   private audit: AuditLog | null = null;
+  /** The newest refusals (whether or not an audit log is attached), newest last. */
+  readonly recentRefusals: { at: string; event: string; details: Record<string, unknown> }[] = [];
   private readonly directoryRoots = new Map<string, string>();
   private classes: ClassTable | undefined;
 
@@ -84,6 +90,10 @@ export class EgressGate {
   /** Records an event in the audit log, if there is one (links up and down, say). */
   record(event: string, details: Record<string, unknown>): void {
     this.audit?.append(event, details);
+    if (REFUSALS.has(event)) {
+      this.recentRefusals.push({ at: new Date().toISOString(), event, details });
+      if (this.recentRefusals.length > RECENT_REFUSALS) this.recentRefusals.shift();
+    }
   }
 
   async grantConnect(entry: string, protocol: Protocol, host: string, port: number): Promise<ConnectGrant> {

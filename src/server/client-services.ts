@@ -54,7 +54,7 @@ export class ClientServices {
         server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate });
         await server.start();
         started.push(server);
-        log('info', `clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
+        log('info', `dashboard: ${server.url}/   clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
       }
       const endpoints: GcsEndpoint[] = [];
       for (const [i, { endpoint, as }] of settings.gcs.entries()) {

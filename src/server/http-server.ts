@@ -11,6 +11,7 @@ import { describeSystemError, LinkError } from '../links/link.js';
 import { type Admission, type AdmissionSettings, admit } from './admission.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientKind } from './client-session.js';
+import { CONTENT_SECURITY_POLICY, dashboardAsset } from './dashboard-assets.js';
 import { type ApiContext, handleRest, type Reply } from './rest-api.js';
 import { ANONYMOUS, SUBPROTOCOL } from './tokens.js';
 
@@ -86,8 +87,14 @@ export class ClientServer {
     const url = new URL(req.url ?? '/', 'http://mavgate');
     const path = normalisePath(url.pathname);
     const admission = admit(req, url, this.admission);
-    // Health carries no telemetry: a monitor needs no token (Host, Origin and network still apply).
-    if (!admission.ok && !(admission.status === 401 && path === '/health')) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    const asset = req.method === 'GET' ? dashboardAsset(url.pathname) : null;
+    // Health and the dashboard's files carry no telemetry: they need no token (Host, Origin and network still apply).
+    if (!admission.ok && !(admission.status === 401 && (path === '/health' || asset))) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    if (asset) {
+      res.writeHead(200, { 'content-type': asset.type, 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' });
+      res.end(asset.body);
+      return;
+    }
     const principal = admission.ok ? admission.principal : ANONYMOUS;
     const origin = admission.ok ? admission.origin : undefined;
     if (req.method === 'OPTIONS') {

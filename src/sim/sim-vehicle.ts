@@ -73,6 +73,9 @@ export class SimVehicle {
   private verifier: SignatureVerifier | null = null;
   /** Frames from the ground ignored because signing is on and they were unsigned or badly signed. */
   rejectedUnsigned = 0;
+  /** Probability of dropping, and of damaging, an outgoing frame (changeable while running). */
+  loss: number;
+  damage: number;
   private readonly startedAt = Date.now();
   private lastStep = Date.now();
 
@@ -83,6 +86,8 @@ export class SimVehicle {
     this.encoder = new FrameEncoder(this.registry);
     this.decoder = new FrameDecoder(this.registry, (f) => this.handle(f));
     this.random = prng(options.seed ?? 1);
+    this.loss = options.loss ?? 0;
+    this.damage = options.damage ?? 0;
     this.params = defaultParams(this.sysid);
     this.mission = new MissionStore((m) => this.emit(m));
     const rate = options.rate ?? 1;
@@ -137,7 +142,7 @@ export class SimVehicle {
 
   private emit(message: OutgoingMessage): void {
     const frame = this.encoder.encode(message, { sysid: this.sysid, compid: this.compid });
-    const { loss = 0, damage = 0 } = this.options;
+    const { loss, damage } = this;
     if (loss > 0 && this.random() < loss) return;
     const out = this.signer?.sign(frame) ?? frame;
     if (damage > 0 && this.random() < damage) out[1 + Math.floor(this.random() * (out.length - 1))] ^= 0xa5;

@@ -92,6 +92,7 @@ interface VehicleRecording {
 export interface RecorderStats {
   state: 'recording' | 'error';
   error?: string;
+  encrypted: boolean;
   files: { sysid: number; path: string; frames: number; bytes: number }[];
   queuedBytes: number;
   recorded: number;
@@ -280,6 +281,7 @@ export class Recorder {
     return {
       state: this.error ? 'error' : 'recording',
       ...(this.error ? { error: this.error } : {}),
+      encrypted: this.settings.key !== null,
       files: [...this.vehicles.values()].flatMap((v) => (v.file ? [{ sysid: v.sysid, path: v.file.path, frames: v.file.frames, bytes: v.file.bytes }] : [])),
       queuedBytes: this.queuedBytes + this.stuckBytes,
       recorded: this.recorded,
