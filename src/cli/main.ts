@@ -445,6 +445,32 @@ Examples:
       process.stderr.write(`${output}: ${result.bytes} bytes${result.closedCleanly ? '' : '; the recording was not closed cleanly (a crash?): everything up to its last whole chunk was written'}\n`);
     });
 
+  const hardware = program.command('hardware').description('files for the machine mavgate runs on: udev rules, a systemd unit');
+  hardware
+    .command('udev')
+    .description('print udev rules (stable /dev/mavgate/<kind>-<serial> names, dialout access) from hardware/devices.json')
+    .action(async () => {
+      const [{ udevRules }, { loadDeviceTable }] = await Promise.all([import('../hardware/udev-rules.js'), import('../links/ports.js')]);
+      process.stdout.write(udevRules(loadDeviceTable()));
+    });
+  hardware
+    .command('systemd')
+    .description('print a hardened systemd unit whose firewall (IPAddressAllow) and writable paths are exactly the policy\'s')
+    .requiredOption('-p, --policy <file>', 'the residency policy, as installed on the box')
+    .option('-c, --config <file>', 'the gateway config, as installed on the box')
+    .option('--user <name>', 'the user the service runs as', 'mavgate')
+    .option('--exec <path>', 'the mavgate executable', '/usr/bin/mavgate')
+    .addHelpText('after', `
+Example:
+  $ mavgate hardware systemd --policy /etc/mavgate/policy.yaml --config /etc/mavgate/gateway.yaml > /etc/systemd/system/mavgate.service
+  $ systemd-analyze verify /etc/systemd/system/mavgate.service && systemctl enable --now mavgate`)
+    .action(async (opts: { policy: string; config?: string; user: string; exec: string }) => {
+      const { systemdUnit } = await import('../hardware/systemd-unit.js');
+      const policy = (await loadPolicy(opts.policy))!;
+      const args = [...(opts.config ? ['--config', resolve(opts.config)] : []), '--policy', resolve(opts.policy), '--status-interval', '0'];
+      process.stdout.write(systemdUnit(policy, { exec: opts.exec, args, user: opts.user }));
+    });
+
   program
     .command('ports')
     .description('list serial ports, marking the ones that look like autopilots or telemetry radios')

@@ -2,9 +2,10 @@
  * Endpoint strings, as users know them from mavp2p and MAVProxy:
  *   serial:/dev/ttyUSB0:57600   udp-listen:0.0.0.0:14550   udp:127.0.0.1:14555
  *   tcp:127.0.0.1:5760          tcp-listen:127.0.0.1:5760  sim (the built-in vehicle)
- *   replay:flight.tlog (a recording played back)
+ *   replay:flight.tlog (a recording played back)   profile:sik:/dev/ttyUSB0 (hardware/profiles.json)
  * IPv6 hosts go in brackets: udp:[::1]:14550.
  */
+import { readFileSync } from 'node:fs';
 import type { SigningSettings } from './link-signing.js';
 
 export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay';
@@ -24,7 +25,7 @@ export class EndpointError extends Error {
 }
 
 const NETWORK_KINDS = ['udp-listen', 'udp', 'tcp', 'tcp-listen'] as const;
-const EXAMPLES = 'serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:127.0.0.1:14555, tcp:127.0.0.1:5760, tcp-listen:127.0.0.1:5760, sim';
+const EXAMPLES = 'serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:127.0.0.1:14555, tcp:127.0.0.1:5760, tcp-listen:127.0.0.1:5760, sim, replay:FILE, profile:sik:/dev/ttyUSB0';
 
 /** Port 0 (any free port) makes sense only where we listen. */
 function parsePort(text: string, value: string, listening: boolean): number {
@@ -44,9 +45,27 @@ function parseHostPort(text: string, rest: string, listening: boolean): { host: 
   return { host, port: parsePort(text, port, listening) };
 }
 
+interface LinkProfile { endpoint: string; default: string; about: string }
+let profiles: Record<string, LinkProfile> | null = null;
+
+/** The link profiles of hardware/profiles.json (`profile:sik:/dev/ttyUSB0`). */
+export function linkProfiles(): Record<string, LinkProfile> {
+  profiles ??= (JSON.parse(readFileSync(new URL('../../hardware/profiles.json', import.meta.url), 'utf8')) as { profiles: Record<string, LinkProfile> }).profiles;
+  return profiles;
+}
+
+/** `profile:NAME[:ARG]` → the endpoint string it stands for. */
+function expandProfile(text: string, rest: string): string {
+  const [name, ...arg] = rest.split(':');
+  const profile = linkProfiles()[name ?? ''];
+  if (!profile) throw new EndpointError(text, `unknown profile "${name}"; profiles are ${Object.keys(linkProfiles()).join(', ')}`);
+  return profile.endpoint.replace('{arg}', arg.length > 0 ? arg.join(':') : profile.default);
+}
+
 /** Parses one endpoint string; every error names the endpoint and what was wrong with it. */
 export function parseEndpoint(text: string): Endpoint {
   const trimmed = text.trim();
+  if (trimmed.startsWith('profile:')) return { ...parseEndpoint(expandProfile(text, trimmed.slice('profile:'.length))), text: trimmed };
   if (trimmed === 'sim') return { kind: 'sim', text: trimmed };
   const colon = trimmed.indexOf(':');
   const kind = colon < 0 ? trimmed : trimmed.slice(0, colon);

@@ -1,0 +1,90 @@
+/** The hardware folder: udev rules from the one device table, link profiles, the systemd unit from the policy. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { allowedNetworks, systemdUnit } from '../src/hardware/systemd-unit.js';
+import { udevRules } from '../src/hardware/udev-rules.js';
+import { EndpointError, parseEndpoint } from '../src/links/endpoint.js';
+import { loadDeviceTable } from '../src/links/ports.js';
+import { parsePolicy } from '../src/residency/policy-parse.js';
+import { MAVGATE, runMavgate } from './helpers/cli.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+describe('udev rules', () => {
+  it('are generated from the table mavgate ports reads, and the committed file is current', () => {
+    const devices = loadDeviceTable();
+    const rules = udevRules(devices);
+    expect(readFileSync(join(ROOT, 'hardware/99-mavgate.rules'), 'utf8')).toBe(rules);
+    for (const d of devices) {
+      expect(rules).toContain(`ATTRS{idVendor}=="${d.vendorId}", ATTRS{idProduct}=="${d.productId}", SYMLINK+="mavgate/${d.kind}-$env{ID_SERIAL_SHORT}", MODE="0660", GROUP="dialout"`);
+    }
+  });
+});
+
+describe('link profiles', () => {
+  it('expand to the endpoint they stand for, named as the user wrote them', () => {
+    expect(parseEndpoint('profile:sik:/dev/ttyUSB1')).toEqual({ kind: 'serial', text: 'profile:sik:/dev/ttyUSB1', path: '/dev/ttyUSB1', baudRate: 57600 });
+    expect(parseEndpoint('profile:pixhawk-usb')).toMatchObject({ kind: 'serial', path: '/dev/ttyACM0', baudRate: 115200 });
+    expect(parseEndpoint('profile:sitl')).toMatchObject({ kind: 'tcp', host: '127.0.0.1', port: 5760 });
+    expect(parseEndpoint('profile:companion-udp:192.168.10.5')).toMatchObject({ kind: 'udp-listen', host: '192.168.10.5', port: 14550 });
+    expect(() => parseEndpoint('profile:walkie-talkie')).toThrow(EndpointError);
+    expect(() => parseEndpoint('profile:walkie-talkie')).toThrow(/unknown profile "walkie-talkie"; profiles are sik, rfd900, pixhawk-usb, companion-udp, sitl/);
+  });
+});
+
+describe('the systemd unit', () => {
+  const policy = parsePolicy({
+    site: 'field-3', jurisdiction: 'EU/FR',
+    approved_sinks: { directories: ['/var/lib/mavgate', '/srv/exports'], networks: [{ cidr: '192.168.10.0/24', ports: [14550] }, { cidr: '10.20.0.7' }] },
+    listen: ['127.0.0.1/32', '192.168.10.5', '0.0.0.0'],
+    client_networks: [{ cidr: '127.0.0.1/32', roles: ['pilot'] }, { cidr: '192.168.20.0/24', roles: ['observer'] }],
+  }, '/etc/mavgate/policy.yaml');
+
+  it('allows exactly the policy\'s networks and writes only in its directories', () => {
+    expect(allowedNetworks(policy)).toEqual(['localhost', '192.168.10.0/24', '10.20.0.7', '127.0.0.1/32', '192.168.20.0/24', '192.168.10.5']);
+    const unit = systemdUnit(policy, { exec: '/usr/bin/mavgate', args: ['--policy', '/etc/mavgate/policy.yaml'], user: 'mavgate' });
+    const value = (key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+    expect(value('IPAddressDeny')).toEqual(['any']);
+    expect(value('IPAddressAllow')).toEqual([allowedNetworks(policy).join(' ')]);
+    expect(value('ReadWritePaths')).toEqual(['/var/lib/mavgate /srv/exports']);
+    for (const hardening of ['ProtectSystem=strict', 'NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectHome=yes']) expect(unit).toContain(`\n${hardening}\n`);
+    expect(value('ExecStart')).toEqual(['/usr/bin/mavgate run --policy /etc/mavgate/policy.yaml']);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('passes systemd-analyze verify (skipped where systemd-analyze is missing)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-unit-'));
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(policyFile, `approved_sinks: { directories: [${dir}] }\n`);
+    const run = await runMavgate(['hardware', 'systemd', '--policy', policyFile, '--exec', MAVGATE]);
+    expect(run.code).toBe(0);
+    const unitFile = join(dir, 'mavgate.service');
+    writeFileSync(unitFile, run.stdout);
+    expect(() => execFileSync('systemd-analyze', ['verify', unitFile], { stdio: 'pipe' })).not.toThrow();
+  });
+});
+
+describe('the command line', () => {
+  const COMMANDS = [
+    ['run'], ['replay'], ['sim'], ['decode'], ['export'], ['decrypt'], ['ports'], ['audit', 'verify'], ['residency', 'report'],
+    ['token', 'add'], ['key', 'generate'], ['key', 'setup'], ['hardware', 'udev'], ['hardware', 'systemd'],
+  ];
+
+  it('has --help for every command, exit 0', async () => {
+    const top = await runMavgate(['--help']);
+    expect(top.code).toBe(0);
+    for (const command of COMMANDS) {
+      const help = await runMavgate([...command, '--help']);
+      expect([command.join(' '), help.code]).toEqual([command.join(' '), 0]);
+      expect(help.stdout).toMatch(/^Usage: mavgate /);
+    }
+  });
+
+  it('exits 2 for bad usage, naming what was wrong', async () => {
+    expect(await runMavgate(['fly'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command 'fly'/) });
+    expect(await runMavgate(['run', '--bogus'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown option '--bogus'/) });
+    expect(await runMavgate(['export', 'x.tlog'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--format <format>' not specified/) });
+  });
+});
