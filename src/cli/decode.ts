@@ -11,6 +11,9 @@ import type { OpenedStatus } from '../sinks/encryption.js';
 import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
 import { describeFsError, openInput } from './input.js';
+import { progress } from './progress.js';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 
 export interface DecodeOptions {
   input: string;
@@ -59,8 +62,14 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
   };
   const reader = new RecordingReader(options.key ?? null, options.input);
   let encrypted: OpenedStatus | null = null;
+  // A bar on a terminal only: without one, stderr carries the summary that scripts read.
+  const size = options.input !== '-' && process.stderr.isTTY ? (await stat(options.input)).size : 0;
+  const bar = size > 0 ? progress(`decode ${basename(options.input)}`, size) : null;
+  let read = 0;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      bar?.update(read);
       for (const plain of options.raw ? [chunk] : reader.push(chunk)) feed(plain);
       if (lines.length > 0) await write(io.stdout, lines);
       lines = [];
@@ -75,6 +84,7 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
     if (err instanceof DecryptError) throw new InputError(`${options.input}: ${err.message}`);
     throw new InputError(`cannot read ${options.input}: ${describeFsError(err)}`);
   } finally {
+    bar?.stop();
     input.destroy();
   }
   if (head !== null && head.length > 0) throw notTlog();
