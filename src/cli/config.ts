@@ -68,6 +68,14 @@ const schema = z.strictObject({
   server: serverSchema.optional(),
   tokens: z.array(tokenSchema).default([]),
   gcs: z.array(z.strictObject({ endpoint: z.string(), as: z.string().optional() })).default([]),
+  /** Publishing to an on-premises MQTT broker. */
+  mqtt: z.strictObject({
+    broker: z.string().regex(/^mqtts?:\/\//, 'mqtt://HOST:PORT (loopback only) or mqtts://HOST:PORT'),
+    ca_file: z.string().min(1).optional(),
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+    spool: z.strictObject({ directory: z.string().min(1).optional(), max_mb: z.number().positive().default(64) }).optional(),
+  }).optional(),
   /** Flight recording (on by default), or false. */
   recording: z.union([z.literal(false), z.strictObject({
     directory: z.string().min(1).optional(),
@@ -129,6 +137,14 @@ export function parseConfig(document: unknown, source: string): RunConfig {
     links,
     server: parseServer(c, source),
     recording: parseRecording(c.recording, source),
+    mqtt: c.mqtt ? {
+      broker: c.mqtt.broker,
+      ...(c.mqtt.ca_file ? { caFile: resolve(dirname(source), c.mqtt.ca_file) } : {}),
+      ...(c.mqtt.cert_file ? { certFile: resolve(dirname(source), c.mqtt.cert_file) } : {}),
+      ...(c.mqtt.key_file ? { keyFile: resolve(dirname(source), c.mqtt.key_file) } : {}),
+      ...(c.mqtt.spool?.directory ? { spoolDirectory: resolve(dirname(source), c.mqtt.spool.directory) } : {}),
+      spoolMaxBytes: Math.round((c.mqtt.spool?.max_mb ?? 64) * 1024 * 1024),
+    } : null,
     ...(c.dialects ? { dialects: c.dialects } : {}),
     ...(c.dedup_window_ms !== undefined ? { dedupWindowMs: c.dedup_window_ms } : {}),
     statusIntervalMs: c.status_interval_ms,

@@ -80,6 +80,7 @@ interface RunFlags {
   sign?: boolean;
   requireSigned?: boolean;
   allowUnsigned?: string[];
+  mqtt?: string;
 }
 
 /** --signing-key with --sign and/or --require-signed: MAVLink 2 signing on every transport link. */
@@ -112,6 +113,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
       gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
       origins: [...base.server.origins, ...flags.origin],
     },
+    mqtt: flags.mqtt ? { ...(base.mqtt ?? { spoolMaxBytes: 64 * 1024 * 1024 }), broker: flags.mqtt } : base.mqtt,
     recording: flags.record === false ? null : {
       ...(base.recording ?? DEFAULT_RECORDING),
       ...(flags.record !== undefined ? { directory: resolve(flags.record) } : {}),
@@ -135,6 +137,7 @@ function addClientAndRecordingOptions(command: Command): Command {
     .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
     .option('--no-record', 'do not record')
     .option('--record-key <file>', 'encrypt recordings with this key (mavgate key generate FILE)')
+    .option('--mqtt <url>', 'publish to this on-premises MQTT broker: mqtt://127.0.0.1:1883 (loopback only) or mqtts:// (certificates in the config file)')
     .option('--signing-key <file>', 'MAVLink 2 signing key for every vehicle link (mavgate key generate FILE; mavgate key setup gives it to the vehicle)')
     .option('--sign', 'sign every frame sent to the vehicle (with --signing-key)')
     .option('--require-signed', 'drop unsigned, badly signed and replayed frames from the vehicle (with --signing-key)')
@@ -266,6 +269,7 @@ Examples:
     .option('--loss <p>', 'probability of dropping an outgoing frame', numberOption('--loss', { min: 0, max: 1 }), 0)
     .option('--damage <p>', 'probability of damaging one byte of an outgoing frame', numberOption('--damage', { min: 0, max: 1 }), 0)
     .option('--seed <n>', 'seed for loss and damage', numberOption('--seed', { min: 0, max: 2 ** 32 - 1, integer: true }), 1)
+    .option('--mqtt <url>', 'publish to this on-premises MQTT broker: mqtt://127.0.0.1:1883 (loopback only) or mqtts:// (certificates in the config file)')
     .option('--signing-key <file>', 'sign from the start with this key (as after SETUP_SIGNING) and ignore unsigned frames')
     .addHelpText(
       'after',

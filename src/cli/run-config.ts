@@ -19,6 +19,18 @@ export interface RunConfig {
   recording: RecordingConfig | null;
   /** How `replay:` links play (`mavgate replay`). */
   replay?: ReplayOptions;
+  /** Publishing to an on-premises MQTT broker; null: none. */
+  mqtt: MqttConfig | null;
+}
+
+export interface MqttConfig {
+  broker: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Default: `mqtt-spool` in the policy's first approved directory. */
+  spoolDirectory?: string;
+  spoolMaxBytes: number;
 }
 
 export interface RecordingConfig {
@@ -35,4 +47,4 @@ export interface RecordingConfig {
 
 export const DEFAULT_RECORDING: RecordingConfig = { flushIntervalMs: 1000 };
 
-export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE, server: DEFAULT_SERVER, recording: DEFAULT_RECORDING };
+export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE, server: DEFAULT_SERVER, recording: DEFAULT_RECORDING, mqtt: null };

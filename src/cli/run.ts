@@ -13,7 +13,8 @@ import { Recorder, type RecorderStats } from '../sinks/recorder.js';
 import { InputError } from './errors.js';
 import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
-import type { RecordingConfig, RunConfig } from './run-config.js';
+import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
+import type { MqttSink } from '../sinks/mqtt-sink.js';
 import { StatusLine } from './status.js';
 
 /** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
@@ -56,7 +57,19 @@ function recordingStatus(r: RecorderStats): string {
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
-async function startClients(gateway: Gateway, recorder: Recorder | null, config: RunConfig, log: Logger): Promise<ClientServices> {
+/** The MQTT sink: the broker granted by the gate (refused: exit 3), its settings checked (exit 2). */
+async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logger): Promise<MqttSink> {
+  const { MqttSink, MqttConfigError } = await import('../sinks/mqtt-sink.js');
+  const spoolDirectory = config.spoolDirectory ?? join(gateway.gate.policy.directories[0]?.path ?? 'mavgate-data', 'mqtt-spool');
+  try {
+    return await MqttSink.start(gateway, { ...config, spoolDirectory }, gateway.gate.policy.site, log);
+  } catch (err) {
+    if (err instanceof MqttConfigError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+async function startClients(gateway: Gateway, recorder: Recorder | null, mqttSink: MqttSink | null, config: RunConfig, log: Logger): Promise<ClientServices> {
   const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
   try {
     const parts = {
@@ -64,7 +77,7 @@ async function startClients(gateway: Gateway, recorder: Recorder | null, config:
       get gate() {
         return gateway.gate;
       },
-      stats: () => ({ ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}) }),
+      stats: () => ({ ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) }),
     };
     return await ClientServices.start(parts, config.server, version, log);
   } catch (err) {
@@ -132,6 +145,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
   }
   // Signal handlers before start-up: a signal that arrives while links open must not kill the process.
   let clients: ClientServices | null = null;
+  let mqttSink: MqttSink | null = null;
   const statusLine = new StatusLine(gateway, Date.now, () => [
     ...(clients ? [clientStatus(clients)] : []),
     ...(recorder ? [recordingStatus(recorder.stats())] : []),
@@ -170,9 +184,11 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
   try {
     await gateway.start();
     gatewayUp = true;
-    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, recorder, config, log);
+    if (config.mqtt) mqttSink = await startMqtt(gateway, config.mqtt, log);
+    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, recorder, mqttSink, config, log);
   } catch (err) {
     unhook();
+    await mqttSink?.stop();
     if (gatewayUp) await gateway.stop();
     await recorder?.close();
     audit?.close();
@@ -188,6 +204,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     async stop() {
       unhook();
       await clients?.stop();
+      await mqttSink?.stop();
       await gateway.stop();
       log('info', 'stopped: links closed');
       if (recorder) {

@@ -177,7 +177,7 @@ export class EgressGate {
    * destination, the first rule whose network holds its address applies; with none (and
    * for devices, listeners, the in-process vehicle) every class goes unredacted.
    */
-  egressFor(grant: Grant, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
+  egressFor(grant: Grant, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter; rule: DestinationRule | undefined } {
     if (!issued.has(grant)) throw new Error('not a grant from the egress gate');
     const rule = grant.kind === 'connect' ? this.policy.rules.find((r) => r.range !== null && addressInRange(grant.address, r.range)) : undefined;
     if (rule) this.record('rule_applied', { entry: grant.entry, rule: rule.key, classes: [...rule.classes], redact: Object.fromEntries(rule.redact) });
@@ -188,13 +188,13 @@ export class EgressGate {
    * What every client of `role` may receive (the first `to: role:…` rule), and a meter:
    * the plug-in point for the client server, which asks once per connected client.
    */
-  egressForRole(role: Role, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
+  egressForRole(role: Role, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter; rule: DestinationRule | undefined } {
     return this.egress(this.policy.rules.find((r) => r.role === role), registry);
   }
 
-  private egress(rule: DestinationRule | undefined, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter } {
+  private egress(rule: DestinationRule | undefined, registry: MessageRegistry): { filter: EgressFilter; meter: EgressMeter; rule: DestinationRule | undefined } {
     const meter = new EgressMeter();
-    return { filter: buildEgressFilter(rule, this.classTable(registry), registry, meter), meter };
+    return { filter: buildEgressFilter(rule, this.classTable(registry), registry, meter), meter, rule };
   }
 
   /** A directory for telemetry files: its real path (symlinks and `..` resolved) must be inside an approved one. Created if missing. */

@@ -22,6 +22,8 @@ const schema = z.strictObject({
     to: z.string(),
     classes: z.array(dataClass).optional(),
     redact: z.partialRecord(dataClass, z.union([z.literal('drop'), z.strictObject({ grid_m: z.number().positive().max(1_000_000) })])).default({}),
+    /** Most messages per second of one type from one vehicle, by message name or class (a broker, say: positions at 2 Hz). */
+    rates: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'a message name or a data class'), z.number().positive().max(1000)).default({}),
   })).default([]),
   audit: z.strictObject({ directory: z.string().min(1) }).optional(),
 });

@@ -41,6 +41,8 @@ export interface DestinationRule {
   /** The classes this destination may receive. */
   classes: ReadonlySet<DataClass>;
   redact: ReadonlyMap<DataClass, Redaction>;
+  /** Most messages per second of one type from one source, by message name or class (none: every one). */
+  rates: ReadonlyMap<string, number>;
 }
 
 export interface ResidencyPolicy {
@@ -94,7 +96,7 @@ export interface PolicyDocument {
   listen: string[];
   classes: Record<string, DataClass>;
   client_networks: { cidr: string; roles: Role[] }[];
-  rules: { to: string; classes?: DataClass[]; redact: Partial<Record<DataClass, 'drop' | { grid_m: number }>> }[];
+  rules: { to: string; classes?: DataClass[]; redact: Partial<Record<DataClass, 'drop' | { grid_m: number }>>; rates?: Record<string, number> }[];
   audit?: { directory: string };
 }
 
@@ -140,7 +142,7 @@ export function buildPolicy(p: PolicyDocument, source: string, baseDir: string):
     if (role !== null && !(ROLES as readonly string[]).includes(role)) throw new PolicyError(source, `${key}.to`, `unknown role "${role}"; roles are ${ROLES.join(', ')}`);
     return {
       key, cidr: r.to, range: role === null ? parseCidr(source, `${key}.to`, r.to) : null, role: role as Role | null,
-      classes: new Set(r.classes ?? DATA_CLASSES), redact,
+      classes: new Set(r.classes ?? DATA_CLASSES), redact, rates: new Map(Object.entries(r.rates ?? {})),
     };
   });
   const clientNetworks = p.client_networks.map((n, i): ClientNetwork => {

@@ -2,7 +2,7 @@
  * The only place sinks touch the file system for writing, always inside a directory the
  * residency gate granted: a name is joined to the granted path and must stay in it.
  */
-import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { assertGrant, type DirectoryGrant } from '../residency/gate.js';
@@ -22,6 +22,17 @@ export function createFile(grant: DirectoryGrant, name: string): Promise<FileHan
 /** Writes a small whole file (a sidecar), replacing it. */
 export function writeWholeFile(grant: DirectoryGrant, name: string, data: string | Buffer): void {
   writeFileSync(inside(grant, name), data, { mode: 0o640 });
+}
+
+/** Appends to a file (created if missing), synchronously: the spool must be on disk before it is counted as kept. */
+export function appendToFile(grant: DirectoryGrant, name: string, data: string): void {
+  appendFileSync(inside(grant, name), data, { mode: 0o640 });
+}
+
+/** A file's text, or '' when it does not exist. */
+export function readFileIn(grant: DirectoryGrant, name: string): string {
+  const path = inside(grant, name);
+  return existsSync(path) ? readFileSync(path, 'utf8') : '';
 }
 
 export function removeFile(grant: DirectoryGrant, name: string): void {

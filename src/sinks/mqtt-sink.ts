@@ -1,0 +1,260 @@
+/**
+ * Publishing to an on-premises MQTT broker (Mosquitto, EMQX, VerneMQ) for an operations
+ * room: never a vendor cloud. The broker is a network destination like any other: the
+ * gate must approve its address (refused: exit 3), plain `mqtt://` is allowed to loopback
+ * only, anything else is `mqtts://` with the broker's CA pinned and a client certificate.
+ * The policy's rule for the broker's network says which classes go, redacted how, at what
+ * rate per message type.
+ *
+ *   mavgate/<site>/<sysid>/<MESSAGE>     telemetry, mavlink2rest JSON, QoS 0
+ *   mavgate/<site>/<sysid>/event         mode and arming changes, STATUSTEXT, COMMAND_ACK, QoS 1
+ *   mavgate/<site>/<sysid>/heartbeat     the vehicle's state, retained, QoS 1
+ *   mavgate/<site>/gateway/status        {"online": …}, retained; the last will says offline
+ *   mavgate/<site>/gateway/refusal       residency refusals, QoS 1
+ *
+ * QoS 1 messages go through a spool on disk: while the broker is out of reach they wait
+ * there, in order, and are delivered first when it is back (or after a restart).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { type Frame, FrameDecoder, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
+import type { Router } from '../router/router.js';
+import type { VehicleStateStore } from '../router/vehicle-state.js';
+import type { EgressGate } from '../residency/gate.js';
+import { ResidencyRefusal } from '../residency/gate.js';
+import { isIpLiteral } from '../residency/verdicts.js';
+import ipaddr from 'ipaddr.js';
+import { toMavlink2Rest } from '../server/mavlink2rest-json.js';
+import { Spool } from './spool.js';
+
+export interface MqttSettings {
+  /** `mqtt://127.0.0.1:1883` (loopback only) or `mqtts://HOST:8883`. */
+  broker: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Where QoS 1 messages wait while the broker is out of reach (an approved directory). */
+  spoolDirectory: string;
+  spoolMaxBytes: number;
+}
+
+export interface MqttGatewayParts {
+  readonly registry: MessageRegistry;
+  readonly router: Router;
+  readonly state: VehicleStateStore;
+  readonly gate: EgressGate;
+}
+
+export class MqttConfigError extends Error {
+  constructor(reason: string) {
+    super(`mqtt: ${reason}`);
+    this.name = 'MqttConfigError';
+  }
+}
+
+const EVENT_MESSAGES = new Set(['STATUSTEXT', 'COMMAND_ACK']);
+
+function isLoopback(address: string): boolean {
+  try {
+    return ipaddr.process(address).range() === 'loopback';
+  } catch {
+    return false;
+  }
+}
+
+export class MqttSink {
+  private readonly lastSent = new Map<number, number>();
+  /** The gate's refusals already published (the gate keeps the newest 20). */
+  private readonly published = new Set<EgressGate['recentRefusals'][number]>();
+  private pumping = false;
+  private eventCount = 0;
+  private readonly bootId = randomUUID().slice(0, 8);
+  readonly counters = { published: 0, rateLimited: 0, withheld: 0, offlineSkipped: 0 };
+  private readonly timer: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  private readonly stateSubscription: { unsubscribe(): void };
+  private rendered: string | null = null;
+  private readonly viewer: FrameDecoder;
+
+  private constructor(
+    private readonly client: MqttClient,
+    private readonly parts: MqttGatewayParts,
+    private readonly site: string,
+    private readonly spool: Spool,
+    private readonly filter: (frame: Frame) => Buffer | null | undefined,
+    private readonly rates: ReadonlyMap<string, number>,
+    private readonly broker: string,
+  ) {
+    const classes = parts.gate.classTable(parts.registry);
+    this.viewer = new FrameDecoder(parts.registry, (f) => {
+      const m = toMavlink2Rest(f);
+      this.rendered = m ? JSON.stringify(m) : null;
+    });
+    this.unsubscribe = parts.router.onFrame((frame) => this.observe(frame, classes.classOf(frame.msgid)));
+    this.stateSubscription = parts.state.events$.subscribe((e) => {
+      const c = e.component;
+      if (!c.isVehicle || !c.heartbeat) return;
+      const state = { online: !c.lost, mode: c.heartbeat.mode, armed: c.heartbeat.armed, type: c.heartbeat.type, autopilot: c.heartbeat.autopilot, at: new Date().toISOString() };
+      this.reliable(`mavgate/${site}/${c.sysid}/heartbeat`, state, true);
+      if (e.type === 'mode') this.reliable(`mavgate/${site}/${c.sysid}/event`, { event: 'mode', ...state, from: e.from ? { mode: e.from.mode, armed: e.from.armed } : null });
+    });
+    this.timer = setInterval(() => this.publishRefusals(), 1000);
+    this.timer.unref();
+    client.on('connect', () => {
+      void client.publishAsync(`mavgate/${site}/gateway/status`, JSON.stringify({ online: true, at: new Date().toISOString() }), { qos: 1, retain: true }).catch(() => {});
+      void this.pump();
+    });
+  }
+
+  static async start(parts: MqttGatewayParts, settings: MqttSettings, site: string, log: (level: 'info' | 'warn', message: string) => void): Promise<MqttSink> {
+    let url: URL;
+    try {
+      url = new URL(settings.broker);
+    } catch {
+      throw new MqttConfigError(`"${settings.broker}" is not a broker URL (mqtt://127.0.0.1:1883, mqtts://broker.example:8883)`);
+    }
+    if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new MqttConfigError(`${settings.broker}: the broker URL must start mqtt:// or mqtts://`);
+    const tls = url.protocol === 'mqtts:';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port || (tls ? 8883 : 1883));
+    const { gate } = parts;
+    const grant = await gate.grantConnect('mqtt.broker', 'tcp', host, port);
+    if (!tls && !isLoopback(grant.address)) {
+      gate.record('refused', { entry: 'mqtt.broker', destination: settings.broker, rule: 'mqtt transport', reason: 'plain mqtt:// is allowed to loopback only' });
+      throw new ResidencyRefusal('mqtt.broker', settings.broker, 'mqtt transport', `plain mqtt:// is allowed to loopback only; use mqtts:// with ca_file, cert_file and key_file`);
+    }
+    const options: IClientOptions = {
+      host: grant.address, port, protocol: tls ? 'mqtts' : 'mqtt', clientId: `mavgate-${site}-${randomUUID().slice(0, 8)}`,
+      clean: true, reconnectPeriod: 500, connectTimeout: 5000, queueQoSZero: false,
+      will: { topic: `mavgate/${site}/gateway/status`, payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
+    };
+    if (tls) {
+      if (!settings.caFile || !settings.certFile || !settings.keyFile) throw new MqttConfigError('mqtts:// needs ca_file (the broker\'s CA, pinned), cert_file and key_file (this gateway\'s client certificate)');
+      const read = (what: string, path: string) => {
+        try {
+          return readFileSync(path);
+        } catch (err) {
+          throw new MqttConfigError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+        }
+      };
+      Object.assign(options, {
+        ca: read('ca_file', settings.caFile), cert: read('cert_file', settings.certFile), key: read('key_file', settings.keyFile),
+        // The certificate is checked against the name in the URL, though the connection goes to the address the gate checked.
+        servername: isIpLiteral(host) ? undefined : host, rejectUnauthorized: true,
+      });
+    }
+    const { filter, rule } = gate.egressFor(grant, parts.registry);
+    const spoolGrant = gate.grantDirectory('mqtt.spool', settings.spoolDirectory);
+    const spool = new Spool(spoolGrant, settings.spoolMaxBytes, (n) => {
+      gate.record('mqtt_spool_dropped', { broker: settings.broker, messages: n });
+      log('warn', `mqtt: spool full: ${n} oldest message(s) dropped`);
+    });
+    const client = mqtt.connect(options);
+    client.on('error', (err) => log('warn', `mqtt ${settings.broker}: ${err.message}`));
+    let wasConnected = false;
+    client.on('connect', () => {
+      wasConnected = true;
+      log('info', `mqtt: connected to ${settings.broker}${spool.length ? `; delivering ${spool.length} spooled message(s)` : ''}`);
+    });
+    client.on('offline', () => {
+      if (wasConnected) log('warn', `mqtt: ${settings.broker} out of reach; events are spooled in ${settings.spoolDirectory}`);
+    });
+    return new MqttSink(client, parts, site, spool, filter, rule?.rates ?? new Map(), settings.broker);
+  }
+
+  private observe(frame: Frame, cls: string | undefined): void {
+    if (SECRET_MESSAGE_IDS.has(frame.msgid) || !frame.message) return;
+    const out = this.filter(frame);
+    if (out === null) {
+      this.counters.withheld++;
+      return;
+    }
+    const name = frame.message.name;
+    const event = EVENT_MESSAGES.has(name);
+    if (!event) {
+      const hz = this.rates.get(name) ?? (cls ? this.rates.get(cls) : undefined);
+      if (hz !== undefined) {
+        const key = ((frame.sysid << 8) | frame.compid) * 0x1000000 + frame.msgid;
+        const now = Date.now();
+        if (now - (this.lastSent.get(key) ?? -Infinity) < 1000 / hz) {
+          this.counters.rateLimited++;
+          return;
+        }
+        this.lastSent.set(key, now);
+      }
+      if (!this.client.connected) {
+        this.counters.offlineSkipped++;
+        return;
+      }
+    }
+    let json: string | null;
+    if (out === undefined) {
+      const m = toMavlink2Rest(frame);
+      json = m ? JSON.stringify(m) : null;
+    } else {
+      this.rendered = null;
+      this.viewer.push(out);
+      json = this.rendered;
+    }
+    if (json === null) return;
+    if (event) {
+      this.reliable(`mavgate/${this.site}/${frame.sysid}/event`, { event: name.toLowerCase(), ...(JSON.parse(json) as object) });
+    } else {
+      this.client.publish(`mavgate/${this.site}/${frame.sysid}/${name}`, json, { qos: 0 });
+      this.counters.published++;
+    }
+  }
+
+  /** A QoS 1 message: spooled, then delivered in order. */
+  private reliable(topic: string, body: object, retain = false): void {
+    this.spool.push({ topic, payload: JSON.stringify({ id: `${this.bootId}-${++this.eventCount}`, ...body }), retain });
+    void this.pump();
+  }
+
+  private publishRefusals(): void {
+    const current = this.parts.gate.recentRefusals;
+    for (const r of current) {
+      if (this.published.has(r)) continue;
+      this.published.add(r);
+      this.reliable(`mavgate/${this.site}/gateway/refusal`, r);
+    }
+    for (const r of this.published) if (!current.includes(r)) this.published.delete(r);
+  }
+
+  /** Delivers the spool's head, one at a time, each after the broker acknowledged the one before. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.client.connected) {
+        const head = this.spool.peek();
+        if (!head) break;
+        await this.client.publishAsync(head.topic, head.payload, { qos: 1, retain: head.retain });
+        this.spool.shift();
+        this.counters.published++;
+      }
+    } catch {
+      // The connection went: the head stays in the spool and goes first on reconnect.
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  stats() {
+    return {
+      broker: this.broker, connected: this.client.connected, ...this.counters,
+      spool: { messages: this.spool.length, bytes: this.spool.sizeBytes, dropped: this.spool.dropped },
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.unsubscribe();
+    this.stateSubscription.unsubscribe();
+    if (this.client.connected) {
+      await this.client.publishAsync(`mavgate/${this.site}/gateway/status`, JSON.stringify({ online: false, at: new Date().toISOString() }), { qos: 1, retain: true }).catch(() => {});
+    }
+    await this.client.endAsync();
+  }
+}

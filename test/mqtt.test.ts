@@ -1,0 +1,145 @@
+/**
+ * Publishing to an on-premises broker (a real Mosquitto on loopback): topics and payloads,
+ * rates from the policy, QoS 1 events through a broker restart in order and complete, the
+ * spool's limit, a restart of mavgate with a full spool, and an unapproved broker refused.
+ */
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Gateway } from '../src/cli/gateway.js';
+import { parseEndpoint } from '../src/links/endpoint.js';
+import { FrameDecoder } from '../src/mavlink/index.js';
+import { ResidencyRefusal } from '../src/residency/gate.js';
+import { MqttSink } from '../src/sinks/mqtt-sink.js';
+import { frame, registry } from './helpers/frames.js';
+import { gateFor } from './helpers/gate.js';
+import { HAS_MOSQUITTO, Mosquitto } from './helpers/mosquitto.js';
+import { until } from './helpers/wait.js';
+
+let cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+interface Received { topic: string; payload: Record<string, unknown>; retain: boolean }
+
+/** A subscriber with a persistent session: what is published while it reconnects waits for it at the broker. */
+async function subscriber(broker: Mosquitto, topic = 'mavgate/#'): Promise<{ client: MqttClient; received: Received[] }> {
+  const received: Received[] = [];
+  const client = mqtt.connect(broker.url, { clientId: `test-sub-${Math.random().toString(16).slice(2)}`, clean: false, reconnectPeriod: 100 });
+  client.on('message', (t, p, packet) => received.push({ topic: t, payload: JSON.parse(p.toString()) as Record<string, unknown>, retain: packet.retain }));
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  cleanup.push(() => client.endAsync(true));
+  return { client, received };
+}
+
+async function gatewayWithSink(broker: string, options: { policy?: object; spoolMaxBytes?: number; spoolDirectory?: string } = {}) {
+  const dir = options.spoolDirectory ?? mkdtempSync(join(tmpdir(), 'mavgate-mqtt-'));
+  const gate = gateFor({ site: 'team-3', approved_sinks: { directories: [dir] }, ...options.policy });
+  const gateway = new Gateway({ links: [parseEndpoint('sim')], gate, sim: { rate: 10 } });
+  await gateway.start();
+  const audit: { event: string; details: Record<string, unknown> }[] = [];
+  const record = gate.record.bind(gate);
+  gate.record = (event, details) => {
+    audit.push({ event, details });
+    record(event, details);
+  };
+  const sink = await MqttSink.start(gateway, { broker, spoolDirectory: join(dir, 'spool'), spoolMaxBytes: options.spoolMaxBytes ?? 1 << 20 }, 'team-3', () => {});
+  const stop = async () => {
+    await sink.stop();
+    await gateway.stop();
+  };
+  cleanup.push(stop);
+  // Inject numbered STATUSTEXT events as if the vehicle had sent them.
+  const port = gateway.links[0]!.port;
+  const inject = new FrameDecoder(registry, (f) => gateway.router.route(f, port));
+  const event = (n: number) => inject.push(frame({ name: 'STATUSTEXT', fields: { severity: 6, text: `event ${n}` } }, { sysid: 1, compid: 1, seq: n & 0xff }));
+  return { gateway, sink, audit, event, dir, stop };
+}
+
+const eventNumbers = (received: Received[]) => {
+  const seen = new Set<string>();
+  return received.filter((r) => r.topic === 'mavgate/team-3/1/event' && r.payload.event === 'statustext' && !seen.has(r.payload.id as string) && seen.add(r.payload.id as string))
+    .map((r) => Number(String((r.payload.message as { text: string[] }).text.join('')).replace(/\0.*$/, '').split(' ')[1]));
+};
+
+describe.skipIf(!HAS_MOSQUITTO)('publishing to a Mosquitto broker on loopback', () => {
+  it('publishes telemetry as mavlink2rest JSON, the vehicle\'s retained state and the gateway\'s, at the policy\'s rates', async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker);
+    await gatewayWithSink(broker.url, { policy: { rules: [{ to: '127.0.0.0/8', rates: { GLOBAL_POSITION_INT: 2 } }] } });
+    await until(() => sub.received.some((r) => r.topic === 'mavgate/team-3/1/ATTITUDE'), 'ATTITUDE at the subscriber');
+    const attitude = sub.received.find((r) => r.topic === 'mavgate/team-3/1/ATTITUDE')!;
+    expect(attitude.payload).toMatchObject({ header: { system_id: 1, component_id: 1 }, message: { type: 'ATTITUDE', roll: expect.any(Number) } });
+    await until(() => sub.received.some((r) => r.topic === 'mavgate/team-3/1/heartbeat'), 'the vehicle state');
+    expect(sub.received.find((r) => r.topic === 'mavgate/team-3/1/heartbeat')!.payload).toMatchObject({ online: true, mode: 'STABILIZE', armed: false });
+    expect(sub.received.find((r) => r.topic === 'mavgate/team-3/gateway/status')!.payload).toMatchObject({ online: true });
+    // The sim sends GLOBAL_POSITION_INT at 50 Hz; the policy allows 2 Hz to the broker.
+    const start = Date.now();
+    const before = sub.received.filter((r) => r.topic === 'mavgate/team-3/1/GLOBAL_POSITION_INT').length;
+    await until(() => Date.now() - start > 2000 && sub.received.filter((r) => r.topic === 'mavgate/team-3/1/ATTITUDE').length > 100, 'two seconds of telemetry', 6000);
+    const positions = sub.received.filter((r) => r.topic === 'mavgate/team-3/1/GLOBAL_POSITION_INT').length - before;
+    expect(positions).toBeGreaterThanOrEqual(2);
+    expect(positions).toBeLessThanOrEqual(6);
+  });
+
+  it('delivers every QoS 1 event in order through a broker restart, spooled while it is down', async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker);
+    const g = await gatewayWithSink(broker.url);
+    for (let n = 1; n <= 20; n++) g.event(n);
+    await until(() => eventNumbers(sub.received).length === 20, 'the first 20 events');
+    await broker.stop();
+    await until(() => !g.sink.stats().connected, 'the sink to notice');
+    for (let n = 21; n <= 50; n++) g.event(n);
+    expect(g.sink.stats().spool.messages).toBeGreaterThanOrEqual(30);
+    await broker.restart();
+    for (let n = 51; n <= 70; n++) g.event(n);
+    await until(() => eventNumbers(sub.received).length === 70, 'all 70 events at the subscriber', 15_000);
+    expect(eventNumbers(sub.received)).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
+    await until(() => g.sink.stats().spool.messages === 0, 'the spool to drain');
+  }, 30_000);
+
+  it('drops the oldest past the spool\'s limit, counted and audited; a restart of mavgate delivers what was spooled', async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-mqtt-spool-'));
+    await broker.stop();
+    const g = await gatewayWithSink(broker.url, { spoolMaxBytes: 4000, spoolDirectory: dir });
+    for (let n = 1; n <= 100; n++) g.event(n);
+    const { spool } = g.sink.stats();
+    expect(spool.dropped).toBeGreaterThan(0);
+    expect(g.audit.filter((a) => a.event === 'mqtt_spool_dropped').reduce((n, a) => n + (a.details.messages as number), 0)).toBe(spool.dropped);
+    await g.stop();
+    // A new gateway on the same spool, with the broker back: the spooled events arrive first, in order.
+    await broker.restart();
+    const sub = await subscriber(broker);
+    await gatewayWithSink(broker.url, { spoolDirectory: dir });
+    await until(() => eventNumbers(sub.received).length >= spool.messages, 'the spooled events after the restart', 10_000);
+    const numbers = eventNumbers(sub.received);
+    expect(numbers.slice(0, spool.messages)).toEqual(Array.from({ length: spool.messages }, (_, i) => 100 - spool.messages + 1 + i));
+  }, 30_000);
+});
+
+describe('an unapproved broker', () => {
+  let decoy: Server;
+  let connections = 0;
+  afterEach(() => new Promise<void>((r) => decoy.close(() => r())));
+
+  it('is refused at start (exit 3 from mavgate run), and nothing reaches it', async () => {
+    decoy = createServer(() => connections++).listen(0, '127.0.0.2');
+    await new Promise((r) => decoy.once('listening', r));
+    const port = (decoy.address() as { port: number }).port;
+    const start = gatewayWithSink(`mqtt://127.0.0.2:${port}`, { policy: { approved_sinks: { directories: [mkdtempSync(join(tmpdir(), 'x-'))], networks: [{ cidr: '127.0.0.1/32' }] } } });
+    await expect(start).rejects.toBeInstanceOf(ResidencyRefusal);
+    await expect(start).rejects.toThrow(/refuses mqtt\.broker: tcp:127\.0\.0\.2:\d+ \(127\.0\.0\.2\): 127\.0\.0\.2 \(loopback\) is in no approved network/);
+    expect(connections).toBe(0);
+  });
+});
