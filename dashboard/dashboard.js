@@ -62,6 +62,9 @@ function connect() {
   };
 }
 
+/** In a fleet view, where each fleet system id really is: "site/sysid". */
+let fleetNames = new Map();
+
 function renderVehicles(states) {
   const box = document.getElementById('vehicles');
   if (states.length === 0) return box.replaceChildren(el('p', { class: 'empty', textContent: 'no vehicle heard yet' }));
@@ -69,7 +72,7 @@ function renderVehicles(states) {
     const v = vehicle(s.sysid);
     const field = (label, value, cls = '') => [el('span', { textContent: label }), el('span', { class: cls, textContent: value })];
     return el('div', { class: `vehicle${s.lost ? ' lost' : ''}`, 'data-vehicle': String(s.sysid) },
-      el('span', { class: 'title', textContent: `${s.sysid}/${s.compid} ${TYPES[s.type] ?? `type ${s.type}`} · ${AUTOPILOTS[s.autopilot] ?? `autopilot ${s.autopilot}`}` }),
+      el('span', { class: 'title', textContent: `${fleetNames.has(s.sysid) ? `${fleetNames.get(s.sysid)} · ` : ''}${s.sysid}/${s.compid} ${TYPES[s.type] ?? `type ${s.type}`} · ${AUTOPILOTS[s.autopilot] ?? `autopilot ${s.autopilot}`}` }),
       ...field('mode', s.mode, 'mode'),
       ...field('state', s.armed ? 'ARMED' : 'disarmed', s.armed ? 'armed state' : 'state'),
       ...field('battery', v.battery === undefined || v.battery < 0 ? '—' : `${v.battery}%`),
@@ -122,6 +125,7 @@ let previous = null;
 function render(stats) {
   const seconds = previous ? Math.max(0.001, (stats.at - previous.at) / 1000) : 1;
   const before = new Map((previous?.links ?? []).map((l) => [l.id, l]));
+  fleetNames = new Map(stats.links.flatMap((l) => (l.fleet ?? []).map((v) => [v.fleetSysid, `${v.site}/${v.sysid}`])));
   renderVehicles(stats.vehicle_state);
   document.querySelector('#links tbody').replaceChildren(...stats.links.map((l) => {
     const b = before.get(l.id) ?? l;

@@ -143,3 +143,32 @@ describe('an unapproved broker', () => {
     expect(connections).toBe(0);
   });
 });
+
+describe.skipIf(!HAS_MOSQUITTO)('the fleet view', () => {
+  it('shows three gateways\' three vehicles, each under its own fleet system id, read-only', async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.stop());
+    for (const site of ['team-1', 'team-2', 'team-3']) {
+      const dir = mkdtempSync(join(tmpdir(), 'mavgate-fleet-gw-'));
+      const gate = gateFor({ site, approved_sinks: { directories: [dir] } });
+      const gateway = new Gateway({ links: [parseEndpoint('sim')], gate, sim: { rate: 5 } });
+      await gateway.start();
+      const sink = await MqttSink.start(gateway, { broker: broker.url, spoolDirectory: join(dir, 'spool'), spoolMaxBytes: 1 << 20 }, site, () => {});
+      cleanup.push(async () => {
+        await sink.stop();
+        await gateway.stop();
+      });
+    }
+    const fleet = new Gateway({ links: [parseEndpoint(`fleet:${broker.url}`)], gate: gateFor({}) });
+    await fleet.start();
+    cleanup.push(() => fleet.stop());
+    await until(() => fleet.state.vehicles().length === 3, 'three vehicles in the fleet view', 10_000);
+    const mapping = fleet.stats().links[0]!.fleet!;
+    expect(mapping.map((v) => v.site).sort()).toEqual(['team-1', 'team-2', 'team-3']);
+    expect(mapping.every((v) => v.sysid === 1)).toBe(true);
+    expect(fleet.state.vehicles().map((c) => c.sysid).sort()).toEqual([1, 2, 3]);
+    expect(fleet.state.vehicles().every((c) => c.heartbeat!.mode === 'STABILIZE')).toBe(true);
+    // Read-only: what a client would send towards the vehicles goes nowhere.
+    expect(fleet.links[0]!.link.write(Buffer.from([0xfd]))).toBe(false);
+  }, 20_000);
+});

@@ -161,7 +161,7 @@ describe('signing settings', () => {
     const config = parseConfig({ links: ['sim', { endpoint: 'udp:127.0.0.1:14550', signing: { key_file: 'k', require_signed: false } }] }, source);
     expect(config.links[1]).toMatchObject({ kind: 'udp', signing: { sign: true, requireSigned: false, linkId: 1, allowUnsigned: ['RADIO_STATUS', 'RADIO'] } });
     expect((config.links[1] as { signing: { key: Buffer } }).signing.key).toHaveLength(32);
-    expect(() => parseConfig({ links: [{ endpoint: 'sim', signing: { key_file: 'k' } }] }, source)).toThrow(/links\[0\]\.signing: sim links are in-process/);
+    expect(() => parseConfig({ links: [{ endpoint: 'sim', signing: { key_file: 'k' } }] }, source)).toThrow(/links\[0\]\.signing: sim links carry no vehicle/);
     expect(() => parseConfig({ links: [{ endpoint: 'udp:127.0.0.1:1', signing: { key_file: 'loose' } }] }, source)).toThrow(/links\[0\]\.signing\.key_file: .*chmod 600/);
   });
 

@@ -117,7 +117,7 @@ export function parseConfig(document: unknown, source: string): RunConfig {
     const text = typeof entry === 'string' ? entry : entry.endpoint;
     const endpoint = endpointAt(source, `links[${i}]`, () => parseEndpoint(text));
     if (typeof entry === 'string' || !entry.signing) return endpoint;
-    if (endpoint.kind === 'sim' || endpoint.kind === 'replay') throw new ConfigError(source, `links[${i}].signing`, `${endpoint.kind} links are in-process: nothing to sign`);
+    if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') throw new ConfigError(source, `links[${i}].signing`, `${endpoint.kind} links carry no vehicle's own frames: nothing to sign`);
     const s = entry.signing;
     let key: Buffer;
     try {

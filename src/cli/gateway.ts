@@ -12,7 +12,8 @@ import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
-import { EgressGate, type Grant, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
+import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
+import { FleetLink, type FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   sim?: SimOptions;
   /** How `replay:` links play their recording. */
   replay?: ReplayOptions;
+  /** Certificates for a `fleet:mqtts://` link. */
+  fleetTls?: FleetTls;
   now?: () => number;
   /** Every link is opened with a grant from this gate (default: the default policy, loopback only). */
   gate?: EgressGate;
@@ -77,6 +80,8 @@ export interface LinkStats {
   sent: Partial<Record<MeteredClass, { frames: number; bytes: number }>>;
   /** Signing counters, when the link signs or requires signatures. */
   signing?: SigningCounters;
+  /** A fleet link's vehicles: fleet system id → site and system id at the gateway. */
+  fleet?: FleetLink['vehicles'];
 }
 
 export interface VehicleStats {
@@ -152,12 +157,14 @@ export class Gateway {
   private grantFor(endpoint: Endpoint, entry: string) {
     if (endpoint.kind === 'sim') return this.gate.grantInProcess(entry);
     if (endpoint.kind === 'replay') return this.gate.grantInProcess(entry, endpoint.text, 'a recording replayed in-process');
+    if (endpoint.kind === 'fleet') return this.gate.grantConnect(entry, 'tcp', endpoint.host, endpoint.port);
     return requestGrant(this.gate, endpoint, entry);
   }
 
   private makeLink(id: string, endpoint: Endpoint, grant: Grant): VehicleLink {
     if (endpoint.kind === 'sim') return new SimLink(id, grant as InProcessGrant, this.options.sim);
     if (endpoint.kind === 'replay') return new ReplayLink(id, endpoint, grant as InProcessGrant, this.registry, this.options.replay);
+    if (endpoint.kind === 'fleet') return new FleetLink(id, endpoint, grant as ConnectGrant, this.registry, this.options.fleetTls ?? null);
     return createLink(id, endpoint, grant);
   }
 
@@ -303,6 +310,7 @@ export class Gateway {
         withheld: port.withheld,
         sent: meter.snapshot(),
         ...(signing ? { signing: { ...signing.counters } } : {}),
+        ...(link instanceof FleetLink ? { fleet: link.vehicles } : {}),
       })),
       vehicles: this.router.sequence.sources(),
     };

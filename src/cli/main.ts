@@ -91,7 +91,7 @@ function withSigning(links: Endpoint[], flags: RunFlags): Endpoint[] {
   }
   if (!flags.sign && !flags.requireSigned) throw new InputError('--signing-key: say what to do with it: --sign (outgoing), --require-signed (incoming), or both');
   const key = loadKey(flags.signingKey);
-  return links.map((endpoint, i) => endpoint.kind === 'sim' || endpoint.kind === 'replay' ? endpoint : {
+  return links.map((endpoint, i) => endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet' ? endpoint : {
     ...endpoint,
     signing: { key, sign: flags.sign === true, requireSigned: flags.requireSigned === true, linkId: i, allowUnsigned: flags.allowUnsigned ?? DEFAULT_ALLOW_UNSIGNED },
   });
@@ -219,6 +219,33 @@ Examples:
       await running.stop();
     });
 
+  const fleet = program
+    .command('fleet')
+    .description('the operations room: every vehicle of every gateway publishing to an on-premises MQTT broker, on one dashboard and API (read-only)')
+    .requiredOption('--broker <url>', 'the broker: mqtt://127.0.0.1:1883 (loopback only) or mqtts://HOST:8883 (certificates under mqtt: in --config)')
+    .option('--site <name>', 'one site only (default: every site)')
+    .option('-c, --config <file>', 'YAML configuration file (server, tokens, mqtt certificates)')
+    .option('-p, --policy <file>', 'residency policy approving the broker and the clients; default: loopback only')
+    .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
+    .addHelpText('after', `
+Examples:
+  $ mavgate fleet --broker mqtt://127.0.0.1:1883                 # dashboard on http://127.0.0.1:8088/
+  $ mavgate fleet --broker mqtts://ops.agency.local:8883 --config ops.yaml --policy ops-policy.yaml --site team-3`);
+  addClientAndRecordingOptions(fleet).action(async (flags: RunFlags & { broker: string; site?: string }) => {
+    const log = stderrLogger();
+    const stopAsked = untilSignal();
+    const endpoint = parseEndpoint(`fleet:${flags.broker}${flags.site ? `/${flags.site}` : ''}`);
+    const base = await runConfig({ ...flags, record: flags.record ?? false });
+    const tls = base.mqtt?.caFile && base.mqtt.certFile && base.mqtt.keyFile ? { caFile: base.mqtt.caFile, certFile: base.mqtt.certFile, keyFile: base.mqtt.keyFile } : undefined;
+    if (flags.broker.startsWith('mqtts:') && !tls) throw new InputError('--broker mqtts://: give the CA, certificate and key under mqtt: (ca_file, cert_file, key_file) in --config');
+    const config: RunConfig = { ...base, links: [endpoint], mqtt: null, ...(tls ? { fleetTls: tls } : {}) };
+    const { startGateway } = await import('./run.js');
+    const running = await startGateway(config, log);
+    const signal = await stopAsked;
+    log('info', `${signal}: closing`);
+    await running.stop();
+  });
+
   const replay = program
     .command('replay')
     .description('play a recording into the gateway as a vehicle link, so clients and ground stations see the flight again')
@@ -283,7 +310,7 @@ Examples:
     )
     .action(async (opts: { link: string; policy?: string; sysid: number; rate: number; loss: number; damage: number; seed: number; signingKey?: string }) => {
       const endpoint = parseEndpoint(opts.link);
-      if (endpoint.kind === 'sim' || endpoint.kind === 'replay') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
+      if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
       const log = stderrLogger();
       const stopAsked = untilSignal();
       const { startSim } = await import('./sim.js');
@@ -421,7 +448,7 @@ Examples:
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --signing-key /etc/mavgate/signing.key --sign --require-signed`)
     .action(async (opts: { link: string; key: string; trusted: boolean; policy?: string; timeout: number }) => {
       const endpoint = parseEndpoint(opts.link);
-      if (endpoint.kind === 'sim' || endpoint.kind === 'replay') throw new InputError('--link: the vehicle must be on a serial, UDP or TCP link');
+      if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') throw new InputError('--link: the vehicle must be on a serial, UDP or TCP link');
       const { setupSigning, KeySetupError } = await import('./key-setup.js');
       const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
       try {

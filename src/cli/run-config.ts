@@ -1,5 +1,6 @@
 /** What `mavgate run` needs to know, whether it came from a file, from flags, or from the defaults. */
 import type { Endpoint } from '../links/endpoint.js';
+import type { FleetTls } from '../links/fleet-link.js';
 import type { ReplayOptions } from '../links/replay-link.js';
 import { DEFAULT_GATEWAY_NODE, type GatewayNodeOptions } from '../router/gateway-node.js';
 import type { ResidencyPolicy } from '../residency/policy.js';
@@ -21,6 +22,8 @@ export interface RunConfig {
   replay?: ReplayOptions;
   /** Publishing to an on-premises MQTT broker; null: none. */
   mqtt: MqttConfig | null;
+  /** Certificates for a fleet link to an mqtts:// broker (`mavgate fleet`). */
+  fleetTls?: FleetTls;
 }
 
 export interface MqttConfig {

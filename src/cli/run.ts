@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Endpoint } from '../links/endpoint.js';
 import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
@@ -100,7 +101,7 @@ export interface RunningGateway {
  * applies it: links added or removed, and a new policy judged against every link.
  */
 export async function startGateway(config: RunConfig, log: Logger, reloadConfig?: () => Promise<RunConfig>): Promise<RunningGateway> {
-  const links = config.links.length > 0 ? config.links : [{ kind: 'sim' as const, text: 'sim' }];
+  const links: Endpoint[] = config.links.length > 0 ? config.links : [{ kind: 'sim', text: 'sim' }];
   if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
   const gate = new EgressGate(config.policy ?? defaultPolicy());
   // With a policy, every decision is audited, in a directory the policy itself approves.
@@ -116,6 +117,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     ...(config.dedupWindowMs !== undefined ? { dedupWindowMs: config.dedupWindowMs } : {}),
     node: config.node,
     ...(config.replay ? { replay: config.replay } : {}),
+    ...(config.fleetTls ? { fleetTls: config.fleetTls } : {}),
   });
   gateway.events$.subscribe((e) => {
     if (e.type === 'link') {

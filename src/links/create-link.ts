@@ -11,7 +11,7 @@ import { TcpClientLink, TcpServerLink } from './tcp-link.js';
 import { UdpLink } from './udp-link.js';
 
 /** Endpoints that reach outside the process (sim and replay stay in it). */
-export type TransportEndpoint = Exclude<Endpoint, { kind: 'sim' | 'replay' }>;
+export type TransportEndpoint = Exclude<Endpoint, { kind: 'sim' | 'replay' | 'fleet' }>;
 
 /** Asks the gate for what `endpoint` needs; `entry` names it for messages and the audit log (e.g. `links[1]`). */
 export function requestGrant(gate: EgressGate, endpoint: TransportEndpoint, entry: string): Grant | Promise<Grant> {

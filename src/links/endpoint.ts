@@ -8,14 +8,16 @@
 import { readFileSync } from 'node:fs';
 import type { SigningSettings } from './link-signing.js';
 
-export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay';
+export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay' | 'fleet';
 
 export type Endpoint =
   | { kind: 'serial'; text: string; path: string; baudRate: number; signing?: SigningSettings }
   | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number; signing?: SigningSettings }
   | { kind: 'sim'; text: string }
   /** A recording played back as if the vehicle were live (`mavgate replay`). */
-  | { kind: 'replay'; text: string; path: string };
+  | { kind: 'replay'; text: string; path: string }
+  /** The gateways of a fleet, through the on-premises broker they publish to (`mavgate fleet`). */
+  | { kind: 'fleet'; text: string; broker: string; host: string; port: number; site: string };
 
 export class EndpointError extends Error {
   constructor(readonly endpoint: string, readonly reason: string) {
@@ -70,6 +72,18 @@ export function parseEndpoint(text: string): Endpoint {
   const colon = trimmed.indexOf(':');
   const kind = colon < 0 ? trimmed : trimmed.slice(0, colon);
   const rest = colon < 0 ? '' : trimmed.slice(colon + 1);
+  if (kind === 'fleet') {
+    // fleet:mqtt://HOST:PORT[/SITE]: every gateway of SITE (default: every site).
+    let url: URL;
+    try {
+      url = new URL(rest);
+    } catch {
+      throw new EndpointError(text, 'expected fleet:mqtt://HOST:PORT[/SITE] or fleet:mqtts://HOST:PORT[/SITE]');
+    }
+    if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new EndpointError(text, 'the broker URL must start mqtt:// or mqtts://');
+    const site = url.pathname.replace(/^\//, '') || '+';
+    return { kind, text: trimmed, broker: `${url.protocol}//${url.host}`, host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || (url.protocol === 'mqtts:' ? 8883 : 1883)), site };
+  }
   if (kind === 'replay') {
     if (rest === '') throw new EndpointError(text, 'expected replay:FILE, e.g. replay:flight.tlog');
     return { kind, text: trimmed, path: rest };
