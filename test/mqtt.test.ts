@@ -4,7 +4,8 @@
  * spool's limit, a restart of mavgate with a full spool, and an unapproved broker refused.
  */
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -17,6 +18,7 @@ import { MqttSink } from '../src/sinks/mqtt-sink.js';
 import { frame, registry } from './helpers/frames.js';
 import { gateFor } from './helpers/gate.js';
 import { HAS_MOSQUITTO, Mosquitto } from './helpers/mosquitto.js';
+import { runMavgate } from './helpers/cli.js';
 import { until } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void> | void)[] = [];
@@ -140,6 +142,10 @@ describe('an unapproved broker', () => {
     const start = gatewayWithSink(`mqtt://127.0.0.2:${port}`, { policy: { approved_sinks: { directories: [mkdtempSync(join(tmpdir(), 'x-'))], networks: [{ cidr: '127.0.0.1/32' }] } } });
     await expect(start).rejects.toBeInstanceOf(ResidencyRefusal);
     await expect(start).rejects.toThrow(/refuses mqtt\.broker: tcp:127\.0\.0\.2:\d+ \(127\.0\.0\.2\): 127\.0\.0\.2 \(loopback\) is in no approved network/);
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-mqtt-refused-'));
+    writeFileSync(join(dir, 'policy.yaml'), `approved_sinks: { directories: [${dir}], networks: [{ cidr: 127.0.0.1/32 }] }\n`);
+    const run = await runMavgate(['run', '--policy', join(dir, 'policy.yaml'), '--mqtt', `mqtt://127.0.0.2:${port}`]);
+    expect(run).toMatchObject({ code: 3, stderr: expect.stringMatching(/residency policy refuses mqtt\.broker/) });
     expect(connections).toBe(0);
   });
 });
@@ -171,4 +177,61 @@ describe.skipIf(!HAS_MOSQUITTO)('the fleet view', () => {
     // Read-only: what a client would send towards the vehicles goes nowhere.
     expect(fleet.links[0]!.link.write(Buffer.from([0xfd]))).toBe(false);
   }, 20_000);
+});
+
+describe('the broker\'s transport, as a verdict (nothing is contacted)', () => {
+  it('allows plain mqtt:// to loopback only; anything else needs mqtts://', async () => {
+    const { brokerTransportRefusal } = await import('../src/residency/verdicts.js');
+    for (const address of ['127.0.0.1', '127.0.0.2', '::1']) expect(brokerTransportRefusal('mqtt:', address)).toBe(null);
+    for (const address of ['192.168.10.20', '10.0.0.5', '203.0.113.7', '2001:db8::1', '::ffff:192.168.1.1']) {
+      expect(brokerTransportRefusal('mqtt:', address)).toMatch(/plain mqtt:\/\/ is allowed to loopback only .*use mqtts:\/\//);
+      expect(brokerTransportRefusal('mqtts:', address)).toBe(null);
+    }
+  });
+});
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl for the test. */
+function certificates(dir: string, name = 'ca'): { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string } {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
+  for (const who of ['server', 'client']) {
+    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who}`, '-keyout', `${who}.key`, '-out', `${who}.csr`);
+    writeFileSync(join(dir, `${who}.ext`), who === 'server' ? 'subjectAltName=IP:127.0.0.1\n' : 'extendedKeyUsage=clientAuth\n');
+    run('x509', '-req', '-in', `${who}.csr`, '-CA', `${name}.crt`, '-CAkey', `${name}.key`, '-CAcreateserial', '-days', '1', '-extfile', `${who}.ext`, '-out', `${who}.crt`);
+  }
+  chmodSync(join(dir, 'server.key'), 0o644); // mosquitto, dropped to its own user, reads it
+  const at = (f: string) => join(dir, f);
+  return { ca: at(`${name}.crt`), serverCert: at('server.crt'), serverKey: at('server.key'), clientCert: at('client.crt'), clientKey: at('client.key') };
+}
+
+describe.skipIf(!HAS_MOSQUITTO || !existsSync('/usr/bin/openssl'))('mqtts:// with a client certificate and the broker\'s CA pinned', () => {
+  it('publishes over TLS; a broker whose certificate another CA signed is not trusted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-tls-'));
+    chmodSync(dir, 0o755);
+    const c = certificates(dir);
+    const broker = await Mosquitto.start([`cafile ${c.ca}`, `certfile ${c.serverCert}`, `keyfile ${c.serverKey}`, 'require_certificate true']);
+    cleanup.push(() => broker.stop());
+    const url = `mqtts://127.0.0.1:${broker.port}`;
+    const received: string[] = [];
+    const sub = mqtt.connect(url, { ca: readFileSync(c.ca), cert: readFileSync(c.clientCert), key: readFileSync(c.clientKey), rejectUnauthorized: true });
+    cleanup.push(() => sub.endAsync(true));
+    sub.on('message', (topic) => received.push(topic));
+    await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
+    await sub.subscribeAsync('mavgate/#');
+    const gdir = mkdtempSync(join(tmpdir(), 'mavgate-tls-gw-'));
+    const gateway = new Gateway({ links: [parseEndpoint('sim')], gate: gateFor({ site: 'team-3', approved_sinks: { directories: [gdir] } }), sim: { rate: 5 } });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const sink = await MqttSink.start(gateway, { broker: url, caFile: c.ca, certFile: c.clientCert, keyFile: c.clientKey, spoolDirectory: join(gdir, 'spool'), spoolMaxBytes: 1 << 20 }, 'team-3', () => {});
+    cleanup.push(() => sink.stop());
+    await until(() => received.includes('mavgate/team-3/1/ATTITUDE'), 'ATTITUDE over TLS');
+    // Another CA pinned: the broker's certificate is refused, nothing is published.
+    const other = certificates(mkdtempSync(join(tmpdir(), 'mavgate-tls-other-')), 'other');
+    const errors: string[] = [];
+    const wrong = await MqttSink.start(gateway, { broker: url, caFile: other.ca, certFile: c.clientCert, keyFile: c.clientKey, spoolDirectory: join(gdir, 'spool2'), spoolMaxBytes: 1 << 20 }, 'team-x', (_level, message) => errors.push(message));
+    cleanup.push(() => wrong.stop());
+    await until(() => errors.some((e) => /certificate/i.test(e)), 'the untrusted certificate reported');
+    expect(wrong.stats().connected).toBe(false);
+    await expect(MqttSink.start(gateway, { broker: url, spoolDirectory: join(gdir, 'spool3'), spoolMaxBytes: 1 }, 'team-y', () => {})).rejects.toThrow(/mqtts:\/\/ needs ca_file/);
+  }, 30_000);
 });

@@ -86,3 +86,15 @@ export function judgeDirectory(policy: ResidencyPolicy, realPath: string, approv
   }
   return { approved: false, rule: 'approved_sinks.directories', reason: `${realPath} is outside every approved directory` };
 }
+
+/**
+ * Why a message broker at `address` may not be reached over `protocol`, or null when it
+ * may: without TLS, only on the machine itself (telemetry never crosses a network in the
+ * clear, and the broker's identity is pinned by its CA).
+ */
+export function brokerTransportRefusal(protocol: string, address: string): string | null {
+  if (protocol === 'mqtts:') return null;
+  const a = parse(address);
+  if (a && a.range() === 'loopback') return null;
+  return `plain ${protocol}// is allowed to loopback only (${address} is not); use mqtts:// with the broker's CA pinned and a client certificate`;
+}

@@ -23,8 +23,7 @@ import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressGate } from '../residency/gate.js';
 import { ResidencyRefusal } from '../residency/gate.js';
-import { isIpLiteral } from '../residency/verdicts.js';
-import ipaddr from 'ipaddr.js';
+import { brokerTransportRefusal, isIpLiteral } from '../residency/verdicts.js';
 import { toMavlink2Rest } from '../server/mavlink2rest-json.js';
 import { Spool } from './spool.js';
 
@@ -54,14 +53,6 @@ export class MqttConfigError extends Error {
 }
 
 const EVENT_MESSAGES = new Set(['STATUSTEXT', 'COMMAND_ACK']);
-
-function isLoopback(address: string): boolean {
-  try {
-    return ipaddr.process(address).range() === 'loopback';
-  } catch {
-    return false;
-  }
-}
 
 export class MqttSink {
   private readonly lastSent = new Map<number, number>();
@@ -120,9 +111,10 @@ export class MqttSink {
     const port = Number(url.port || (tls ? 8883 : 1883));
     const { gate } = parts;
     const grant = await gate.grantConnect('mqtt.broker', 'tcp', host, port);
-    if (!tls && !isLoopback(grant.address)) {
-      gate.record('refused', { entry: 'mqtt.broker', destination: settings.broker, rule: 'mqtt transport', reason: 'plain mqtt:// is allowed to loopback only' });
-      throw new ResidencyRefusal('mqtt.broker', settings.broker, 'mqtt transport', `plain mqtt:// is allowed to loopback only; use mqtts:// with ca_file, cert_file and key_file`);
+    const refusal = brokerTransportRefusal(url.protocol, grant.address);
+    if (refusal) {
+      gate.record('refused', { entry: 'mqtt.broker', destination: settings.broker, rule: 'mqtt transport', reason: refusal });
+      throw new ResidencyRefusal('mqtt.broker', settings.broker, 'mqtt transport', refusal);
     }
     const options: IClientOptions = {
       host: grant.address, port, protocol: tls ? 'mqtts' : 'mqtt', clientId: `mavgate-${site}-${randomUUID().slice(0, 8)}`,
