@@ -235,3 +235,10 @@ describe.skipIf(!HAS_MOSQUITTO || !existsSync('/usr/bin/openssl'))('mqtts:// wit
     await expect(MqttSink.start(gateway, { broker: url, spoolDirectory: join(gdir, 'spool3'), spoolMaxBytes: 1 }, 'team-y', () => {})).rejects.toThrow(/mqtts:\/\/ needs ca_file/);
   }, 30_000);
 });
+
+describe('mavgate fleet on the command line', () => {
+  it('names what is wrong with the broker URL (exit 2)', async () => {
+    expect(await runMavgate(['fleet', '--broker', 'http://127.0.0.1:1883'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/the broker URL must start mqtt:\/\/ or mqtts:\/\//) });
+    expect(await runMavgate(['fleet', '--broker', 'mqtts://127.0.0.1:8883', '--no-server'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/give the CA, certificate and key under mqtt:/) });
+  });
+});

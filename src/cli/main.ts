@@ -235,7 +235,7 @@ Examples:
     const log = stderrLogger();
     const stopAsked = untilSignal();
     const endpoint = parseEndpoint(`fleet:${flags.broker}${flags.site ? `/${flags.site}` : ''}`);
-    const base = await runConfig({ ...flags, record: flags.record ?? false });
+    const base = await runConfig({ ...flags, link: [], record: flags.record ?? false });
     const tls = base.mqtt?.caFile && base.mqtt.certFile && base.mqtt.keyFile ? { caFile: base.mqtt.caFile, certFile: base.mqtt.certFile, keyFile: base.mqtt.keyFile } : undefined;
     if (flags.broker.startsWith('mqtts:') && !tls) throw new InputError('--broker mqtts://: give the CA, certificate and key under mqtt: (ca_file, cert_file, key_file) in --config');
     const config: RunConfig = { ...base, links: [endpoint], mqtt: null, ...(tls ? { fleetTls: tls } : {}) };

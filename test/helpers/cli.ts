@@ -17,7 +17,7 @@ export interface Run {
  * directory.
  */
 export function withFreeServerPort(args: string[]): string[] {
-  if (args[0] !== 'run' && args[0] !== 'replay') return args;
+  if (args[0] !== 'run' && args[0] !== 'replay' && args[0] !== 'fleet') return args;
   const out = [...args];
   if (!args.some((a) => a === '--listen' || a === '--no-server')) out.push('--listen', '127.0.0.1:0');
   if (!args.some((a) => a === '--record' || a === '--no-record')) out.push('--no-record');
