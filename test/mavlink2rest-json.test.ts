@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFINITIONS_DIR, ENUM_DATA_PATH, enumSource } from '../scripts/generate-enums.js';
-import { toMavlink2Rest } from '../src/server/mavlink2rest-json.js';
+import { toMavlink2Rest } from '../src/mavlink/mavlink2rest-json.js';
 import { decodeAll, frame, heartbeat, registry } from './helpers/frames.js';
 
 const one = (bytes: Buffer) => decodeAll(registry, bytes).frames[0]!;
@@ -46,7 +46,7 @@ describe('mavlink2rest JSON (0.11.x, as Cockpit reads it)', () => {
 
 describe('mavlink2rest JSON from clients', () => {
   it('reads what toMavlink2Rest writes, back to the same frame', async () => {
-    const { fromMavlink2Rest } = await import('../src/server/mavlink2rest-json.js');
+    const { fromMavlink2Rest } = await import('../src/mavlink/mavlink2rest-json.js');
     const { encodeFrame } = await import('../src/mavlink/index.js');
     for (const original of [heartbeat(3), frame({ name: 'STATUSTEXT', fields: { severity: 4, text: 'Low battery' } }), frame({ name: 'SYS_STATUS', fields: { onboard_control_sensors_present: 0x1fffff, voltage_battery: 12000 } })]) {
       const f = one(original);
@@ -58,7 +58,7 @@ describe('mavlink2rest JSON from clients', () => {
   });
 
   it('takes a Cockpit-style COMMAND_LONG with integers for floats and enum names', async () => {
-    const { fromMavlink2Rest } = await import('../src/server/mavlink2rest-json.js');
+    const { fromMavlink2Rest } = await import('../src/mavlink/mavlink2rest-json.js');
     const parsed = fromMavlink2Rest({
       header: { system_id: 255, component_id: 240, sequence: 0 },
       message: { type: 'COMMAND_LONG', target_system: 1, target_component: 1, command: { type: 'MAV_CMD_COMPONENT_ARM_DISARM' }, confirmation: 0, param1: 1, param2: 0, param3: 0, param4: 0, param5: 0, param6: 0, param7: 0 },
@@ -75,7 +75,7 @@ describe('mavlink2rest JSON from clients', () => {
     [{ message: { type: 'HEARTBEAT', autopilot: { bits: 3 } } }, /HEARTBEAT\.autopilot: is not a bitmask field/],
     [{ message: { type: 'STATUSTEXT', text: ['ab', 'c'] } }, /STATUSTEXT\.text: expected an array of one-character strings/],
   ])('refuses %j with an error naming what was wrong', async (json, reason) => {
-    const { fromMavlink2Rest } = await import('../src/server/mavlink2rest-json.js');
+    const { fromMavlink2Rest } = await import('../src/mavlink/mavlink2rest-json.js');
     expect(() => fromMavlink2Rest(json, registry)).toThrow(reason);
   });
 });

@@ -13,7 +13,7 @@ import { parseGcsEndpoint, parseListen } from './server-flags.js';
 import { DEFAULT_GATEWAY_NODE } from '../router/gateway-node.js';
 import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
-import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, type RecordingConfig, type RunConfig } from './run-config.js';
+import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, DEFAULT_SPOOL_BYTES, type RecordingConfig, type RunConfig } from './run-config.js';
 import { PolicyError, ROLES } from '../residency/policy.js';
 import type { ClientHubOptions } from '../server/client-hub.js';
 import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
@@ -74,7 +74,7 @@ const schema = z.strictObject({
     ca_file: z.string().min(1).optional(),
     cert_file: z.string().min(1).optional(),
     key_file: z.string().min(1).optional(),
-    spool: z.strictObject({ directory: z.string().min(1).optional(), max_mb: z.number().positive().default(64) }).optional(),
+    spool: z.strictObject({ directory: z.string().min(1).optional(), max_mb: z.number().positive().optional() }).optional(),
   }).optional(),
   /** Flight recording (on by default), or false. */
   recording: z.union([z.literal(false), z.strictObject({
@@ -143,7 +143,7 @@ export function parseConfig(document: unknown, source: string): RunConfig {
       ...(c.mqtt.cert_file ? { certFile: resolve(dirname(source), c.mqtt.cert_file) } : {}),
       ...(c.mqtt.key_file ? { keyFile: resolve(dirname(source), c.mqtt.key_file) } : {}),
       ...(c.mqtt.spool?.directory ? { spoolDirectory: resolve(dirname(source), c.mqtt.spool.directory) } : {}),
-      spoolMaxBytes: Math.round((c.mqtt.spool?.max_mb ?? 64) * 1024 * 1024),
+      spoolMaxBytes: c.mqtt.spool?.max_mb !== undefined ? Math.round(c.mqtt.spool.max_mb * 1024 * 1024) : DEFAULT_SPOOL_BYTES,
     } : null,
     ...(c.dialects ? { dialects: c.dialects } : {}),
     ...(c.dedup_window_ms !== undefined ? { dedupWindowMs: c.dedup_window_ms } : {}),

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadRegistry, TlogDecoder } from '../mavlink/index.js';
 import { EgressGate } from '../residency/gate.js';
-import type { ResidencyPolicy } from '../residency/policy.js';
+import { dataDirectory, type ResidencyPolicy } from '../residency/policy.js';
 import { csvFormat, type ExportFormat, type ExportFormatName, gpxFormat, jsonlFormat, kmlFormat } from '../sinks/export-formats.js';
 import { createFile } from '../sinks/files.js';
 import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
@@ -30,7 +30,7 @@ export interface ExportOptions {
 
 export async function runExport(options: ExportOptions): Promise<{ out: string; summary: Record<string, unknown> }> {
   const stem = basename(options.input).replace(/\.tlog(\.enc)?$/, '');
-  const defaultDir = join(options.policy.directories[0]?.path ?? 'mavgate-data', 'exports');
+  const defaultDir = dataDirectory(options.policy, 'exports');
   const csv = options.format === 'csv';
   const outPath = resolve(options.out ?? join(defaultDir, csv ? `${stem}-csv` : `${stem}.${options.format}`));
   const dir = csv ? outPath : dirname(outPath);

@@ -16,7 +16,7 @@ import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/p
 import { KeyFileError, loadKey } from '../sinks/key-file.js';
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
-import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, type RunConfig } from './run-config.js';
+import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, DEFAULT_SPOOL_BYTES, type RunConfig } from './run-config.js';
 import { parseGcsFlag, parseListen } from './server-flags.js';
 
 // Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
@@ -113,7 +113,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
       gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
       origins: [...base.server.origins, ...flags.origin],
     },
-    mqtt: flags.mqtt ? { ...(base.mqtt ?? { spoolMaxBytes: 64 * 1024 * 1024 }), broker: flags.mqtt } : base.mqtt,
+    mqtt: flags.mqtt ? { ...(base.mqtt ?? { spoolMaxBytes: DEFAULT_SPOOL_BYTES }), broker: flags.mqtt } : base.mqtt,
     recording: flags.record === false ? null : {
       ...(base.recording ?? DEFAULT_RECORDING),
       ...(flags.record !== undefined ? { directory: resolve(flags.record) } : {}),
@@ -127,7 +127,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
   };
 }
 
-/** The options `run` and `replay` share: clients, ground stations, recording. */
+/** The options `run`, `replay` and `fleet` share: clients, ground stations, recording, the MQTT broker, signing. */
 function addClientAndRecordingOptions(command: Command): Command {
   return command
     .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)

@@ -50,4 +50,7 @@ export interface RecordingConfig {
 
 export const DEFAULT_RECORDING: RecordingConfig = { flushIntervalMs: 1000 };
 
+/** How much the MQTT spool keeps while the broker is out of reach, by default. */
+export const DEFAULT_SPOOL_BYTES = 64 * 1024 * 1024;
+
 export const DEFAULT_RUN_CONFIG: RunConfig = { links: [], statusIntervalMs: 1000, node: DEFAULT_GATEWAY_NODE, server: DEFAULT_SERVER, recording: DEFAULT_RECORDING, mqtt: null };

@@ -2,90 +2,18 @@
  * `mavgate run`: the gateway, from a config file or flags. With no link it starts the
  * built-in simulated vehicle in-process, so a newcomer sees live telemetry at once.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Endpoint } from '../links/endpoint.js';
 import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
 import type { ClientServices } from '../server/client-services.js';
-import { loadKey } from '../sinks/key-file.js';
-import { Recorder, type RecorderStats } from '../sinks/recorder.js';
-import { InputError } from './errors.js';
+import type { MqttSink } from '../sinks/mqtt-sink.js';
+import type { Recorder } from '../sinks/recorder.js';
 import { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
-import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
-import type { MqttSink } from '../sinks/mqtt-sink.js';
+import type { RunConfig } from './run-config.js';
+import { clientStatus, recordingStatus, startClients, startMqtt, startRecorder } from './run-services.js';
 import { StatusLine } from './status.js';
-
-/** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
-function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {
-  const { policy } = gate;
-  const directory = config.directory ?? join(policy.directories[0]?.path ?? 'mavgate-data', 'recordings');
-  const key = config.keyFile ? loadKey(config.keyFile) : null;
-  const grant = gate.grantDirectory('recording.directory', directory);
-  return new Recorder(
-    grant,
-    { site: policy.site, jurisdiction: policy.jurisdiction, policySha256: policy.sha256, gatewayVersion: version },
-    gateway.registry,
-    gateway.state,
-    {
-      flushIntervalMs: config.flushIntervalMs,
-      ...(config.rotateBytes !== undefined ? { rotateBytes: config.rotateBytes } : {}),
-      ...(config.rotateMs !== undefined ? { rotateMs: config.rotateMs } : {}),
-      retention: { ...(config.retainMs !== undefined ? { maxAgeMs: config.retainMs } : {}), ...(config.retainBytes !== undefined ? { maxTotalBytes: config.retainBytes } : {}) },
-      queueBytes: 64 * 1024 * 1024,
-      key,
-    },
-    { audit: (event, details) => gate.record(event, details), log },
-  );
-}
-
-function clientStatus(c: ClientServices): string {
-  const sessions = [...c.hub.sessions.values()].filter((s) => s.kind !== 'rest');
-  const holder = c.hub.lease.holder;
-  return `clients ${sessions.length}${holder ? ` control ${holder.principal}` : ''}`;
-}
-
-function recordingStatus(r: RecorderStats): string {
-  const mb = r.files.reduce((n, f) => n + f.bytes, 0) / 1e6;
-  const parts = [`rec ${r.state === 'error' ? `ERROR ${r.error}` : `${r.files.length} file(s) ${mb.toFixed(1)} MB`}`];
-  if (r.dropped > 0) parts.push(`DROPPED ${r.dropped}`);
-  if (r.queuedBytes > 1e6) parts.push(`waiting ${(r.queuedBytes / 1e6).toFixed(1)} MB`);
-  return parts.join(' ');
-}
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-/** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
-/** The MQTT sink: the broker granted by the gate (refused: exit 3), its settings checked (exit 2). */
-async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logger): Promise<MqttSink> {
-  const { MqttSink, MqttConfigError } = await import('../sinks/mqtt-sink.js');
-  const spoolDirectory = config.spoolDirectory ?? join(gateway.gate.policy.directories[0]?.path ?? 'mavgate-data', 'mqtt-spool');
-  try {
-    return await MqttSink.start(gateway, { ...config, spoolDirectory }, gateway.gate.policy.site, log);
-  } catch (err) {
-    if (err instanceof MqttConfigError) throw new InputError(err.message);
-    throw err;
-  }
-}
-
-async function startClients(gateway: Gateway, recorder: Recorder | null, mqttSink: MqttSink | null, config: RunConfig, log: Logger): Promise<ClientServices> {
-  const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
-  try {
-    const parts = {
-      registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node,
-      get gate() {
-        return gateway.gate;
-      },
-      stats: () => ({ ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) }),
-    };
-    return await ClientServices.start(parts, config.server, version, log);
-  } catch (err) {
-    if (err instanceof PermissionError || err instanceof ServerConfigError) throw new InputError(err.message);
-    throw err;
-  }
-}
 
 export interface RunningGateway {
   gateway: Gateway;

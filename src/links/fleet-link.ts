@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { encodeFrame, MessageEncodeError, type MessageRegistry } from '../mavlink/index.js';
 import { assertGrant, type ConnectGrant } from '../residency/gate.js';
-import { fromMavlink2Rest, Mavlink2RestError } from '../server/mavlink2rest-json.js';
+import { fromMavlink2Rest, Mavlink2RestError } from '../mavlink/mavlink2rest-json.js';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 

@@ -5,7 +5,7 @@
  * data directory only.
  */
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { DATA_CLASSES, type DataClass } from './data-classes.js';
 
@@ -86,6 +86,11 @@ export function parseCidr(source: string, key: string, cidr: string): [ipaddr.IP
   }
   if (range[1] === 0) throw new PolicyError(source, key, `"${cidr}" approves every address; approve the networks you control`);
   return range;
+}
+
+/** A directory for mavgate's own files (`recordings`, `exports`, `mqtt-spool`) in the policy's first approved directory. */
+export function dataDirectory(policy: ResidencyPolicy, name: string): string {
+  return join(policy.directories[0]?.path ?? resolve(DEFAULT_DATA_DIRECTORY), name);
 }
 
 /** A policy document after schema validation (see policy-parse.ts). */

@@ -13,7 +13,7 @@ import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressGate } from '../residency/gate.js';
 import { ClientSession, type ClientKind, RateLimiter, type RateLimit, type SessionHooks } from './client-session.js';
 import { ControlLease, type ControlEvent, type LeaseHolder } from './control-lease.js';
-import { fromMavlink2Rest, Mavlink2RestError, toMavlink2Rest } from './mavlink2rest-json.js';
+import { fromMavlink2Rest, Mavlink2RestError, toMavlink2Rest } from '../mavlink/mavlink2rest-json.js';
 import { DEFAULT_QUEUE, OutboundQueue, type ClientTransport, type QueueOptions } from './outbound-queue.js';
 import { commandName, DEFAULT_PERMISSIONS, type PermissionSettings, Permissions } from './permissions.js';
 import { type Principal, sourceAllowed } from './tokens.js';

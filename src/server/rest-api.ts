@@ -7,7 +7,7 @@ import { ENUMS, FIELD_ENUMS } from '../mavlink/enum-data.js';
 import type { Fields, MessageRegistry } from '../mavlink/index.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { ClientHub } from './client-hub.js';
-import { renderMessage } from './mavlink2rest-json.js';
+import { renderMessage } from '../mavlink/mavlink2rest-json.js';
 import type { Principal } from './tokens.js';
 import { followPath, TreePathError, vehicleTree } from './vehicle-tree.js';
 import type { RoleView } from './role-view.js';

@@ -6,7 +6,7 @@
  */
 import type { Fields } from '../mavlink/index.js';
 import type { MessageEntry, VehicleStateStore } from '../router/vehicle-state.js';
-import { renderMessage } from './mavlink2rest-json.js';
+import { renderMessage } from '../mavlink/mavlink2rest-json.js';
 
 export type Tree = { vehicles: Record<string, unknown> };
 

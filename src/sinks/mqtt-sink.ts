@@ -24,7 +24,7 @@ import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressGate } from '../residency/gate.js';
 import { ResidencyRefusal } from '../residency/gate.js';
 import { brokerTransportRefusal, isIpLiteral } from '../residency/verdicts.js';
-import { toMavlink2Rest } from '../server/mavlink2rest-json.js';
+import { toMavlink2Rest } from '../mavlink/mavlink2rest-json.js';
 import { Spool } from './spool.js';
 
 export interface MqttSettings {

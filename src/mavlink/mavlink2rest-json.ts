@@ -5,8 +5,10 @@
  * name is `type`). Which field takes which enum comes from the MAVLink XML, through the
  * generated src/mavlink/enum-data.ts.
  */
-import { ENUMS, FIELD_ENUMS } from '../mavlink/enum-data.js';
-import type { FieldValue, Fields, Frame, MessageDef } from '../mavlink/index.js';
+import { ENUMS, FIELD_ENUMS } from './enum-data.js';
+import type { Frame } from './frame.js';
+import type { MessageDef } from './registry.js';
+import type { FieldValue, Fields } from './values.js';
 
 export interface Mavlink2RestMessage {
   header: { system_id: number; component_id: number; sequence: number };

@@ -1,0 +1,85 @@
+/**
+ * What `mavgate run` starts next to the gateway (the recorder, the MQTT sink, the client
+ * server), each with its settings checked and its refusals typed, and their parts of the
+ * status line.
+ */
+import { readFileSync } from 'node:fs';
+import { dataDirectory } from '../residency/policy.js';
+import type { EgressGate } from '../residency/gate.js';
+import type { ClientServices } from '../server/client-services.js';
+import { loadKey } from '../sinks/key-file.js';
+import type { MqttSink } from '../sinks/mqtt-sink.js';
+import { DEFAULT_RECORDER, Recorder, type RecorderStats } from '../sinks/recorder.js';
+import { InputError } from './errors.js';
+import type { Gateway } from './gateway.js';
+import type { Logger } from './log.js';
+import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
+export function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {
+  const { policy } = gate;
+  const directory = config.directory ?? dataDirectory(policy, 'recordings');
+  const key = config.keyFile ? loadKey(config.keyFile) : null;
+  const grant = gate.grantDirectory('recording.directory', directory);
+  return new Recorder(
+    grant,
+    { site: policy.site, jurisdiction: policy.jurisdiction, policySha256: policy.sha256, gatewayVersion: version },
+    gateway.registry,
+    gateway.state,
+    {
+      flushIntervalMs: config.flushIntervalMs,
+      ...(config.rotateBytes !== undefined ? { rotateBytes: config.rotateBytes } : {}),
+      ...(config.rotateMs !== undefined ? { rotateMs: config.rotateMs } : {}),
+      retention: { ...(config.retainMs !== undefined ? { maxAgeMs: config.retainMs } : {}), ...(config.retainBytes !== undefined ? { maxTotalBytes: config.retainBytes } : {}) },
+      queueBytes: DEFAULT_RECORDER.queueBytes,
+      key,
+    },
+    { audit: (event, details) => gate.record(event, details), log },
+  );
+}
+
+export function clientStatus(c: ClientServices): string {
+  const sessions = [...c.hub.sessions.values()].filter((s) => s.kind !== 'rest');
+  const holder = c.hub.lease.holder;
+  return `clients ${sessions.length}${holder ? ` control ${holder.principal}` : ''}`;
+}
+
+export function recordingStatus(r: RecorderStats): string {
+  const mb = r.files.reduce((n, f) => n + f.bytes, 0) / 1e6;
+  const parts = [`rec ${r.state === 'error' ? `ERROR ${r.error}` : `${r.files.length} file(s) ${mb.toFixed(1)} MB`}`];
+  if (r.dropped > 0) parts.push(`DROPPED ${r.dropped}`);
+  if (r.queuedBytes > 1e6) parts.push(`waiting ${(r.queuedBytes / 1e6).toFixed(1)} MB`);
+  return parts.join(' ');
+}
+
+/** The MQTT sink: the broker granted by the gate (refused: exit 3), its settings checked (exit 2). */
+export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logger): Promise<MqttSink> {
+  const { MqttSink, MqttConfigError } = await import('../sinks/mqtt-sink.js');
+  const spoolDirectory = config.spoolDirectory ?? dataDirectory(gateway.gate.policy, 'mqtt-spool');
+  try {
+    return await MqttSink.start(gateway, { ...config, spoolDirectory }, gateway.gate.policy.site, log);
+  } catch (err) {
+    if (err instanceof MqttConfigError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+/** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
+export async function startClients(gateway: Gateway, recorder: Recorder | null, mqttSink: MqttSink | null, config: RunConfig, log: Logger): Promise<ClientServices> {
+  const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
+  try {
+    const parts = {
+      registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node,
+      get gate() {
+        return gateway.gate;
+      },
+      stats: () => ({ ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) }),
+    };
+    return await ClientServices.start(parts, config.server, version, log);
+  } catch (err) {
+    if (err instanceof PermissionError || err instanceof ServerConfigError) throw new InputError(err.message);
+    throw err;
+  }
+}
