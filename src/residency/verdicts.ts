@@ -16,6 +16,11 @@ export function isIpLiteral(host: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
 }
 
+/** A loopback address (IPv4-mapped IPv6 judged as IPv4): this machine itself. */
+export function isLoopbackAddress(address: string): boolean {
+  return parse(address)?.range() === 'loopback';
+}
+
 function parse(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   try {
     const a = ipaddr.parse(address);
@@ -94,7 +99,6 @@ export function judgeDirectory(policy: ResidencyPolicy, realPath: string, approv
  */
 export function brokerTransportRefusal(protocol: string, address: string): string | null {
   if (protocol === 'mqtts:') return null;
-  const a = parse(address);
-  if (a && a.range() === 'loopback') return null;
+  if (isLoopbackAddress(address)) return null;
   return `plain ${protocol}// is allowed to loopback only (${address} is not); use mqtts:// with the broker's CA pinned and a client certificate`;
 }

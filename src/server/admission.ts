@@ -8,9 +8,8 @@
  * - the client's network and role must be approved by the residency policy.
  */
 import type { IncomingMessage } from 'node:http';
-import ipaddr from 'ipaddr.js';
 import type { EgressGate } from '../residency/gate.js';
-import { isIpLiteral } from '../residency/verdicts.js';
+import { isIpLiteral, isLoopbackAddress } from '../residency/verdicts.js';
 import { ANONYMOUS, type Principal, principalOf, tokenOf, type TokenStore } from './tokens.js';
 
 export interface AdmissionSettings {
@@ -31,15 +30,6 @@ function hostName(host: string): string {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
   if (bracketed) return bracketed[1]!;
   return host.replace(/:\d+$/, '');
-}
-
-export function isLoopback(address: string): boolean {
-  try {
-    const a = ipaddr.process(address);
-    return a.range() === 'loopback';
-  } catch {
-    return false;
-  }
 }
 
 /** Whether `origin` may talk to the server reached as `host`. */
@@ -70,7 +60,7 @@ export function admit(req: IncomingMessage, url: URL, settings: AdmissionSetting
     const entry = settings.tokens.find(token);
     if (!entry) return { ok: false, status: 401, reason: 'unknown token' };
     principal = principalOf(entry);
-  } else if (settings.tokens.size === 0 && isLoopback(address)) {
+  } else if (settings.tokens.size === 0 && isLoopbackAddress(address)) {
     principal = ANONYMOUS;
   } else {
     return { ok: false, status: 401, reason: settings.tokens.size === 0 ? 'clients from other machines need a token (mavgate token add)' : 'a token is required: Authorization: Bearer TOKEN, ?token=TOKEN, or the WebSocket subprotocol mavgate.token.TOKEN' };

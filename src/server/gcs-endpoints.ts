@@ -9,7 +9,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { assertGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
-import { isLoopback } from './admission.js';
+import { isLoopbackAddress } from '../residency/verdicts.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientSession } from './client-session.js';
 import type { Principal } from './tokens.js';
@@ -26,7 +26,7 @@ export interface GcsEndpoint {
 
 /** Anonymous observers only from the machine itself, as on the WebSocket side. */
 function admitPeer(hub: ClientHub, text: string, principal: Principal, address: string): boolean {
-  if (principal.anonymous && !isLoopback(address)) return false;
+  if (principal.anonymous && !isLoopbackAddress(address)) return false;
   return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal.role);
 }
 
