@@ -7,7 +7,9 @@
  */
 import { ENUMS, FIELD_ENUMS } from './enum-data.js';
 import type { Frame } from './frame.js';
-import type { MessageDef } from './registry.js';
+import { FrameDecoder } from './decoder.js';
+import type { MessageDef, MessageRegistry } from './registry.js';
+import { msgidOf } from './resequence.js';
 import type { FieldValue, Fields } from './values.js';
 
 export interface Mavlink2RestMessage {
@@ -62,6 +64,24 @@ export function toMavlink2Rest(frame: Frame): Mavlink2RestMessage | null {
   const fields = frame.decode();
   if (!def || !fields) return null;
   return { header: { system_id: frame.sysid, component_id: frame.compid, sequence: frame.seq }, message: renderMessage(def, fields) };
+}
+
+/**
+ * A function from one whole frame's bytes (as a router hands them to an endpoint, or a
+ * redacted copy) to its mavlink2rest JSON text; null for a message id the registry does
+ * not know.
+ */
+export function jsonRenderer(registry: MessageRegistry): (bytes: Buffer) => string | null {
+  let rendered: string | null = null;
+  const decoder = new FrameDecoder(registry, (frame) => {
+    const message = toMavlink2Rest(frame);
+    rendered = message ? JSON.stringify(message) : null;
+  });
+  return (bytes) => {
+    rendered = null;
+    if (registry.byId(msgidOf(bytes))) decoder.push(bytes);
+    return rendered;
+  };
 }
 
 export class Mavlink2RestError extends Error {

@@ -13,7 +13,7 @@ import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressGate } from '../residency/gate.js';
 import { ClientSession, type ClientKind, RateLimiter, type RateLimit, type SessionHooks } from './client-session.js';
 import { ControlLease, type ControlEvent, type LeaseHolder } from './control-lease.js';
-import { fromMavlink2Rest, Mavlink2RestError, toMavlink2Rest } from '../mavlink/mavlink2rest-json.js';
+import { fromMavlink2Rest, jsonRenderer, Mavlink2RestError } from '../mavlink/mavlink2rest-json.js';
 import { DEFAULT_QUEUE, OutboundQueue, type ClientTransport, type QueueOptions } from './outbound-queue.js';
 import { commandName, DEFAULT_PERMISSIONS, type PermissionSettings, Permissions } from './permissions.js';
 import { type Principal, sourceAllowed } from './tokens.js';
@@ -87,7 +87,7 @@ export class ClientHub {
   /** Set while a JSON or REST message is being judged: where its result goes. */
   private pendingResult: ((r: SendResult) => void) | null = null;
   /** Renders a frame to JSON once for every JSON client it goes to. */
-  private readonly viewer: FrameDecoder;
+  private readonly render: (bytes: Buffer) => string | null;
   private rendered: { bytes: Buffer | null; json: Buffer | null } = { bytes: null, json: null };
   private readonly timer: NodeJS.Timeout;
   private readonly lastStatusText = new Map<string, number>();
@@ -100,10 +100,7 @@ export class ClientHub {
     for (const def of registry) if (def.id < 65536 && KEEP.test(def.name)) this.keep[def.id] = 1;
     this.encoder = new FrameEncoder(registry);
     this.outlet = new FrameDecoder(registry, (frame) => context.router.route(frame, this.routingFrom!.port));
-    this.viewer = new FrameDecoder(registry, (frame) => {
-      const message = toMavlink2Rest(frame);
-      this.rendered.json = message ? Buffer.from(JSON.stringify(message)) : null;
-    });
+    this.render = jsonRenderer(registry);
     this.lease = new ControlLease(this.options.controlTimeoutMs, (e) => this.onControl(e), this.now);
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
@@ -169,16 +166,17 @@ export class ClientHub {
       return true;
     }
     if (!session.wants(msgid, () => this.context.registry.byId(msgid)?.name)) return true;
-    const json = this.jsonOf(bytes, msgid);
+    const json = this.jsonOf(bytes);
     if (json !== null) session.queue.push(json, key, keep);
     return true;
   }
 
   /** mavlink2rest JSON of a frame, rendered once however many clients it goes to. */
-  private jsonOf(bytes: Buffer, msgid: number): Buffer | null {
-    if (this.rendered.bytes === bytes) return this.rendered.json;
-    this.rendered = { bytes, json: null };
-    if (this.context.registry.byId(msgid)) this.viewer.push(bytes);
+  private jsonOf(bytes: Buffer): Buffer | null {
+    if (this.rendered.bytes !== bytes) {
+      const json = this.render(bytes);
+      this.rendered = { bytes, json: json === null ? null : Buffer.from(json) };
+    }
     return this.rendered.json;
   }
 

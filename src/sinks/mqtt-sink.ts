@@ -18,13 +18,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { type Frame, FrameDecoder, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
+import { type Frame, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressGate } from '../residency/gate.js';
 import { ResidencyRefusal } from '../residency/gate.js';
 import { brokerTransportRefusal, isIpLiteral } from '../residency/verdicts.js';
-import { toMavlink2Rest } from '../mavlink/mavlink2rest-json.js';
+import { jsonRenderer } from '../mavlink/mavlink2rest-json.js';
 import { Spool } from './spool.js';
 
 export interface MqttSettings {
@@ -65,8 +65,7 @@ export class MqttSink {
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly stateSubscription: { unsubscribe(): void };
-  private rendered: string | null = null;
-  private readonly viewer: FrameDecoder;
+  private readonly render: (bytes: Buffer) => string | null;
 
   private constructor(
     private readonly client: MqttClient,
@@ -78,10 +77,7 @@ export class MqttSink {
     private readonly broker: string,
   ) {
     const classes = parts.gate.classTable(parts.registry);
-    this.viewer = new FrameDecoder(parts.registry, (f) => {
-      const m = toMavlink2Rest(f);
-      this.rendered = m ? JSON.stringify(m) : null;
-    });
+    this.render = jsonRenderer(parts.registry);
     this.unsubscribe = parts.router.onFrame((frame) => this.observe(frame, classes.classOf(frame.msgid)));
     this.stateSubscription = parts.state.events$.subscribe((e) => {
       const c = e.component;
@@ -180,15 +176,7 @@ export class MqttSink {
         return;
       }
     }
-    let json: string | null;
-    if (out === undefined) {
-      const m = toMavlink2Rest(frame);
-      json = m ? JSON.stringify(m) : null;
-    } else {
-      this.rendered = null;
-      this.viewer.push(out);
-      json = this.rendered;
-    }
+    const json = this.render(out ?? frame.bytes());
     if (json === null) return;
     if (event) {
       this.reliable(`mavgate/${this.site}/${frame.sysid}/event`, { event: name.toLowerCase(), ...(JSON.parse(json) as object) });
