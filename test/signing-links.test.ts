@@ -93,6 +93,23 @@ describe('a signed vehicle link', () => {
     expect(d.audit.filter((a) => a.event === 'signing_rejected').map((a) => a.details.kind).sort()).toEqual(['replayed', 'unsigned']);
     expect(d.signing().unsignedAllowed).toBe(1);
   });
+
+  it('answers only a sender whose frame verified: forged datagrams do not divert what it sends to the vehicle', async () => {
+    const d = await signedFlightDeck();
+    await d.gcs.next('ATTITUDE');
+    // The vehicle goes quiet (its telemetry stops; it still obeys), so only the forger speaks to the gateway now.
+    d.sim.vehicle.stop();
+    const attacker = createSocket('udp4');
+    cleanup.push(() => new Promise<void>((r) => attacker.close(() => r())));
+    await new Promise<void>((r) => attacker.bind(0, '127.0.0.1', () => r()));
+    const radio = frame({ name: 'RADIO_STATUS', fields: { rssi: 200 } }, { sysid: 51, compid: 68 });
+    attacker.send(Buffer.concat([frame({ name: 'HEARTBEAT', fields: { type: 2, autopilot: 3 } }), radio]), d.vehiclePort, '127.0.0.1');
+    await d.gcs.next('RADIO_STATUS'); // the forged datagram was handled (its allow-listed radio frame relayed)
+    expect((d.gateway.links[0]!.link as UdpLink).peerAddress?.port).toBe((d.sim.link as UdpLink).localPort);
+    const ack = d.gcs.next('COMMAND_ACK', (f) => f.command === 400);
+    d.gcs.send({ name: 'COMMAND_LONG', fields: { target_system: 1, target_component: 1, command: 400, param1: 1 } });
+    expect((await ack).fields!.result).toBe(0);
+  });
 });
 
 describe('mavgate key setup', () => {

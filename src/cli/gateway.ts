@@ -194,7 +194,13 @@ export class Gateway {
     const port = this.router.attach(routeEndpoint);
     // With signing required, what fails verification reaches neither the router nor anything behind it (clients, recordings).
     const decoder = new FrameDecoder(this.registry, signing
-      ? (frame) => signing.accept(frame) && this.router.route(frame, port)
+      ? (frame) => {
+        const verdict = signing.accept(frame);
+        if (verdict === 'refused') return;
+        // Only a frame signed with the key proves who sent it (an allow-listed radio message does not).
+        if (verdict === 'verified') link.confirmSender?.();
+        this.router.route(frame, port);
+      }
       : (frame) => this.router.route(frame, port));
     const subscriptions: Subscription[] = [];
     const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions, signing };

@@ -57,21 +57,24 @@ export class LinkSigning {
     this.allowed = new Set(settings.allowUnsigned);
   }
 
-  /** Whether an incoming frame may go on to the router. */
-  accept(frame: Frame): boolean {
-    if (!this.verifier) return true;
+  /**
+   * Whether an incoming frame may go on to the router: `verified` (signed with the key),
+   * `allowed` (unsigned, but on the allow-list, or signatures not required), or `refused`.
+   */
+  accept(frame: Frame): 'verified' | 'allowed' | 'refused' {
+    if (!this.verifier) return 'allowed';
     const result = this.verifier.verify(frame);
     if (result === 'ok') {
       this.counters.signedAccepted++;
-      return true;
+      return 'verified';
     }
     if (result === 'unsigned' && this.allowed.has(frame.name ?? '')) {
       this.counters.unsignedAllowed++;
-      return true;
+      return 'allowed';
     }
     this.counters[KIND[result]]++;
     this.record(result, frame);
-    return false;
+    return 'refused';
   }
 
   /** What to send for outgoing frame bytes: a signed copy, or the bytes as they are when they cannot be signed. */

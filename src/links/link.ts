@@ -34,6 +34,8 @@ export interface VehicleLink {
   open(): Promise<void>;
   /** Sends bytes; false (and counted) when the link cannot send right now. */
   write(bytes: Uint8Array): boolean;
+  /** The frame being handled verified: a listener may answer its sender (links with required signatures). */
+  confirmSender?(): void;
   close(): Promise<void>;
 }
 

@@ -23,12 +23,24 @@ export class UdpLink extends BaseLink {
   private readonly address: string;
   /** For a listener: whether the policy lets us answer a peer. */
   private readonly acceptsPeer: (address: string, port: number) => boolean;
+  /**
+   * With signatures required, a listener answers a new sender only once one of its frames
+   * verified (`confirmSender`): a forged datagram must not divert what we send.
+   */
+  private readonly confirmSenders: boolean;
+  private sender: { address: string; port: number } | null = null;
 
   constructor(id: string, override readonly endpoint: NetworkEndpoint, grant: ConnectGrant | ListenGrant) {
     const address = grantedAddress(endpoint, grant, endpoint.kind === 'udp-listen' ? 'listen' : 'connect', 'udp');
     super(id, endpoint);
     this.address = address;
     this.acceptsPeer = grant.kind === 'listen' ? grant.acceptsPeer : () => true;
+    this.confirmSenders = endpoint.kind === 'udp-listen' && endpoint.signing?.requireSigned === true;
+  }
+
+  /** The datagram being handled came from a sender whose frame verified: answer it from now on. */
+  confirmSender(): void {
+    if (this.sender) this.peer = this.sender;
   }
 
   /** The address this link is bound to (useful with port 0). */
@@ -51,6 +63,13 @@ export class UdpLink extends BaseLink {
         // A peer the policy does not approve is neither answered nor heard.
         if (!this.acceptsPeer(rinfo.address, rinfo.port)) {
           this.counters.peersRefused++;
+          return;
+        }
+        if (this.confirmSenders) {
+          // The frames are checked while this datagram is handled, synchronously.
+          this.sender = { address: rinfo.address, port: rinfo.port };
+          this.receive(msg);
+          this.sender = null;
           return;
         }
         this.peer = { address: rinfo.address, port: rinfo.port };
