@@ -9,6 +9,8 @@ import { frame, registry } from './helpers/frames.js';
 import { Deck } from './helpers/clients.js';
 import { GroundStation } from './helpers/gcs.js';
 import { parseGcsEndpoint } from '../src/cli/server-flags.js';
+import { gateFor } from './helpers/gate.js';
+import { parseEndpoint } from '../src/links/endpoint.js';
 import { until, waitFor } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -115,5 +117,26 @@ describe('residency rules per client role', () => {
     expect(Object.keys(asObserver)).toContain('ATTITUDE');
     expect(Object.keys(asObserver)).not.toContain('GLOBAL_POSITION_INT');
     expect(Object.keys(asPilot)).toContain('GLOBAL_POSITION_INT');
+  });
+
+  it('a new policy (SIGHUP) applies to connected clients: one no longer approved is disconnected, the others get the new rule', async () => {
+    const d = await deck({ tokens: [{ name: 'alice', role: 'pilot' }, { name: 'eve', role: 'observer' }] });
+    const eve = await d.connect('/v1/ws/mavlink', { token: d.tokens.eve! });
+    const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
+    await alice.telemetry('GLOBAL_POSITION_INT');
+    const eveClosed = new Promise<void>((resolve) => eve.ws.once('close', () => resolve()));
+    const stricter = gateFor({ client_networks: [{ cidr: '127.0.0.0/8', roles: ['pilot'] }], rules: [{ to: 'role:pilot', redact: { position: 'drop' } }] });
+    await d.gateway.reload([parseEndpoint('sim')], stricter);
+    expect(d.hub.applyPolicy()).toEqual({ disconnected: 1 });
+    await eveClosed;
+    const seen = new Set<string>();
+    let attitudes = 0;
+    await waitFor(alice.messages$, (m) => {
+      const type = ('json' in m && (m.json as { message?: { type: string } }).message?.type) || '';
+      seen.add(type);
+      return type === 'ATTITUDE' && ++attitudes === 30;
+    }, '30 ATTITUDE at the pilot under the new policy');
+    expect(seen.has('GLOBAL_POSITION_INT')).toBe(false);
+    expect([...d.hub.sessions.values()].map((s) => s.principal.name)).toEqual(['alice']);
   });
 });

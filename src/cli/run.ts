@@ -98,6 +98,10 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
         }
         const r = await gateway.reload(next.links.length > 0 ? next.links : links, gate);
         for (const why of [...r.refused, ...r.failed]) log('warn', why);
+        if (gate && clients) {
+          const { disconnected } = clients.hub.applyPolicy();
+          if (disconnected > 0) log('warn', `SIGHUP: ${disconnected} client(s) disconnected: the new policy does not approve them`);
+        }
         log('info', `SIGHUP: reloaded${gate ? ' with a new policy' : ''}: ${r.added.length} link(s) added, ${r.removed.length} removed, ${r.refused.length} refused, ${r.failed.length} failed`);
       } catch (err) {
         log('error', `SIGHUP: configuration not reloaded, the running one stays: ${err instanceof Error ? err.message : String(err)}`);

@@ -140,6 +140,30 @@ export class ClientHub {
     return session;
   }
 
+  /**
+   * A new policy is in force (SIGHUP): every connected client is judged again. One its
+   * network no longer allows is disconnected (and audited); the others get the new rule
+   * for their role from the next frame on.
+   */
+  applyPolicy(): { disconnected: number } {
+    let disconnected = 0;
+    for (const session of [...this.sessions.values()]) {
+      const verdict = this.gate.admitClient(session.entry, session.ip, session.principal.role);
+      if (!verdict.approved) {
+        disconnected++;
+        const why = `the new residency policy refuses it: ${verdict.reason}`;
+        session.hooks.close(1008, 'refused by the residency policy');
+        this.close(session, why);
+        continue;
+      }
+      this.gate.record('egress', { entry: session.entry, withheld: session.port.withheld, sent: session.meter.snapshot() });
+      const { filter, meter } = this.gate.egressForRole(session.principal.role, this.context.registry);
+      session.port.endpoint.filter = filter;
+      session.meter = meter;
+    }
+    return { disconnected };
+  }
+
   /** The client went away (or is sent away): its lease ends, and what it received is audited. */
   close(session: ClientSession, why: string): void {
     if (session.closed) return;

@@ -80,6 +80,11 @@ export class ClientSession {
     readonly autoControl: boolean,
   ) {}
 
+  /** The peer's IP address (`address` without its port). */
+  get ip(): string {
+    return this.address.slice(0, this.address.lastIndexOf(':'));
+  }
+
   /** How the audit log and the logs name this client. */
   get entry(): string {
     return `${this.id} ${this.kind} ${this.principal.name} (${this.principal.role}) from ${this.address}`;

@@ -112,7 +112,7 @@ export async function handleRest(method: string, path: string, url: URL, req: In
       const reply = hub.controlRequest(principal, null, control, force === true);
       return { status: 'error' in reply ? (control === 'take' || control === 'release' ? 409 : 400) : 200, body: reply };
     }
-    const result = hub.sendJson(hub.restSession(principal, req.socket.remoteAddress ?? ''), body);
+    const result = hub.sendJson(hub.restSession(principal, `${req.socket.remoteAddress}:${req.socket.remotePort}`), body);
     if (result.ok) return { status: 200, body: `Ok(${result.bytes})`, text: true };
     const status = { bad_input: 400, role: 403, source: 403, control: 409, rate: 429 }[result.kind] ?? 400;
     return { status, body: { error: result.reason } };
