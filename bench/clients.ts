@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { encodeFrame, loadRegistry, type OutgoingMessage } from '../src/mavlink/index.js';
+import { freeUdpPort } from '../test/helpers/ports.js';
 import { machine, markdownTable, median, saveResults } from './stats.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -59,13 +60,6 @@ function rssMiB(pid: number): number {
   return Number.parseInt(line.split(/\s+/)[1]!, 10) / 1024;
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface RunResult { rssSeries: number[]; p50: number; p99: number; cpu: number; rssStart: number; rssEnd: number; rssMax: number; dropped: number; missed: number; stalledDropped: number; stalledDisconnected: boolean; sent: number }
 

@@ -20,7 +20,8 @@ import { encodeFrame, FrameDecoder, loadRegistry } from '../src/mavlink/index.js
 import { EgressGate } from '../src/residency/gate.js';
 import { buildPolicy, DEFAULT_DOCUMENT } from '../src/residency/policy.js';
 import { MqttSink } from '../src/sinks/mqtt-sink.js';
-import { freeTcpPort, Mosquitto } from '../test/helpers/mosquitto.js';
+import { Mosquitto } from '../test/helpers/mosquitto.js';
+import { freeTcpPort } from '../test/helpers/ports.js';
 import { machine, markdownTable, median, saveResults } from './stats.js';
 
 const VEHICLES = 10;

@@ -11,7 +11,7 @@ import { GroundStation } from './helpers/gcs.js';
 import { parseGcsEndpoint } from '../src/cli/server-flags.js';
 import { gateFor } from './helpers/gate.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
-import { until, waitFor } from './helpers/wait.js';
+import { until } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -103,13 +103,7 @@ describe('residency rules per client role', () => {
     const d = await deck({ tokens: [{ name: 'alice', role: 'pilot' }, { name: 'eve', role: 'observer' }], policy: { rules: [{ to: 'role:observer', redact: { position: 'drop' } }] } });
     const eve = await d.connect('/v1/ws/mavlink', { token: d.tokens.eve! });
     const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
-    const seen = new Set<string>();
-    let attitudes = 0;
-    await waitFor(eve.messages$, (m) => {
-      const type = ('json' in m && (m.json as { message?: { type: string } }).message?.type) || '';
-      seen.add(type);
-      return type === 'ATTITUDE' && ++attitudes === 30;
-    }, '30 ATTITUDE at the observer');
+    const seen = await eve.typesUntil('ATTITUDE', 30, '30 ATTITUDE at the observer');
     expect(seen.has('GLOBAL_POSITION_INT') || seen.has('GPS_RAW_INT')).toBe(false);
     await alice.telemetry('GLOBAL_POSITION_INT');
     const asObserver = (await d.http('GET', '/v1/mavlink/vehicles/1/components/1/messages', { token: d.tokens.eve! })).body as Record<string, unknown>;
@@ -129,13 +123,7 @@ describe('residency rules per client role', () => {
     await d.gateway.reload([parseEndpoint('sim')], stricter);
     expect(d.hub.applyPolicy()).toEqual({ disconnected: 1 });
     await eveClosed;
-    const seen = new Set<string>();
-    let attitudes = 0;
-    await waitFor(alice.messages$, (m) => {
-      const type = ('json' in m && (m.json as { message?: { type: string } }).message?.type) || '';
-      seen.add(type);
-      return type === 'ATTITUDE' && ++attitudes === 30;
-    }, '30 ATTITUDE at the pilot under the new policy');
+    const seen = await alice.typesUntil('ATTITUDE', 30, '30 ATTITUDE at the pilot under the new policy');
     expect(seen.has('GLOBAL_POSITION_INT')).toBe(false);
     expect([...d.hub.sessions.values()].map((s) => s.principal.name)).toEqual(['alice']);
   });

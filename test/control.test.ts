@@ -3,21 +3,11 @@
  * with real WebSocket clients against the simulated vehicle; and a whole flight.
  */
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { commandLong, Deck, heartbeat } from './helpers/clients.js';
+import { describe, expect, it } from 'vitest';
+import { commandLong, decksPerTest, heartbeat } from './helpers/clients.js';
 import { until } from './helpers/wait.js';
 
-let decks: Deck[] = [];
-afterEach(async () => {
-  for (const d of decks) await d.stop();
-  decks = [];
-});
-
-async function deck(options: Parameters<typeof Deck.start>[0] = {}): Promise<Deck> {
-  const d = await Deck.start(options);
-  decks.push(d);
-  return d;
-}
+const deck = decksPerTest();
 
 const pilots = { tokens: [{ name: 'alice', role: 'pilot' as const }, { name: 'bob', role: 'pilot' as const }, { name: 'root', role: 'admin' as const }, { name: 'eve', role: 'observer' as const }] };
 const errorOf = (reply: string) => (JSON.parse(reply) as { error: string }).error;

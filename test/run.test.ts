@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runMavgate } from './helpers/cli.js';
 import { MavgateProcess } from './helpers/process.js';
+import { freeUdpPort } from './helpers/ports.js';
 import { PtyPair } from './helpers/socat.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mavgate-run-'));
@@ -22,14 +23,6 @@ function start(args: string[]): MavgateProcess {
   return p;
 }
 
-/** A UDP port that was free a moment ago (loopback only). */
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('mavgate run', () => {
   it('with no link, runs the built-in simulated vehicle and prints live status; SIGINT stops it cleanly', async () => {

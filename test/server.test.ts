@@ -4,24 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MAV_RESULT } from '../src/mavlink/index.js';
 import { frame } from './helpers/frames.js';
-import { Deck, heartbeat } from './helpers/clients.js';
+import { decksPerTest, heartbeat } from './helpers/clients.js';
 import { waitFor } from './helpers/wait.js';
 
-let decks: Deck[] = [];
-afterEach(async () => {
-  for (const d of decks) await d.stop();
-  decks = [];
-});
-
-async function deck(options: Parameters<typeof Deck.start>[0] = {}): Promise<Deck> {
-  const d = await Deck.start(options);
-  decks.push(d);
-  return d;
-}
+const deck = decksPerTest();
 
 describe('mavlink2rest WebSocket', () => {
   it('streams telemetry in mavlink2rest 0.11 JSON: enums by name, bitmasks as bits, mavtype', async () => {

@@ -24,6 +24,7 @@ import { GroundStation } from './helpers/gcs.js';
 import { LABELS, tlogFrames } from './helpers/recording.js';
 import { runMavgate } from './helpers/cli.js';
 import { MavgateProcess } from './helpers/process.js';
+import { freeUdpPort } from './helpers/ports.js';
 import { until } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void> | void)[] = [];
@@ -127,13 +128,7 @@ describe('mavgate key setup', () => {
     const keyPath = join(dir, 'signing.key');
     writeFileSync(keyPath, `${key.toString('hex')}\n`, { mode: 0o600 });
     // A vehicle that does not sign yet, on UDP; key setup over UDP (trusted) gives it the key.
-    const port = await new Promise<number>((resolve) => {
-      const s = createSocket('udp4');
-      s.bind(0, '127.0.0.1', () => {
-        const p = s.address().port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freeUdpPort();
     const sim = MavgateProcess.start(['sim', '--link', `udp-listen:127.0.0.1:${port}`, '--rate', '5']);
     cleanup.push(async () => void (await sim.stop()));
     await sim.waitFor(/simulated vehicle 1\/1/);

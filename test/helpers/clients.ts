@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Observable, Subject } from 'rxjs';
+import { afterEach } from 'vitest';
 import WebSocket from 'ws';
 import { Gateway } from '../../src/cli/gateway.js';
 import { parseEndpoint } from '../../src/links/endpoint.js';
@@ -59,6 +60,17 @@ export class Client {
       .then((m) => (m as { json: { header: Record<string, number>; message: Record<string, unknown> } }).json);
   }
 
+  /** Every message type seen until `count` messages of `type` arrived (JSON clients). */
+  typesUntil(type: string, count: number, what: string): Promise<Set<string>> {
+    const seen = new Set<string>();
+    let n = 0;
+    return waitFor(this.messages$, (m) => {
+      const t = ('json' in m && (m.json as { message?: { type: string } } | null)?.message?.type) || '';
+      seen.add(t);
+      return t === type && ++n === count;
+    }, what).then(() => seen);
+  }
+
   /** The next frame named `name` (raw clients). */
   frame(name: string, match: (f: Fields) => boolean = () => true, ms = 5000) {
     return waitFor(this.frames$, (f) => f.name === name && match(f.fields!), `${name} frame on the raw WebSocket`, ms);
@@ -88,6 +100,20 @@ export interface DeckOptions {
   sim?: SimOptions;
   /** Write an audit log (in a temporary directory approved by the policy). */
   audit?: boolean;
+}
+
+/** `deck()` for a test file: every deck started in a test is stopped after it. */
+export function decksPerTest(): (options?: DeckOptions) => Promise<Deck> {
+  let decks: Deck[] = [];
+  afterEach(async () => {
+    for (const d of decks) await d.stop();
+    decks = [];
+  });
+  return async (options = {}) => {
+    const d = await Deck.start(options);
+    decks.push(d);
+    return d;
+  };
 }
 
 export class Deck {

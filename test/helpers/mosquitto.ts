@@ -2,7 +2,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freeTcpPort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,13 +11,6 @@ export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const HAS_MOSQUITTO = existsSync(MOSQUITTO);
 if (!HAS_MOSQUITTO) console.warn(`${MOSQUITTO} not found: MQTT tests skipped (.ci/run installs the Debian package mosquitto)`);
 
-export async function freeTcpPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 export class Mosquitto {
   private child: ChildProcess | null = null;
