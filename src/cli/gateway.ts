@@ -17,7 +17,6 @@ import { FleetLink, type FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
-import { brokerTransportRefusal } from '../residency/verdicts.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
 
@@ -158,17 +157,8 @@ export class Gateway {
   private grantFor(endpoint: Endpoint, entry: string) {
     if (endpoint.kind === 'sim') return this.gate.grantInProcess(entry);
     if (endpoint.kind === 'replay') return this.gate.grantInProcess(entry, endpoint.text, 'a recording replayed in-process');
-    if (endpoint.kind === 'fleet') return this.grantBroker(endpoint, entry);
+    if (endpoint.kind === 'fleet') return this.gate.grantBroker(entry, endpoint.broker, endpoint.host, endpoint.port);
     return requestGrant(this.gate, endpoint, entry);
-  }
-
-  /** A broker is a network destination like any other, and reached in the clear only on this machine. */
-  private async grantBroker(endpoint: Extract<Endpoint, { kind: 'fleet' }>, entry: string): Promise<ConnectGrant> {
-    const grant = await this.gate.grantConnect(entry, 'tcp', endpoint.host, endpoint.port);
-    const refusal = brokerTransportRefusal(new URL(endpoint.broker).protocol, grant.address);
-    if (!refusal) return grant;
-    this.gate.record('refused', { entry, destination: endpoint.broker, rule: 'mqtt transport', reason: refusal });
-    throw new ResidencyRefusal(entry, endpoint.broker, 'mqtt transport', refusal);
   }
 
   private makeLink(id: string, endpoint: Endpoint, grant: Grant): VehicleLink {

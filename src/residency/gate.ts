@@ -14,7 +14,7 @@ import { ClassTable } from './data-classes.js';
 import { buildEgressFilter, type EgressFilter } from './egress-filter.js';
 import { EgressMeter } from './egress-meter.js';
 import { type DestinationRule, PolicyError, type ResidencyPolicy, type Role } from './policy.js';
-import { addressInRange, isIpLiteral, judgeClient, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+import { addressInRange, brokerTransportRefusal, isIpLiteral, judgeClient, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 declare const granted: unique symbol;
 interface Branded { readonly [granted]: true; readonly rule: string; readonly entry: string }
@@ -112,6 +112,16 @@ export class EgressGate {
       if (!verdict.approved) return this.refuse(entry, `${destination} (${address})`, verdict.rule, verdict.reason);
     }
     return this.issue({ kind: 'connect', protocol, host, address: addresses[0]!, port, rule: verdict!.rule, entry }, destination);
+  }
+
+  /**
+   * A message broker (`mqtt://` or `mqtts://` URL, its host and port already read): a
+   * network destination like any other, reached in the clear only on this machine.
+   */
+  async grantBroker(entry: string, broker: string, host: string, port: number): Promise<ConnectGrant> {
+    const grant = await this.grantConnect(entry, 'tcp', host, port);
+    const refusal = brokerTransportRefusal(new URL(broker).protocol, grant.address);
+    return refusal ? this.refuse(entry, broker, 'mqtt transport', refusal) : grant;
   }
 
   async grantListen(entry: string, protocol: Protocol, host: string, port: number): Promise<ListenGrant> {

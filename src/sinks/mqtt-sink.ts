@@ -22,8 +22,7 @@ import { type Frame, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressGate } from '../residency/gate.js';
-import { ResidencyRefusal } from '../residency/gate.js';
-import { brokerTransportRefusal, isIpLiteral } from '../residency/verdicts.js';
+import { isIpLiteral } from '../residency/verdicts.js';
 import { jsonRenderer } from '../mavlink/mavlink2rest-json.js';
 import { Spool } from './spool.js';
 
@@ -106,12 +105,7 @@ export class MqttSink {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || (tls ? 8883 : 1883));
     const { gate } = parts;
-    const grant = await gate.grantConnect('mqtt.broker', 'tcp', host, port);
-    const refusal = brokerTransportRefusal(url.protocol, grant.address);
-    if (refusal) {
-      gate.record('refused', { entry: 'mqtt.broker', destination: settings.broker, rule: 'mqtt transport', reason: refusal });
-      throw new ResidencyRefusal('mqtt.broker', settings.broker, 'mqtt transport', refusal);
-    }
+    const grant = await gate.grantBroker('mqtt.broker', settings.broker, host, port);
     const options: IClientOptions = {
       host: grant.address, port, protocol: tls ? 'mqtts' : 'mqtt', clientId: `mavgate-${site}-${randomUUID().slice(0, 8)}`,
       clean: true, reconnectPeriod: 500, connectTimeout: 5000, queueQoSZero: false,
