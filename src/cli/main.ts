@@ -4,7 +4,6 @@
  * behaviour lives in the layers below, where tests call it directly.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
 import { type Endpoint, EndpointError, parseEndpoint } from '../links/endpoint.js';
@@ -16,13 +15,13 @@ import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/p
 import { KeyFileError, loadKey } from '../sinks/key-file.js';
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
+import { version } from './version.js';
 import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, DEFAULT_SPOOL_BYTES, type RunConfig } from './run-config.js';
 import { parseGcsFlag, parseListen } from './server-flags.js';
 
 // Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
 // do not pay for what they do not use (node-gyp bindings, schema and YAML libraries).
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function dialectList(value: string): string[] {
   return value.split(',').map((d) => d.trim()).filter(Boolean);

@@ -3,7 +3,6 @@
  * server), each with its settings checked and its refusals typed, and their parts of the
  * status line.
  */
-import { readFileSync } from 'node:fs';
 import { dataDirectory } from '../residency/policy.js';
 import type { EgressGate } from '../residency/gate.js';
 import type { ClientServices } from '../server/client-services.js';
@@ -14,8 +13,7 @@ import { InputError } from './errors.js';
 import type { Gateway } from './gateway.js';
 import type { Logger } from './log.js';
 import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { version } from './version.js';
 
 /** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
 export function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {

@@ -16,7 +16,7 @@ export interface Run {
  * clients on a free port instead of the default 8088, and records nothing in the working
  * directory.
  */
-export function withFreeServerPort(args: string[]): string[] {
+export function withTestDefaults(args: string[]): string[] {
   if (args[0] !== 'run' && args[0] !== 'replay' && args[0] !== 'fleet') return args;
   const out = [...args];
   if (!args.some((a) => a === '--listen' || a === '--no-server')) out.push('--listen', '127.0.0.1:0');
@@ -27,7 +27,7 @@ export function withFreeServerPort(args: string[]): string[] {
 export function runMavgate(args: string[], options: { input?: Buffer; nodeArgs?: string[]; stdout?: number } = {}): Promise<Run> {
   if (!existsSync(MAVGATE)) throw new Error(`${MAVGATE} is missing: run npm run build first (npm test does)`);
   const stdio: StdioOptions = ['pipe', options.stdout ?? 'pipe', 'pipe'];
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAVGATE, ...withFreeServerPort(args)], { stdio });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAVGATE, ...withTestDefaults(args)], { stdio });
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -1,7 +1,7 @@
 /** A long-running mavgate process (run, sim): wait for lines on its stderr, stop it with a signal. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { MAVGATE, withFreeServerPort } from './cli.js';
+import { MAVGATE, withTestDefaults } from './cli.js';
 
 export class MavgateProcess {
   stderr = '';
@@ -20,7 +20,7 @@ export class MavgateProcess {
   }
 
   static start(args: string[]): MavgateProcess {
-    return new MavgateProcess(spawn(process.execPath, [MAVGATE, ...withFreeServerPort(args)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    return new MavgateProcess(spawn(process.execPath, [MAVGATE, ...withTestDefaults(args)], { stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
   /** Resolves when stderr (so far, or later) matches; fails after `ms` or if the process exits first. */
