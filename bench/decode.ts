@@ -38,6 +38,17 @@ async function pipeChunks(head: NodeJS.WritableStream, tail: NodeJS.ReadableStre
   await ended;
 }
 
+/** node-mavlink's stream pipeline (splitter + parser) over the chunks; counts the packets `accept` takes. */
+async function nodeMavlinkPackets(chunks: Buffer[], accept: (packet: nodeMavlink.MavLinkPacket) => boolean): Promise<number> {
+  let n = 0;
+  const splitter = new nodeMavlink.MavLinkPacketSplitter();
+  const parser = new nodeMavlink.MavLinkPacketParser();
+  parser.on('data', (packet: nodeMavlink.MavLinkPacket) => { if (accept(packet)) n++; });
+  splitter.pipe(parser);
+  await pipeChunks(splitter, parser, chunks);
+  return n;
+}
+
 const variants: Variant[] = [
   {
     key: 'a', label: '(a) mavgate split + CRC',
@@ -59,21 +70,12 @@ const variants: Variant[] = [
   },
   {
     key: 'c', label: '(c) node-mavlink splitter + parser + data',
-    run: async (chunks) => {
-      let n = 0;
-      const splitter = new nodeMavlink.MavLinkPacketSplitter();
-      const parser = new nodeMavlink.MavLinkPacketParser();
-      parser.on('data', (packet: nodeMavlink.MavLinkPacket) => {
-        const clazz = nodeMavlinkRegistry[packet.header.msgid];
-        if (clazz) {
-          packet.protocol.data(packet.payload, clazz as never);
-          n++;
-        }
-      });
-      splitter.pipe(parser);
-      await pipeChunks(splitter, parser, chunks);
-      return n;
-    },
+    run: (chunks) => nodeMavlinkPackets(chunks, (packet) => {
+      const clazz = nodeMavlinkRegistry[packet.header.msgid];
+      if (!clazz) return false;
+      packet.protocol.data(packet.payload, clazz as never);
+      return true;
+    }),
   },
   {
     key: 'c0', label: '(c0) node-mavlink splitter only',
@@ -197,15 +199,7 @@ async function measureSigned() {
     },
     {
       key: 'sn', label: '(sn) node-mavlink splitter + parser + signature.matches',
-      run: async (chunks) => {
-        let n = 0;
-        const splitter = new nodeMavlink.MavLinkPacketSplitter();
-        const parser = new nodeMavlink.MavLinkPacketParser();
-        parser.on('data', (packet: nodeMavlink.MavLinkPacket) => { if (packet.signature?.matches(key)) n++; });
-        splitter.pipe(parser);
-        await pipeChunks(splitter, parser, chunks);
-        return n;
-      },
+      run: (chunks) => nodeMavlinkPackets(chunks, (packet) => packet.signature?.matches(key) === true),
     },
   ];
   const out = signedVariants.map((v) => ({ key: v.key, label: v.label, ms: [] as number[], frames: 0 }));
