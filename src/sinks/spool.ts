@@ -15,6 +15,11 @@ export interface SpooledMessage {
 
 const FILE = 'mqtt-spool.jsonl';
 
+/** What a message counts against the limit: its topic, its payload and a little for the record around them. */
+function sizeOf(m: SpooledMessage): number {
+  return Buffer.byteLength(m.topic) + Buffer.byteLength(m.payload) + 32;
+}
+
 export class Spool {
   private queue: SpooledMessage[] = [];
   private bytes = 0;
@@ -50,13 +55,11 @@ export class Spool {
 
   /** Keeps a message (on disk before this returns); drops the oldest past the limit. */
   push(message: SpooledMessage, persist = true): void {
-    const size = Buffer.byteLength(message.topic) + Buffer.byteLength(message.payload) + 32;
     this.queue.push(message);
-    this.bytes += size;
+    this.bytes += sizeOf(message);
     let dropped = 0;
     while (this.bytes > this.maxBytes && this.queue.length > 1) {
-      const old = this.queue.shift()!;
-      this.bytes -= Buffer.byteLength(old.topic) + Buffer.byteLength(old.payload) + 32;
+      this.bytes -= sizeOf(this.queue.shift()!);
       dropped++;
     }
     if (dropped > 0) {
@@ -72,7 +75,7 @@ export class Spool {
   shift(): void {
     const head = this.queue.shift();
     if (!head) return;
-    this.bytes -= Buffer.byteLength(head.topic) + Buffer.byteLength(head.payload) + 32;
+    this.bytes -= sizeOf(head);
     // The file is rewritten when the queue empties, and every 1,000 deliveries on a long drain.
     if (this.queue.length === 0 || ++this.taken >= 1000) this.rewrite();
   }
