@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import { encodeFrame, FrameDecoder, loadRegistry } from '../src/mavlink/index.js';
 import { EgressGate } from '../src/residency/gate.js';

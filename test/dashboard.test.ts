@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { startSim, type RunningSim } from '../src/cli/sim.js';
 import type { TransportEndpoint } from '../src/links/create-link.js';
 import { parseEndpoint } from '../src/links/endpoint.js';

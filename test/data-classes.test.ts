@@ -1,7 +1,7 @@
 /** Data classes, per-destination rules and redaction, end to end on real UDP destinations. */
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import type { UdpLink } from '../src/links/udp-link.js';
 import { type Fields, FrameDecoder } from '../src/mavlink/index.js';

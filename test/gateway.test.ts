@@ -3,7 +3,7 @@
  * on a real loopback UDP socket on another, every frame through the router.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import type { UdpLink } from '../src/links/udp-link.js';
 import { MAV_CMD, MAV_RESULT } from '../src/mavlink/index.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import { FrameDecoder } from '../src/mavlink/index.js';
 import { ResidencyRefusal } from '../src/residency/gate.js';

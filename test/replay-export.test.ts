@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import { ReplayLink } from '../src/links/replay-link.js';
 import { encodeTlogRecord, type Frame } from '../src/mavlink/index.js';

@@ -371,7 +371,7 @@ describe('control messages in the audit log', () => {
     const { AuditLog } = await import('../src/residency/audit-log.js');
     const audit = new AuditLog(gate.grantDirectory('audit', join(home, 'audit')));
     gate.attachAudit(audit);
-    const { Gateway } = await import('../src/cli/gateway.js');
+    const { Gateway } = await import('../src/gateway/gateway.js');
     const { GroundStation } = await import('./helpers/gcs.js');
     const gateway = new Gateway({ links: [parseEndpoint('sim'), parseEndpoint('udp-listen:127.0.0.1:0')], gate });
     await gateway.start();
@@ -395,7 +395,7 @@ describe('control messages in the audit log', () => {
 
 describe('configuration reload at run time', () => {
   it('refuses the one unapproved new link, closes a link a new policy refuses, and keeps the rest running', async () => {
-    const { Gateway } = await import('../src/cli/gateway.js');
+    const { Gateway } = await import('../src/gateway/gateway.js');
     const { until } = await import('./helpers/wait.js');
     const cloud = await decoy();
     const sink = createSocket('udp4');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { Gateway } from '../src/cli/gateway.js';
+import { Gateway } from '../src/gateway/gateway.js';
 import { startSim } from '../src/cli/sim.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import { DEFAULT_ALLOW_UNSIGNED } from '../src/links/link-signing.js';

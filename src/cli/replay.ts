@@ -1,6 +1,6 @@
 /** `mavgate replay`'s progress: a bar on a terminal, the status line's part otherwise. */
 import { ReplayLink } from '../links/replay-link.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../gateway/gateway.js';
 import { progress } from './progress.js';
 
 function clock(us: number): string {

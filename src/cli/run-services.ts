@@ -10,7 +10,7 @@ import { loadKey } from '../sinks/key-file.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import { DEFAULT_RECORDER, Recorder, type RecorderStats } from '../sinks/recorder.js';
 import { InputError } from './errors.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from './log.js';
 import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
 import { version } from './version.js';

@@ -9,7 +9,7 @@ import { defaultPolicy } from '../residency/policy.js';
 import type { ClientServices } from '../server/client-services.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Recorder } from '../sinks/recorder.js';
-import { Gateway } from './gateway.js';
+import { Gateway } from '../gateway/gateway.js';
 import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import { clientStatus, recordingStatus, startClients, startMqtt, startRecorder } from './run-services.js';

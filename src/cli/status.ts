@@ -1,6 +1,6 @@
 /** The one-line status: vehicles, link rates, loss. Printed once a second by `mavgate run`. */
 import type { ComponentState } from '../router/vehicle-state.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../gateway/gateway.js';
 
 const MAV_TYPES: Record<number, string> = {
   1: 'plane', 2: 'quad', 3: 'coax', 4: 'heli', 10: 'rover', 11: 'boat', 12: 'sub', 13: 'hexa', 14: 'octo', 15: 'tri', 19: 'vtol', 20: 'vtol', 21: 'vtol', 22: 'vtol',

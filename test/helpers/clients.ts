@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type Observable, Subject } from 'rxjs';
 import { afterEach } from 'vitest';
 import WebSocket from 'ws';
-import { Gateway } from '../../src/cli/gateway.js';
+import { Gateway } from '../../src/gateway/gateway.js';
 import { parseEndpoint } from '../../src/links/endpoint.js';
 import { type Fields, FrameDecoder, type Frame } from '../../src/mavlink/index.js';
 import { AuditLog } from '../../src/residency/audit-log.js';

@@ -3,7 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Gateway } from '../../src/cli/gateway.js';
+import { Gateway } from '../../src/gateway/gateway.js';
 import { parseEndpoint } from '../../src/links/endpoint.js';
 import type { UdpLink } from '../../src/links/udp-link.js';
 import { TlogDecoder } from '../../src/mavlink/index.js';
