@@ -17,7 +17,7 @@ let n = 0;
 function fiveRecords(): string {
   const name = `audit-${n++}.jsonl`;
   const path = join(dir, name);
-  const log = new AuditLog(grant, name);
+  const log = new AuditLog(grant, { fileName: name });
   log.append('policy_loaded', { policy_sha256: 'ab'.repeat(32) });
   log.append('link_up', { link: 'serial:/dev/ttyUSB0:57600' });
   log.append('client_refused', { address: '127.0.0.2', reason: 'network not approved' });
@@ -91,7 +91,7 @@ describe('audit log', () => {
 
   it('continues the chain across a restart, and refuses to append to a tampered log', () => {
     const path = fiveRecords();
-    const again = new AuditLog(grant, path.slice(dir.length + 1));
+    const again = new AuditLog(grant, { fileName: path.slice(dir.length + 1) });
     const record = again.append('gateway_started');
     again.close();
     expect(record.seq).toBe(5);
@@ -99,7 +99,7 @@ describe('audit log', () => {
     expect(new Set(lines(path).map((l) => JSON.parse(l).run)).size).toBe(2);
 
     rewrite(path, (l) => l.map((line, i) => (i === 0 ? line.replace('policy_loaded', 'policy_loadeD') : line)));
-    expect(() => new AuditLog(grant, path.slice(dir.length + 1))).toThrow(AuditLogError);
+    expect(() => new AuditLog(grant, { fileName: path.slice(dir.length + 1) })).toThrow(AuditLogError);
   });
 
   it('`mavgate audit verify` exits 0 on a good log and 1 naming the first bad record', async () => {

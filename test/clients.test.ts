@@ -9,8 +9,7 @@ import { frame, registry } from './helpers/frames.js';
 import { Deck } from './helpers/clients.js';
 import { GroundStation } from './helpers/gcs.js';
 import { parseGcsEndpoint } from '../src/cli/server-flags.js';
-import { gateFor } from './helpers/gate.js';
-import { parseEndpoint } from '../src/links/endpoint.js';
+import { parsePolicy } from '../src/residency/policy-parse.js';
 import { until } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -121,9 +120,10 @@ describe('residency rules per client role', () => {
     const alice = await d.connect('/v1/ws/mavlink', { token: d.tokens.alice! });
     await alice.telemetry('GLOBAL_POSITION_INT');
     const eveClosed = new Promise<void>((resolve) => eve.ws.once('close', () => resolve()));
-    const stricter = gateFor({ client_networks: [{ cidr: '127.0.0.0/8', roles: ['pilot'] }], rules: [{ to: 'role:pilot', redact: { position: 'drop' } }] });
-    await d.gateway.reload([parseEndpoint('sim')], stricter);
-    expect(d.hub.applyPolicy()).toEqual({ disconnected: 1 });
+    const stricter = parsePolicy({ client_networks: [{ cidr: '127.0.0.0/8', roles: ['pilot'] }], rules: [{ to: 'role:pilot', redact: { position: 'drop' } }] }, 'stricter');
+    d.gateway.gate.applyPolicy(stricter);
+    // Judged at once, as the policy took force: eve is already off the router.
+    expect([...d.hub.sessions.values()].map((s) => s.principal.name)).toEqual(['alice']);
     await eveClosed;
     const seen = await alice.typesUntil('ATTITUDE', 30, '30 ATTITUDE at the pilot under the new policy');
     expect(seen.has('GLOBAL_POSITION_INT')).toBe(false);

@@ -119,7 +119,9 @@ describe('recording', () => {
     rmSync(r.dir, { recursive: true });
     r.send(attitude(1));
     await until(() => r.audit.some((a) => a.event === 'recording_lost_file'), 'the lost file to be noticed');
-    await until(() => r.recorder.stats().recorded === 2, 'the next frame on disk');
+    // The count is of frames on disk: the deleted file's frame went with it.
+    await until(() => r.audit.filter((a) => a.event === 'recording_started').length === 2 && r.recorder.stats().files[0]?.frames === 1, 'the next frame on disk, in a new file');
+    expect(r.recorder.stats().recorded).toBe(1);
     await r.recorder.close();
     expect(tlogFrames(join(r.dir, recordings(r.dir)[0]!)).map((f) => f.bytes)).toEqual([attitude(1)]);
   });

@@ -413,8 +413,11 @@ describe('configuration reload at run time', () => {
       const before = sinkFrames;
       await until(() => sinkFrames > before + 5, 'the approved link still flowing');
 
-      const stricter = new EgressGate(parsePolicy({ approved_sinks: { networks: [{ cidr: '127.0.0.3/32' }] } }, 'second'));
-      const second = await gateway.reload([parseEndpoint('sim'), parseEndpoint(`udp:127.0.0.1:${sink.address().port}`)], stricter);
+      const change = approving.applyPolicy(parsePolicy({ approved_sinks: { networks: [{ cidr: '127.0.0.3/32' }] } }, 'second'));
+      expect(change.revoked.map((r) => r.message)).toEqual([expect.stringMatching(/refuses links\[1\] udp:127\.0\.0\.1/)]);
+      // Off the router the moment the policy took force.
+      expect(gateway.links.map((h) => h.link.endpoint.text)).toEqual(['sim']);
+      const second = await gateway.reload([parseEndpoint('sim'), parseEndpoint(`udp:127.0.0.1:${sink.address().port}`)]);
       expect(second.refused).toEqual([expect.stringMatching(/refuses links\[1\] udp:127\.0\.0\.1/)]);
       expect(gateway.links.map((h) => h.link.endpoint.text)).toEqual(['sim']);
       const heartbeats = gateway.state.get(1, 1)!.message('HEARTBEAT')!.count;
@@ -438,7 +441,7 @@ describe('configuration reload at run time', () => {
       await gw.waitFor(/running: 2 link\(s\); SIGUSR1 prints the status, SIGHUP reloads the configuration/);
       writeFileSync(policyPath, 'approved_sinks:\n  directories: [data]\n  networks: [{ cidr: 127.0.0.3/32 }]\n');
       gw.child.kill('SIGHUP');
-      await gw.waitFor(/SIGHUP: reloaded with a new policy: 0 link\(s\) added, 0 removed, 1 refused, 0 failed/);
+      await gw.waitFor(/SIGHUP: reloaded with a new policy \(1 grant\(s\) revoked\): 0 link\(s\) added, 0 removed, 1 refused, 0 failed/);
       expect(gw.stderr).toMatch(/refuses links\[1\] udp:127\.0\.0\.1/);
       writeFileSync(policyPath, 'approved_sinks: [broken');
       gw.child.kill('SIGHUP');

@@ -6,17 +6,27 @@ import { InputError } from './errors.js';
 import { describeFsError } from './input.js';
 
 export const EXIT_VERIFY_FAILED = 1;
+/** The chain is intact, but nothing vouched for its end (no head, no witness). */
+export const EXIT_END_UNVERIFIED = 4;
 
-export function verifyAuditFile(path: string, headPath?: string, out = process.stdout, err = process.stderr): number {
-  let head: AuditHead | undefined;
+function readHeadFile(what: string, path: string): AuditHead {
+  let head: unknown;
   try {
-    if (headPath) head = JSON.parse(readFileSync(headPath, 'utf8')) as AuditHead;
+    head = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new InputError(`cannot read head ${headPath}: ${e instanceof SyntaxError ? 'not JSON' : describeFsError(e)}`);
+    throw new InputError(`cannot read ${what} ${path}: ${e instanceof SyntaxError ? 'not JSON' : describeFsError(e)}`);
   }
+  const h = head as Partial<AuditHead>;
+  if (typeof h?.seq !== 'number' || typeof h.hash !== 'string') throw new InputError(`${what} ${path}: expected {"seq": N, "hash": "…"} as mavgate writes it`);
+  return { seq: h.seq, hash: h.hash };
+}
+
+export function verifyAuditFile(path: string, options: { head?: string; witness?: string } = {}, out = process.stdout, err = process.stderr): number {
+  const head = options.head ? readHeadFile('head', options.head) : undefined;
+  const witness = options.witness ? readHeadFile('witness', options.witness) : undefined;
   let result;
   try {
-    result = verifyAuditLog(path, head);
+    result = verifyAuditLog(path, head, witness);
   } catch (e) {
     throw new InputError(`cannot read audit log ${path}: ${describeFsError(e)}`);
   }
@@ -24,6 +34,11 @@ export function verifyAuditFile(path: string, headPath?: string, out = process.s
     err.write(`mavgate: audit log ${path} FAILS verification: ${result.reason}\n`);
     return EXIT_VERIFY_FAILED;
   }
-  out.write(`ok: ${result.records} records, chain head seq ${result.head.seq} ${result.head.hash}\n`);
+  if (!result.endVerified) {
+    err.write(`mavgate: WARNING: audit log ${path}: the chain of ${result.records} records is intact, but ITS END IS UNVERIFIED: there is no head file beside it (${path}.head) and no --head or --witness, so records cut from the end would go unnoticed\n`);
+    out.write(`chain intact, end unverified: ${result.records} records, last seq ${result.head.seq} ${result.head.hash}\n`);
+    return EXIT_END_UNVERIFIED;
+  }
+  out.write(`ok: ${result.records} records, chain head seq ${result.head.seq} ${result.head.hash}${witness ? `; holds the witness's seq ${witness.seq}` : ''}\n`);
   return 0;
 }

@@ -59,7 +59,7 @@ const signingSchema = z.strictObject({
 
 const schema = z.strictObject({
   /** An endpoint string, or an endpoint with MAVLink 2 signing. */
-  links: z.array(z.union([z.string(), z.strictObject({ endpoint: z.string(), signing: signingSchema.optional() })])).default([]),
+  links: z.array(z.union([z.string(), z.strictObject({ endpoint: z.string(), signing: signingSchema.optional(), drop_unknown: z.boolean().optional() })])).default([]),
   dialects: z.array(z.string()).optional(),
   dedup_window_ms: z.number().int().min(0).max(10_000).optional(),
   status_interval_ms: z.number().int().min(0).default(DEFAULT_RUN_CONFIG.statusIntervalMs),
@@ -115,9 +115,13 @@ export function parseConfig(document: unknown, source: string): RunConfig {
   const c = result.data;
   const links = c.links.map((entry, i) => {
     const text = typeof entry === 'string' ? entry : entry.endpoint;
-    const endpoint = endpointAt(source, `links[${i}]`, () => parseEndpoint(text));
-    if (typeof entry === 'string' || !entry.signing) return endpoint;
-    if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') throw new ConfigError(source, `links[${i}].signing`, `${endpoint.kind} links carry no vehicle's own frames: nothing to sign`);
+    const parsed = endpointAt(source, `links[${i}]`, () => parseEndpoint(text));
+    if (typeof entry === 'string') return parsed;
+    const inProcess = parsed.kind === 'sim' || parsed.kind === 'replay' || parsed.kind === 'fleet';
+    if (entry.drop_unknown !== undefined && inProcess) throw new ConfigError(source, `links[${i}].drop_unknown`, `${parsed.kind} links take no frames from a peer: nothing to drop`);
+    const endpoint = entry.drop_unknown && !inProcess ? { ...parsed, dropUnknown: true } : parsed;
+    if (!entry.signing) return endpoint;
+    if (inProcess) throw new ConfigError(source, `links[${i}].signing`, `${endpoint.kind} links carry no vehicle's own frames: nothing to sign`);
     const s = entry.signing;
     let key: Buffer;
     try {

@@ -10,6 +10,7 @@ import { type Endpoint, EndpointError, parseEndpoint } from '../links/endpoint.j
 import { DEFAULT_ALLOW_UNSIGNED } from '../links/link-signing.js';
 import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
+import { AuditLogError } from '../residency/audit-log.js';
 import { ResidencyRefusal } from '../residency/gate.js';
 import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/policy.js';
 import { KeyFileError, loadKey } from '../sinks/key-file.js';
@@ -80,6 +81,13 @@ interface RunFlags {
   requireSigned?: boolean;
   allowUnsigned?: string[];
   mqtt?: string;
+  newAuditChain?: boolean;
+  dropUnknown?: boolean;
+}
+
+/** --drop-unknown: every transport link drops frames it cannot check. */
+function withDropUnknown(links: Endpoint[], flags: RunFlags): Endpoint[] {
+  return flags.dropUnknown ? links.map((e) => (e.kind === 'sim' || e.kind === 'replay' || e.kind === 'fleet' ? e : { ...e, dropUnknown: true })) : links;
 }
 
 /** --signing-key with --sign and/or --require-signed: MAVLink 2 signing on every transport link. */
@@ -102,7 +110,8 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
   return {
     ...base,
     ...(policy ? { policy } : {}),
-    links: withSigning(flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links, flags),
+    links: withDropUnknown(withSigning(flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links, flags), flags),
+    ...(flags.newAuditChain ? { newAuditChain: true } : {}),
     ...(flags.dialect ? { dialects: flags.dialect } : {}),
     ...(flags.dedupWindow !== undefined ? { dedupWindowMs: flags.dedupWindow } : {}),
     statusIntervalMs: flags.statusInterval ?? base.statusIntervalMs,
@@ -190,6 +199,8 @@ Examples:
     .option('--request-streams', 'ask each autopilot for telemetry, even with no ground station connected')
     .option('--dedup-window <ms>', 'drop copies arriving through redundant links within this window, e.g. 100 (default 0: off)', numberOption('--dedup-window', { min: 0, max: 10_000, integer: true }))
     .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
+    .option('--new-audit-chain', 'begin a new audit chain when the old log is lost or damaged (its first record names what was lost; a damaged log is kept beside it)')
+    .option('--drop-unknown', 'drop frames of message ids the dialects in use do not define, on every vehicle link (they cannot be checked; see README)')
     .addHelpText(
       'after',
       `
@@ -329,19 +340,26 @@ Examples:
     .description('check an audit log: its hash chain, and its end against the head kept beside it')
     .argument('<file>', 'the audit log (JSON Lines)')
     .option('--head <file>', 'check the end against this head instead of <file>.head (e.g. the head printed at shutdown)')
+    .option('--witness <file>', 'also check against a head kept elsewhere (the retained mavgate/SITE/gateway/audit-head message of the fleet broker, saved to a file): the log must still hold that record')
     .addHelpText(
       'after',
       `
-Exit code 0 when the log is intact; 1, naming the first bad record, when a record was
-edited, removed, inserted or reordered, or the newest records were removed.
+Exit codes:
+  0  the chain is intact and its end matches the head (and the witness, if given)
+  1  a record was edited, removed, inserted or reordered, the newest records were
+     removed, or the log no longer holds what the witness saw (names the first bad record)
+  4  the chain is intact but NOTHING VOUCHES FOR ITS END: no head file beside the log
+     and no --head or --witness given, so records cut from the end would go unnoticed
 
 Examples:
   $ mavgate audit verify /var/lib/mavgate/audit/audit.jsonl
-  $ mavgate audit verify audit.jsonl --head saved-head.json`,
+  $ mavgate audit verify audit.jsonl --head saved-head.json
+  $ mosquitto_sub -h ops.lan -t mavgate/site-a/gateway/audit-head -C 1 > witness.json
+  $ mavgate audit verify audit.jsonl --witness witness.json`,
     )
-    .action(async (file: string, opts: { head?: string }) => {
+    .action(async (file: string, opts: { head?: string; witness?: string }) => {
       const { verifyAuditFile } = await import('./audit.js');
-      process.exitCode = verifyAuditFile(file, opts.head);
+      process.exitCode = verifyAuditFile(file, opts);
     });
 
   program
@@ -538,6 +556,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ResidencyRefusal) {
       process.stderr.write(`mavgate: ${err.message}\n`);
       return EXIT_RESIDENCY;
+    }
+    if (err instanceof AuditLogError) {
+      process.stderr.write(`mavgate: ${err.message}\n`);
+      return err.exitCode;
     }
     if (err instanceof InputError || err instanceof UnknownDialectError || err instanceof EndpointError || err instanceof LinkError || err instanceof PolicyError || err instanceof KeyFileError) {
       process.stderr.write(`mavgate: ${err.message}\n`);

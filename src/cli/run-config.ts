@@ -14,6 +14,8 @@ export interface RunConfig {
   node: GatewayNodeOptions;
   /** The residency policy; with one, the audit log is written in its audit directory. */
   policy?: ResidencyPolicy;
+  /** Begin a new audit chain although the old log is lost or damaged (`--new-audit-chain`). */
+  newAuditChain?: boolean;
   /** Ground-control clients: the HTTP/WebSocket server, tokens, GCS endpoints. */
   server: ServerSettings;
   /** Flight recording; null: none. */

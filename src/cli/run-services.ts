@@ -53,11 +53,12 @@ export function recordingStatus(r: RecorderStats): string {
 }
 
 /** The MQTT sink: the broker granted by the gate (refused: exit 3), its settings checked (exit 2). */
-export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logger): Promise<MqttSink> {
+export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logger, auditHead?: () => { seq: number; hash: string }): Promise<MqttSink> {
   const { MqttSink, MqttConfigError } = await import('../sinks/mqtt-sink.js');
   const spoolDirectory = config.spoolDirectory ?? dataDirectory(gateway.gate.policy, 'mqtt-spool');
   try {
-    return await MqttSink.start(gateway, { ...config, spoolDirectory }, gateway.gate.policy.site, log);
+    const parts = { registry: gateway.registry, router: gateway.router, state: gateway.state, gate: gateway.gate, ...(auditHead ? { auditHead } : {}) };
+    return await MqttSink.start(parts, { ...config, spoolDirectory }, gateway.gate.policy.site, log);
   } catch (err) {
     if (err instanceof MqttConfigError) throw new InputError(err.message);
     throw err;
@@ -65,7 +66,8 @@ export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logge
 }
 
 /** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
-export async function startClients(gateway: Gateway, recorder: Recorder | null, mqttSink: MqttSink | null, config: RunConfig, log: Logger): Promise<ClientServices> {
+/** `sinks` gives the recorder and the MQTT sink running now (a reload can start them again). */
+export async function startClients(gateway: Gateway, sinks: () => { recorder: Recorder | null; mqttSink: MqttSink | null }, config: RunConfig, log: Logger): Promise<ClientServices> {
   const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
   try {
     const parts = {
@@ -73,7 +75,10 @@ export async function startClients(gateway: Gateway, recorder: Recorder | null, 
       get gate() {
         return gateway.gate;
       },
-      stats: () => ({ ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) }),
+      stats: () => {
+        const { recorder, mqttSink } = sinks();
+        return { ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) };
+      },
     };
     return await ClientServices.start(parts, config.server, version, log);
   } catch (err) {

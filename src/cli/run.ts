@@ -31,11 +31,14 @@ export interface RunningGateway {
 export async function startGateway(config: RunConfig, log: Logger, reloadConfig?: () => Promise<RunConfig>): Promise<RunningGateway> {
   const links: Endpoint[] = config.links.length > 0 ? config.links : [{ kind: 'sim', text: 'sim' }];
   if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
+  // One gate for the whole run: it holds the policy in force, and a reload changes it there.
   const gate = new EgressGate(config.policy ?? defaultPolicy());
   // With a policy, every decision is audited, in a directory the policy itself approves.
-  const audit = config.policy ? new AuditLog(gate.grantDirectory('audit.directory', config.policy.auditDirectory)) : null;
-  if (audit) {
-    gate.attachAudit(audit);
+  let audit: AuditLog | null = null;
+  if (config.policy) {
+    const grant = gate.grantDirectory('audit.directory', config.policy.auditDirectory);
+    audit = new AuditLog(grant, { newChain: config.newAuditChain === true });
+    gate.attachAudit(audit, grant);
     log('info', `audit log: ${audit.path}`);
   }
   const gateway = new Gateway({
@@ -51,6 +54,8 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     if (e.type === 'link') {
       const level = e.state.status === 'error' || (e.state.status === 'down' && e.state.reason !== 'closed') ? 'warn' : 'info';
       log(level, `link ${e.link.endpoint.text}: ${e.state.status}${e.state.reason ? ` (${e.state.reason})` : ''}`);
+    } else if (e.type === 'revoked') {
+      log('warn', `link ${e.link.endpoint.text}: closed: ${e.refusal.message}`);
     } else if (e.type === 'vehicle') {
       const c = e.event.component;
       const who = `system ${c.sysid}/${c.compid}`;
@@ -69,10 +74,9 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     audit?.close();
     throw err;
   }
-  if (recorder) {
-    const r = recorder;
-    gateway.router.onFrame((frame, from) => r.observe(frame, from.endpoint.role === 'link'));
-  }
+  // Through the variable: a recorder started again after a reload takes over.
+  gateway.router.onFrame((frame, from) => recorder?.observe(frame, from.endpoint.role === 'link'));
+  const auditHead = audit ? () => audit!.chainHead : undefined;
   // Signal handlers before start-up: a signal that arrives while links open must not kill the process.
   let clients: ClientServices | null = null;
   let mqttSink: MqttSink | null = null;
@@ -91,22 +95,33 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     void (async () => {
       try {
         const next = await reloadConfig();
-        let gate: EgressGate | undefined;
-        if (next.policy && next.policy.sha256 !== gateway.gate.policy.sha256) {
-          gate = new EgressGate(next.policy);
-          if (audit) gate.attachAudit(audit);
+        let revoked = 0;
+        const newPolicy = next.policy !== undefined && next.policy.sha256 !== gate.policy.sha256;
+        if (newPolicy) {
+          // Synchronous: what the new policy refuses is off the router before the next frame.
+          revoked = gate.applyPolicy(next.policy!, (error) => log('error', `new policy: ${error instanceof Error ? error.message : String(error)}`)).revoked.length;
         }
-        const r = await gateway.reload(next.links.length > 0 ? next.links : links, gate);
+        const r = await gateway.reload(next.links.length > 0 ? next.links : links);
         for (const why of [...r.refused, ...r.failed]) log('warn', why);
-        if (gate && clients) {
-          const { disconnected } = clients.hub.applyPolicy();
-          if (disconnected > 0) log('warn', `SIGHUP: ${disconnected} client(s) disconnected: the new policy does not approve them`);
-        }
-        log('info', `SIGHUP: reloaded${gate ? ' with a new policy' : ''}: ${r.added.length} link(s) added, ${r.removed.length} removed, ${r.refused.length} refused, ${r.failed.length} failed`);
+        // A sink a policy refused before starts again once the policy in force approves it.
+        if (recorder?.stats().state === 'refused' && config.recording) recorder = await restart('recording', () => startRecorder(gateway, gate, config.recording!, log)) ?? recorder;
+        if (mqttSink?.revoked && config.mqtt) mqttSink = await restart('mqtt', () => startMqtt(gateway, config.mqtt!, log, auditHead)) ?? mqttSink;
+        log('info', `SIGHUP: reloaded${newPolicy ? ` with a new policy (${revoked} grant(s) revoked)` : ''}: ${r.added.length} link(s) added, ${r.removed.length} removed, ${r.refused.length} refused, ${r.failed.length} failed`);
       } catch (err) {
         log('error', `SIGHUP: configuration not reloaded, the running one stays: ${err instanceof Error ? err.message : String(err)}`);
       }
     })();
+  };
+  /** Starts a sink again; a refusal (the policy still refuses it) is logged, not fatal. */
+  const restart = async <T>(what: string, start: () => T | Promise<T>): Promise<T | null> => {
+    try {
+      const started = await start();
+      log('info', `${what}: started again: the policy in force approves it`);
+      return started;
+    } catch (err) {
+      log('warn', `${what}: still not started: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
   };
   process.on('SIGHUP', onReload);
   const unhook = () => {
@@ -118,8 +133,8 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
   try {
     await gateway.start();
     gatewayUp = true;
-    if (config.mqtt) mqttSink = await startMqtt(gateway, config.mqtt, log);
-    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, recorder, mqttSink, config, log);
+    if (config.mqtt) mqttSink = await startMqtt(gateway, config.mqtt, log, auditHead);
+    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, () => ({ recorder, mqttSink }), config, log);
   } catch (err) {
     unhook();
     await mqttSink?.stop();
@@ -138,13 +153,16 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     async stop() {
       unhook();
       await clients?.stop();
-      await mqttSink?.stop();
       await gateway.stop();
       log('info', 'stopped: links closed');
       if (recorder) {
         await recorder.close();
-        log('info', `recording closed: ${recorder.stats().recorded} frames in ${recorder.directory}`);
+        const { recorded, unwritten, dropped, refused } = recorder.stats();
+        const lost = [unwritten ? `${unwritten} could not be written` : '', dropped ? `${dropped} dropped while the disk lagged` : '', refused ? `${refused} refused by the policy` : ''].filter(Boolean);
+        log(lost.length ? 'warn' : 'info', `recording closed: ${recorded} frames in ${recorder.directory}${lost.length ? ` (frames not recorded: ${lost.join(', ')})` : ''}`);
       }
+      // Last before the audit log closes: the broker keeps the final chain head as a witness.
+      await mqttSink?.stop();
       if (audit) {
         const head = audit.close();
         log('info', `audit log ${audit.path}: chain head seq ${head.seq} ${head.hash}`);

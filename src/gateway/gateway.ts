@@ -6,13 +6,13 @@ import { Subject, type Subscription } from 'rxjs';
 import type { Endpoint } from '../links/endpoint.js';
 import { createLink, requestGrant } from '../links/create-link.js';
 import type { LinkState, VehicleLink } from '../links/link.js';
-import { FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
+import { type Frame, FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
 import { type RoutePort, Router } from '../router/router.js';
 import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
-import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, ResidencyRefusal } from '../residency/gate.js';
+import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, releaseGrant, ResidencyRefusal, watchGrant } from '../residency/gate.js';
 import { FleetLink, type FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
@@ -38,6 +38,8 @@ export interface GatewayOptions {
 
 export interface LinkHandle {
   readonly link: VehicleLink;
+  /** The gate's grant the link was opened with; revoked when a new policy refuses it. */
+  readonly grant: Grant;
   readonly decoder: FrameDecoder;
   readonly port: RoutePort;
   /** What this link was sent, by data class (since the policy in force was loaded). */
@@ -50,6 +52,9 @@ export interface LinkHandle {
   readonly subscriptions: Subscription[];
   /** MAVLink 2 signing on this link, when configured. */
   readonly signing: LinkSigning | null;
+  /** Frames of unknown message ids this link dropped (`drop_unknown`). */
+  unknownDropped: number;
+  unwatch: () => void;
 }
 
 export interface ReloadResult {
@@ -76,6 +81,8 @@ export interface LinkStats {
   lossRate: number;
   /** Frames the residency rule for this link kept from it. */
   withheld: number;
+  /** Frames of unknown message ids dropped at this link (`drop_unknown`). */
+  unknownDropped: number;
   /** What was sent to this link, by data class. */
   sent: Partial<Record<MeteredClass, { frames: number; bytes: number }>>;
   /** Signing counters, when the link signs or requires signatures. */
@@ -122,6 +129,8 @@ export interface ResidencySummary {
 
 export type GatewayEvent =
   | { type: 'link'; link: VehicleLink; state: LinkState }
+  /** A new policy refused the link: it was taken off the router and closed. */
+  | { type: 'revoked'; link: VehicleLink; refusal: ResidencyRefusal }
   | { type: 'vehicle'; event: VehicleEvent }
   | { type: 'error'; error: unknown };
 
@@ -135,9 +144,11 @@ export class Gateway {
   readonly events$ = this.events.asObservable();
   private readonly subscriptions: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  /** The gate of the policy in force; a reload can replace it. */
-  gate: EgressGate;
-  private nextIndex = 0;
+  /** Every link is opened with its grant; the gate holds the policy in force, and a reload changes it there. */
+  readonly gate: EgressGate;
+  private linkCount = 0;
+  /** Links being closed after their grant was revoked: stop() waits for them. */
+  private readonly closing = new Set<Promise<void>>();
 
   constructor(readonly options: GatewayOptions) {
     this.gate = options.gate ?? new EgressGate(defaultPolicy());
@@ -169,10 +180,10 @@ export class Gateway {
   }
 
   /** Gets the gate's grant for the endpoint (a refusal throws ResidencyRefusal) and wires the link in. */
-  private async addLink(endpoint: Endpoint): Promise<LinkHandle> {
-    const index = this.nextIndex++;
-    const id = `link${index + 1}`;
-    const entry = `links[${index}] ${endpoint.text}`;
+  private async addLink(endpoint: Endpoint, position: number): Promise<LinkHandle> {
+    // The router's id is unique for the run; the entry names the link's place in the configuration, as the user wrote it.
+    const id = `link${++this.linkCount}`;
+    const entry = `links[${position}] ${endpoint.text}`;
     const grant = await this.grantFor(endpoint, entry);
     const link = this.makeLink(id, endpoint, grant);
     const { filter, meter } = this.gate.egressFor(grant, this.registry);
@@ -182,6 +193,15 @@ export class Gateway {
     const send = signing ? (bytes: Buffer) => link.write(signing.outgoing(bytes)) : (bytes: Buffer) => link.write(bytes);
     const routeEndpoint = { id, role: 'link' as const, send, filter };
     const port = this.router.attach(routeEndpoint);
+    const dropUnknown = 'dropUnknown' in endpoint && endpoint.dropUnknown === true;
+    const accept = (frame: Frame) => {
+      // A message this gateway cannot check (unknown id, no CRC_EXTRA) stops here when the link says so.
+      if (dropUnknown && !frame.verified) {
+        handle.unknownDropped++;
+        return;
+      }
+      this.router.route(frame, port);
+    };
     // With signing required, what fails verification reaches neither the router nor anything behind it (clients, recordings).
     const decoder = new FrameDecoder(this.registry, signing
       ? (frame) => {
@@ -189,12 +209,22 @@ export class Gateway {
         if (verdict === 'refused') return;
         // Only a frame signed with the key proves who sent it (an allow-listed radio message does not).
         if (verdict === 'verified') link.confirmSender?.();
-        this.router.route(frame, port);
+        accept(frame);
       }
-      : (frame) => this.router.route(frame, port));
+      : accept);
     const subscriptions: Subscription[] = [];
-    const handle: LinkHandle = { link, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions, signing };
+    const handle: LinkHandle = { link, grant, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions, signing, unknownDropped: 0, unwatch: () => {} };
     this.links.push(handle);
+    handle.unwatch = watchGrant(grant, {
+      // The new policy's rule for this destination, from the next frame on.
+      changed: () => {
+        this.recordEgress(handle);
+        const next = this.gate.egressFor(grant, this.registry);
+        handle.routeEndpoint.filter = next.filter;
+        handle.meter = next.meter;
+      },
+      revoked: (refusal) => this.revokeLink(handle, refusal),
+    });
     subscriptions.push(
       link.data$.subscribe((chunk) => decoder.push(chunk)),
       link.state$.subscribe((state) => {
@@ -211,20 +241,41 @@ export class Gateway {
     this.gate.record('egress', { entry: handle.entry, withheld: handle.port.withheld, sent: handle.meter.snapshot() });
   }
 
-  private async removeLink(handle: LinkHandle): Promise<void> {
+  /** Takes the link off the router at once: nothing more is sent to it. */
+  private detachLink(handle: LinkHandle): void {
+    const i = this.links.indexOf(handle);
+    if (i < 0) return;
     this.recordEgress(handle);
+    handle.unwatch();
+    releaseGrant(handle.grant);
     this.router.detach(handle.port);
-    this.links.splice(this.links.indexOf(handle), 1);
+    this.links.splice(i, 1);
+  }
+
+  private async removeLink(handle: LinkHandle): Promise<void> {
+    this.detachLink(handle);
     await handle.link.close();
     for (const s of handle.subscriptions) s.unsubscribe();
   }
 
+  /** The policy in force no longer approves the link: off the router now (before the next frame), closed after. */
+  private revokeLink(handle: LinkHandle, refusal: ResidencyRefusal): void {
+    this.detachLink(handle);
+    this.events.next({ type: 'revoked', link: handle.link, refusal });
+    const closing = handle.link.close().then(() => {
+      for (const s of handle.subscriptions) s.unsubscribe();
+    }, (error: unknown) => this.events.next({ type: 'error', error }));
+    this.closing.add(closing);
+    void closing.finally(() => this.closing.delete(closing));
+  }
+
   /**
-   * A new configuration at run time (SIGHUP): links no longer listed are closed, new ones
-   * are granted and opened, and with a new policy every remaining link is judged again.
-   * What the policy refuses is refused alone (and audited); everything else keeps running.
+   * A new configuration at run time (SIGHUP): links no longer listed are closed, and new
+   * ones (and ones a policy refused before, when the policy in force approves them now)
+   * are granted and opened. A new policy is the gate's business (`EgressGate.applyPolicy`):
+   * it revokes what it refuses before this runs, and the links learn it from their grants.
    */
-  async reload(endpoints: Endpoint[], gate?: EgressGate): Promise<ReloadResult> {
+  async reload(endpoints: Endpoint[]): Promise<ReloadResult> {
     const result: ReloadResult = { added: [], removed: [], refused: [], failed: [] };
     const wanted = new Set(endpoints.map((e) => e.text));
     for (const handle of [...this.links]) {
@@ -233,31 +284,12 @@ export class Gateway {
         result.removed.push(handle.entry);
       }
     }
-    const refusedNow = new Set<string>();
-    if (gate && gate !== this.gate) {
-      // The dashboard's list of refusals carries over to the new policy's gate.
-      gate.recentRefusals.unshift(...this.gate.recentRefusals);
-      this.gate = gate;
-      for (const handle of [...this.links]) {
-        try {
-          const grant = await this.grantFor(handle.link.endpoint, handle.entry);
-          this.recordEgress(handle);
-          const { filter, meter } = this.gate.egressFor(grant, this.registry);
-          handle.routeEndpoint.filter = filter;
-          handle.meter = meter;
-        } catch (err) {
-          if (!(err instanceof ResidencyRefusal)) throw err;
-          result.refused.push(err.message);
-          refusedNow.add(handle.link.endpoint.text);
-          await this.removeLink(handle);
-        }
-      }
-    }
-    const existing = new Set([...this.links.map((h) => h.link.endpoint.text), ...refusedNow]);
-    for (const endpoint of endpoints.filter((e) => !existing.has(e.text))) {
+    const existing = new Set(this.links.map((h) => h.link.endpoint.text));
+    for (const [position, endpoint] of endpoints.entries()) {
+      if (existing.has(endpoint.text)) continue;
       let handle: LinkHandle | undefined;
       try {
-        handle = await this.addLink(endpoint);
+        handle = await this.addLink(endpoint, position);
         await handle.link.open();
         result.added.push(handle.entry);
       } catch (err) {
@@ -274,9 +306,9 @@ export class Gateway {
    * who (the link and the source ids), what (message, command), to whom.
    */
   private auditControl(): void {
-    const classes = this.gate.classTable(this.registry);
     this.router.onFrame((frame, from) => {
-      if (classes.classOf(frame.msgid) !== 'control' || this.state.get(frame.sysid, frame.compid)?.isVehicle) return;
+      // The policy in force may move messages between classes.
+      if (this.gate.classTable(this.registry).classOf(frame.msgid) !== 'control' || this.state.get(frame.sysid, frame.compid)?.isVehicle) return;
       const fields = frame.decode();
       const link = this.links.find((h) => h.port === from);
       this.gate.record('control', {
@@ -302,7 +334,7 @@ export class Gateway {
         site: policy.site, jurisdiction: policy.jurisdiction, policy_sha256: policy.sha256, policy_source: policy.source,
         auditing: this.gate.auditing, refusals: [...this.gate.recentRefusals],
       },
-      links: this.links.map(({ link, decoder, port, meter, state, signing }) => ({
+      links: this.links.map(({ link, decoder, port, meter, state, signing, unknownDropped }) => ({
         id: link.id,
         endpoint: link.endpoint.text,
         state,
@@ -314,6 +346,7 @@ export class Gateway {
         crcErrors: decoder.stats.crcErrors,
         lossRate: lossOf(decoder.stats.sequence.sources()),
         withheld: port.withheld,
+        unknownDropped,
         sent: meter.snapshot(),
         ...(signing ? { signing: { ...signing.counters } } : {}),
         ...(link instanceof FleetLink ? { fleet: link.vehicles } : {}),
@@ -328,7 +361,7 @@ export class Gateway {
    */
   async start(): Promise<void> {
     try {
-      for (const endpoint of this.options.links) await this.addLink(endpoint);
+      for (const [position, endpoint] of this.options.links.entries()) await this.addLink(endpoint, position);
       for (const { link } of this.links) await link.open();
     } catch (err) {
       await this.stop();
@@ -342,7 +375,7 @@ export class Gateway {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const handle of this.links) this.recordEgress(handle);
     this.node.stop();
-    await Promise.all(this.links.map(({ link }) => link.close()));
+    await Promise.all([...this.links.map(({ link }) => link.close()), ...this.closing]);
     for (const s of [...this.subscriptions, ...this.links.flatMap((h) => h.subscriptions)]) s.unsubscribe();
     this.events.complete();
   }

@@ -11,8 +11,8 @@ import type { SigningSettings } from './link-signing.js';
 export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay' | 'fleet';
 
 export type Endpoint =
-  | { kind: 'serial'; text: string; path: string; baudRate: number; signing?: SigningSettings }
-  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number; signing?: SigningSettings }
+  | { kind: 'serial'; text: string; path: string; baudRate: number; signing?: SigningSettings; dropUnknown?: boolean }
+  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number; signing?: SigningSettings; dropUnknown?: boolean }
   | { kind: 'sim'; text: string }
   /** A recording played back as if the vehicle were live (`mavgate replay`). */
   | { kind: 'replay'; text: string; path: string }

@@ -4,7 +4,7 @@
  * sends to all of them.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { ConnectGrant, ListenGrant } from '../residency/gate.js';
+import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/gate.js';
 import { BaseLink, grantedAddress } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -68,6 +68,19 @@ export class TcpServerLink extends BaseLink {
     super(id, endpoint);
     this.address = address;
     this.acceptsPeer = grant.acceptsPeer;
+    // Peers connected before a new policy are judged again by it: refused, they are disconnected.
+    this.unwatch = watchGrant(grant, { changed: () => this.judgePeersAgain() });
+  }
+
+  private readonly unwatch: () => void;
+
+  private judgePeersAgain(): void {
+    for (const peer of [...this.peers]) {
+      if (this.acceptsPeer(peer.remoteAddress ?? '', peer.remotePort ?? 0)) continue;
+      this.counters.peersRefused++;
+      this.peers.delete(peer);
+      peer.destroy();
+    }
   }
 
   get localPort(): number {
@@ -113,6 +126,7 @@ export class TcpServerLink extends BaseLink {
   }
 
   protected shutdown(): Promise<void> {
+    this.unwatch();
     for (const peer of this.peers) peer.destroy();
     this.peers.clear();
     const server = this.server;

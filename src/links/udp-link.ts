@@ -5,7 +5,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import type { ConnectGrant, ListenGrant } from '../residency/gate.js';
+import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/gate.js';
 import { BaseLink, grantedAddress } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -36,6 +36,18 @@ export class UdpLink extends BaseLink {
     this.address = address;
     this.acceptsPeer = grant.kind === 'listen' ? grant.acceptsPeer : () => true;
     this.confirmSenders = endpoint.kind === 'udp-listen' && endpoint.signing?.requireSigned === true;
+    // The peer a listener learned is judged again by each new policy: refused, it hears nothing more.
+    if (grant.kind === 'listen') this.unwatch = watchGrant(grant, { changed: () => this.judgePeerAgain() });
+  }
+
+  private readonly unwatch: () => void = () => {};
+
+  private judgePeerAgain(): void {
+    const peer = this.peer;
+    if (peer && !this.acceptsPeer(peer.address, peer.port)) {
+      this.peer = null;
+      this.counters.peersRefused++;
+    }
   }
 
   /** The datagram being handled came from a sender whose frame verified: answer it from now on. */
@@ -117,6 +129,7 @@ export class UdpLink extends BaseLink {
   }
 
   protected shutdown(): Promise<void> {
+    this.unwatch();
     const socket = this.socket;
     this.socket = null;
     return new Promise((resolve) => (socket ? socket.close(() => resolve()) : resolve()));

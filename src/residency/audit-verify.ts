@@ -6,19 +6,21 @@ import { readFileSync } from 'node:fs';
 import { type AuditHead, type AuditRecord, checkSeal, GENESIS, readHead } from './audit-record.js';
 
 export type VerifyResult =
-  | { ok: true; records: number; head: AuditHead }
+  /** `endVerified`: a head (or a witness) vouched for the end; without one, records cut from the end go unnoticed. */
+  | { ok: true; records: number; head: AuditHead; endVerified: boolean }
   | { ok: false; records: number; line: number; reason: string };
 
 /**
  * Verifies the log at `path`. `expectedHead` is the head to check the end against
  * (default: `<path>.head`; a log without any head can only be checked for its chain).
+ * `witness` is a head kept elsewhere (the fleet broker): the log must still hold it.
  */
-export function verifyAuditLog(path: string, expectedHead?: AuditHead | null): VerifyResult {
-  return verifyAuditText(readFileSync(path, 'utf8'), expectedHead === undefined ? readHead(path) : expectedHead);
+export function verifyAuditLog(path: string, expectedHead?: AuditHead | null, witness?: AuditHead): VerifyResult {
+  return verifyAuditText(readFileSync(path, 'utf8'), expectedHead === undefined ? readHead(path) : expectedHead, witness);
 }
 
-/** Verifies a log's text against `head` (null: the chain only). */
-export function verifyAuditText(text: string, head: AuditHead | null): VerifyResult {
+/** Verifies a log's text against `head` (null: the chain only) and a `witness` it must hold. */
+export function verifyAuditText(text: string, head: AuditHead | null, witness?: AuditHead): VerifyResult {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   else if (lines.length > 0) return { ok: false, records: lines.length - 1, line: lines.length, reason: 'the last line is cut off (no newline)' };
@@ -45,6 +47,12 @@ export function verifyAuditText(text: string, head: AuditHead | null): VerifyRes
     if (before !== undefined && mono < before) return { ok: false, records: i, line: at, reason: `line ${at}: monotonic time went backwards within run ${record.run}` };
     lastMono.set(record.run, mono);
     prev = seal.hash;
+    if (witness && record.seq === witness.seq && seal.hash !== witness.hash) {
+      return { ok: false, records: i, line: at, reason: `line ${at} (seq ${record.seq}) is not the record the witness saw: the log was rewritten from there on` };
+    }
+  }
+  if (witness && witness.seq > lines.length - 1) {
+    return { ok: false, records: lines.length, line: lines.length + 1, reason: `the log ends at seq ${lines.length - 1} but the witness saw seq ${witness.seq}: the newest ${witness.seq - lines.length + 1} record(s) were removed` };
   }
 
   const actual: AuditHead = { seq: lines.length - 1, hash: prev };
@@ -56,5 +64,5 @@ export function verifyAuditText(text: string, head: AuditHead | null): VerifyRes
         : `the last record (seq ${actual.seq}) does not match the head (seq ${head.seq})`,
     };
   }
-  return { ok: true, records: lines.length, head: actual };
+  return { ok: true, records: lines.length, head: actual, endVerified: head !== null || witness !== undefined };
 }

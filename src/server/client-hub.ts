@@ -91,6 +91,7 @@ export class ClientHub {
   private rendered: { bytes: Buffer | null; json: Buffer | null } = { bytes: null, json: null };
   private readonly timer: NodeJS.Timeout;
   private readonly lastStatusText = new Map<string, number>();
+  private readonly unwatchPolicy: () => void;
 
   constructor(private readonly context: HubContext, options: Partial<ClientHubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
@@ -104,6 +105,11 @@ export class ClientHub {
     this.lease = new ControlLease(this.options.controlTimeoutMs, (e) => this.onControl(e), this.now);
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
+    // Judged again the moment a new policy takes force, before the next frame goes out.
+    this.unwatchPolicy = context.gate().watchPolicy(() => {
+      const { disconnected } = this.applyPolicy();
+      if (disconnected > 0) context.log('warn', `new policy: ${disconnected} client(s) disconnected: the policy in force does not approve them`);
+    });
   }
 
   private get gate(): EgressGate {
@@ -141,7 +147,7 @@ export class ClientHub {
   }
 
   /**
-   * A new policy is in force (SIGHUP): every connected client is judged again. One its
+   * A new policy is in force (the gate tells the hub): every connected client is judged again. One its
    * network no longer allows is disconnected (and audited); the others get the new rule
    * for their role from the next frame on.
    */
@@ -417,6 +423,7 @@ export class ClientHub {
 
   stop(): void {
     clearInterval(this.timer);
+    this.unwatchPolicy();
     for (const session of [...this.sessions.values()]) {
       session.hooks.close(1001, 'mavgate is stopping');
       this.close(session, 'server stopping');

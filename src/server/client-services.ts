@@ -6,7 +6,7 @@
 import type { MessageRegistry } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
-import type { EgressGate } from '../residency/gate.js';
+import { type EgressGate, watchGrant } from '../residency/gate.js';
 import { ClientHub } from './client-hub.js';
 import { type GcsEndpoint, TcpGcsEndpoint, UdpGcsEndpoint } from './gcs-endpoints.js';
 import { ClientServer } from './http-server.js';
@@ -20,7 +20,7 @@ export interface GatewayParts {
   readonly registry: MessageRegistry;
   readonly router: Router;
   readonly state: VehicleStateStore;
-  /** The gate of the policy in force (a reload may replace it). */
+  /** The gate: it holds the policy in force, which a reload changes. */
   readonly gate: EgressGate;
   readonly node: { readonly options: { sysid: number; compid: number } };
   stats(): ReturnType<ApiContext['gatewayStats']>;
@@ -51,9 +51,15 @@ export class ClientServices {
           gatewayStats: () => gateway.stats(),
           viewFor: (principal) => roleView(gateway.gate.egressForRole(principal.role, gateway.registry).filter, gateway.registry),
         };
-        server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate });
-        await server.start();
-        started.push(server);
+        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate });
+        await running.start();
+        started.push(running);
+        watchGrant(grant, {
+          revoked: (refusal) => {
+            running.cutOff(`the policy in force refuses the server: ${refusal.reason}`);
+            log('warn', `server: closed: ${refusal.message}`);
+          },
+        });
         log('info', `dashboard: ${server.url}/   clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
       }
       const endpoints: GcsEndpoint[] = [];
@@ -66,6 +72,13 @@ export class ClientServices {
         const gcs = protocol === 'udp' ? new UdpGcsEndpoint(endpoint.text, grant, hub, principal) : new TcpGcsEndpoint(endpoint.text, grant, hub, principal);
         await gcs.start();
         started.push(gcs);
+        watchGrant(grant, {
+          changed: () => gcs.policyChanged(),
+          revoked: (refusal) => {
+            gcs.cutOff(`the policy in force refuses ${endpoint.text}: ${refusal.reason}`);
+            log('warn', `clients: ${endpoint.text} closed: ${refusal.message}`);
+          },
+        });
         endpoints.push(gcs);
         log('info', `clients: ground stations on ${endpoint.text} as ${principal.name} (${principal.role})`);
       }

@@ -22,6 +22,10 @@ export interface GcsEndpoint {
   readonly localPort: number;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Every peer off the router now and the endpoint closed: its listen grant was revoked. */
+  cutOff(why: string): void;
+  /** A new policy took force: peers refused under the old one may be judged again. */
+  policyChanged(): void;
 }
 
 /** Anonymous observers only from the machine itself, as on the WebSocket side. */
@@ -90,18 +94,30 @@ export class UdpGcsEndpoint implements GcsEndpoint {
   }
 
   async stop(): Promise<void> {
+    const socket = this.socket;
+    const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
+    this.cutOff('server stopping');
+    await closed;
+  }
+
+  cutOff(why: string): void {
     if (this.timer) clearInterval(this.timer);
-    for (const { session } of this.peers.values()) this.hub.close(session, 'server stopping');
+    for (const { session } of this.peers.values()) this.hub.close(session, why);
     this.peers.clear();
     const socket = this.socket;
     this.socket = null;
-    await new Promise<void>((resolve) => (socket ? socket.close(() => resolve()) : resolve()));
+    socket?.close();
+  }
+
+  policyChanged(): void {
+    this.refused.clear();
   }
 }
 
 export class TcpGcsEndpoint implements GcsEndpoint {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<ClientSession>();
 
   constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: Principal) {
     assertGrant(grant, 'listen');
@@ -124,10 +140,12 @@ export class TcpGcsEndpoint implements GcsEndpoint {
         write: (data, flushed) => socket.write(data, () => flushed()),
         buffered: () => socket.writableLength,
       }, this.principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
+      this.sessions.add(session);
       socket.on('data', (chunk) => this.hub.receiveRaw(session, chunk));
       socket.on('error', () => {});
       socket.on('close', () => {
         this.sockets.delete(socket);
+        this.sessions.delete(session);
         this.hub.close(session, 'peer closed the connection');
       });
     });
@@ -142,9 +160,22 @@ export class TcpGcsEndpoint implements GcsEndpoint {
   }
 
   async stop(): Promise<void> {
+    const server = this.server;
+    const closed = new Promise<void>((resolve) => (server?.listening ? server.once('close', () => resolve()) : resolve()));
+    this.cutOff('server stopping');
+    await closed;
+  }
+
+  cutOff(why: string): void {
+    for (const session of this.sessions) this.hub.close(session, why);
+    this.sessions.clear();
     for (const socket of this.sockets) socket.destroy();
     const server = this.server;
     this.server = null;
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    if (server?.listening) server.close();
+  }
+
+  policyChanged(): void {
+    // Each TCP peer is a session: the hub judges those again itself.
   }
 }

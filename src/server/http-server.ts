@@ -3,6 +3,7 @@
  * address the residency gate granted. Every request and upgrade is admitted first (Host,
  * Origin, token, client network); a refused upgrade never becomes a WebSocket.
  */
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -10,7 +11,7 @@ import { assertGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
 import { type Admission, type AdmissionSettings, admit } from './admission.js';
 import type { ClientHub } from './client-hub.js';
-import type { ClientKind } from './client-session.js';
+import type { ClientKind, ClientSession } from './client-session.js';
 import { CONTENT_SECURITY_POLICY, dashboardAsset } from './dashboard-assets.js';
 import { type ApiContext, handleRest, type Reply } from './rest-api.js';
 import { ANONYMOUS, SUBPROTOCOL } from './tokens.js';
@@ -28,6 +29,7 @@ export class ClientServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly address: string;
+  private readonly sessions = new Set<ClientSession>();
 
   constructor(
     private readonly grant: ListenGrant,
@@ -68,9 +70,21 @@ export class ClientServer {
   }
 
   async stop(): Promise<void> {
+    const closed = this.http.listening ? once(this.http, 'close') : Promise.resolve();
+    this.cutOff('server stopping');
+    await closed;
+  }
+
+  /**
+   * Every client of this server off the router now, connections cut, no new ones: what a
+   * revoked listen grant needs before the next frame goes out.
+   */
+  cutOff(why: string): void {
+    for (const session of this.sessions) this.hub.close(session, why);
+    this.sessions.clear();
     for (const ws of this.wss.clients) ws.terminate();
     this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    if (this.http.listening) this.http.close();
   }
 
   private corsHeaders(origin: string | undefined): Record<string, string> {
@@ -159,7 +173,11 @@ export class ClientServer {
         ws.send(this.hub.receiveJson(session, data.toString('utf8')));
       }
     });
+    this.sessions.add(session);
     ws.on('error', () => {});
-    ws.on('close', () => this.hub.close(session, 'client closed the connection'));
+    ws.on('close', () => {
+      this.sessions.delete(session);
+      this.hub.close(session, 'client closed the connection');
+    });
   }
 }

@@ -1,15 +1,18 @@
 /**
  * The only place sinks touch the file system for writing, always inside a directory the
- * residency gate granted: a name is joined to the granted path and must stay in it.
+ * residency gate granted: a name is joined to the granted path and must stay in it, and
+ * the directory is judged again first (`checkGrant`): one that was replaced by a symlink
+ * since, or that the policy in force no longer approves, is refused, not followed.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { assertGrant, type DirectoryGrant } from '../residency/gate.js';
+import { assertGrant, checkGrant, type DirectoryGrant } from '../residency/gate.js';
 
 /** A file name (no directory part) inside the granted directory. */
 function inside(grant: DirectoryGrant, name: string): string {
   assertGrant(grant, 'directory');
+  checkGrant(grant);
   if (name !== basename(name) || name === '' || name === '.' || name === '..') throw new Error(`"${name}" is not a plain file name`);
   return join(grant.path, name);
 }
@@ -42,7 +45,10 @@ export function removeFile(grant: DirectoryGrant, name: string): void {
 /** Recreates the granted directory if it vanished (a USB disk pulled and put back, a cleanup script). */
 export function ensureDirectory(grant: DirectoryGrant): void {
   assertGrant(grant, 'directory');
+  // Judged before (a parent replaced by a symlink would lead mkdir elsewhere) and after (a race with whoever recreates it).
+  checkGrant(grant);
   mkdirSync(grant.path, { recursive: true, mode: 0o700 });
+  checkGrant(grant);
 }
 
 export interface FileEntry {
@@ -54,6 +60,7 @@ export interface FileEntry {
 /** The directory's files whose names match `pattern`. */
 export function listFiles(grant: DirectoryGrant, pattern: RegExp): FileEntry[] {
   assertGrant(grant, 'directory');
+  checkGrant(grant);
   return readdirSync(grant.path)
     .filter((name) => pattern.test(name))
     .flatMap((name) => {

@@ -11,6 +11,7 @@
  *   mavgate/<site>/<sysid>/heartbeat     the vehicle's state, retained, QoS 1
  *   mavgate/<site>/gateway/status        {"online": …}, retained; the last will says offline
  *   mavgate/<site>/gateway/refusal       residency refusals, QoS 1
+ *   mavgate/<site>/gateway/audit-head    the audit log's chain head, retained: a witness (`audit verify --witness`)
  *
  * QoS 1 messages go through a spool on disk: while the broker is out of reach they wait
  * there, in order, and are delivered first when it is back (or after a restart).
@@ -21,7 +22,9 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type Frame, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
-import type { EgressGate } from '../residency/gate.js';
+import type { EgressFilter } from '../residency/egress-filter.js';
+import type { EgressMeter } from '../residency/egress-meter.js';
+import { type ConnectGrant, type DirectoryGrant, type EgressGate, releaseGrant, type ResidencyRefusal, watchGrant } from '../residency/gate.js';
 import { isIpLiteral } from '../residency/verdicts.js';
 import { jsonRenderer } from '../mavlink/mavlink2rest-json.js';
 import { Spool } from './spool.js';
@@ -42,7 +45,15 @@ export interface MqttGatewayParts {
   readonly router: Router;
   readonly state: VehicleStateStore;
   readonly gate: EgressGate;
+  /**
+   * The audit log's chain head, published (retained) as a witness kept off this machine:
+   * an intruder here can rewrite the log and its head file, not what the broker holds.
+   */
+  readonly auditHead?: () => { seq: number; hash: string };
 }
+
+/** How often the audit head is published again when it moved. */
+const WITNESS_INTERVAL_MS = 60_000;
 
 export class MqttConfigError extends Error {
   constructor(reason: string) {
@@ -54,6 +65,12 @@ export class MqttConfigError extends Error {
 const EVENT_MESSAGES = new Set(['STATUSTEXT', 'COMMAND_ACK']);
 
 export class MqttSink {
+  /** Set when the policy in force no longer approves the broker or the spool: nothing more is published. */
+  revoked: ResidencyRefusal | null = null;
+  private readonly unwatch: (() => void)[];
+  private filter: EgressFilter;
+  private meter: EgressMeter;
+  private rates: ReadonlyMap<string, number>;
   private readonly lastSent = new Map<number, number>();
   /** The gate's refusals already published (the gate keeps the newest 20). */
   private readonly published = new Set<EgressGate['recentRefusals'][number]>();
@@ -62,6 +79,9 @@ export class MqttSink {
   private readonly bootId = randomUUID().slice(0, 8);
   readonly counters = { published: 0, rateLimited: 0, withheld: 0, offlineSkipped: 0 };
   private readonly timer: NodeJS.Timeout;
+  private readonly witnessTimer: NodeJS.Timeout;
+  /** The audit seq last published as the witness. */
+  private witnessed = -1;
   private readonly unsubscribe: () => void;
   private readonly stateSubscription: { unsubscribe(): void };
   private readonly render: (bytes: Buffer) => string | null;
@@ -71,13 +91,23 @@ export class MqttSink {
     private readonly parts: MqttGatewayParts,
     private readonly site: string,
     private readonly spool: Spool,
-    private readonly filter: (frame: Frame) => Buffer | null | undefined,
-    private readonly rates: ReadonlyMap<string, number>,
+    private readonly grant: ConnectGrant,
+    private readonly spoolGrant: DirectoryGrant,
     private readonly broker: string,
+    private readonly log: (level: 'info' | 'warn', message: string) => void,
   ) {
-    const classes = parts.gate.classTable(parts.registry);
+    ({ filter: this.filter, meter: this.meter, rates: this.rates } = this.rule());
     this.render = jsonRenderer(parts.registry);
-    this.unsubscribe = parts.router.onFrame((frame) => this.observe(frame, classes.classOf(frame.msgid)));
+    this.unsubscribe = parts.router.onFrame((frame) => this.observe(frame));
+    // The broker and the spool hold only while the policy in force approves them.
+    const watcher = {
+      changed: () => {
+        this.recordEgress();
+        ({ filter: this.filter, meter: this.meter, rates: this.rates } = this.rule());
+      },
+      revoked: (refusal: ResidencyRefusal) => this.revoke(refusal),
+    };
+    this.unwatch = [watchGrant(grant, watcher), watchGrant(spoolGrant, { revoked: watcher.revoked })];
     this.stateSubscription = parts.state.events$.subscribe((e) => {
       const c = e.component;
       if (!c.isVehicle || !c.heartbeat) return;
@@ -87,8 +117,12 @@ export class MqttSink {
     });
     this.timer = setInterval(() => this.publishRefusals(), 1000);
     this.timer.unref();
+    this.witnessTimer = setInterval(() => this.publishWitness(), WITNESS_INTERVAL_MS);
+    this.witnessTimer.unref();
     client.on('connect', () => {
       void client.publishAsync(`mavgate/${site}/gateway/status`, JSON.stringify({ online: true, at: new Date().toISOString() }), { qos: 1, retain: true }).catch(() => {});
+      this.witnessed = -1;
+      this.publishWitness();
       void this.pump();
     });
   }
@@ -126,7 +160,6 @@ export class MqttSink {
         servername: isIpLiteral(host) ? undefined : host, rejectUnauthorized: true,
       });
     }
-    const { filter, rule } = gate.egressFor(grant, parts.registry);
     const spoolGrant = gate.grantDirectory('mqtt.spool', settings.spoolDirectory);
     const spool = new Spool(spoolGrant, settings.spoolMaxBytes, (n) => {
       gate.record('mqtt_spool_dropped', { broker: settings.broker, messages: n });
@@ -142,19 +175,57 @@ export class MqttSink {
     client.on('offline', () => {
       if (wasConnected) log('warn', `mqtt: ${settings.broker} out of reach; events are spooled in ${settings.spoolDirectory}`);
     });
-    return new MqttSink(client, parts, site, spool, filter, rule?.rates ?? new Map(), settings.broker);
+    return new MqttSink(client, parts, site, spool, grant, spoolGrant, settings.broker, log);
   }
 
-  private observe(frame: Frame, cls: string | undefined): void {
+  /** The policy in force's rule for the broker: classes, redaction, rates, and a meter for the report. */
+  private rule(): { filter: EgressFilter; meter: EgressMeter; rates: ReadonlyMap<string, number> } {
+    const { filter, meter, rule } = this.parts.gate.egressFor(this.grant, this.parts.registry);
+    return { filter, meter, rates: rule?.rates ?? new Map() };
+  }
+
+  /** What the broker was handed, by class, for the residency report. */
+  private recordEgress(): void {
+    this.parts.gate.record('egress', { entry: this.grant.entry, withheld: this.counters.withheld, sent: this.meter.snapshot() });
+  }
+
+  /** The policy in force refuses the broker (or the spool): nothing more is published from this frame on; the connection is cut. */
+  private revoke(refusal: ResidencyRefusal): void {
+    if (this.revoked) return;
+    this.revoked = refusal;
+    this.detach();
+    this.log('warn', `mqtt: disconnected from ${this.broker}: ${refusal.message}`);
+    void this.client.endAsync(true).catch(() => {});
+  }
+
+  /** The audit head, retained, when it moved since last published (and the broker is there to take it). */
+  private publishWitness(): Promise<void> {
+    const head = this.parts.auditHead?.();
+    if (!head || head.seq === this.witnessed || !this.client.connected) return Promise.resolve();
+    this.witnessed = head.seq;
+    const body = JSON.stringify({ ...head, at: new Date().toISOString() });
+    return this.client.publishAsync(`mavgate/${this.site}/gateway/audit-head`, body, { qos: 1, retain: true }).then(() => {}, () => {
+      this.witnessed = -1;
+    });
+  }
+
+  /** Off the router and the vehicle state, synchronously. */
+  private detach(): void {
+    clearInterval(this.timer);
+    clearInterval(this.witnessTimer);
+    this.unsubscribe();
+    this.stateSubscription.unsubscribe();
+    for (const unwatch of this.unwatch) unwatch();
+    this.recordEgress();
+  }
+
+  private observe(frame: Frame): void {
     if (SECRET_MESSAGE_IDS.has(frame.msgid) || !frame.message) return;
-    const out = this.filter(frame);
-    if (out === null) {
-      this.counters.withheld++;
-      return;
-    }
     const name = frame.message.name;
     const event = EVENT_MESSAGES.has(name);
+    // Rates and the connection first: the meter counts only what the broker is handed.
     if (!event) {
+      const cls = this.parts.gate.classTable(this.parts.registry).classOf(frame.msgid);
       const hz = this.rates.get(name) ?? (cls ? this.rates.get(cls) : undefined);
       if (hz !== undefined) {
         const key = ((frame.sysid << 8) | frame.compid) * 0x1000000 + frame.msgid;
@@ -169,6 +240,11 @@ export class MqttSink {
         this.counters.offlineSkipped++;
         return;
       }
+    }
+    const out = this.filter(frame);
+    if (out === null) {
+      this.counters.withheld++;
+      return;
     }
     const json = this.render(out ?? frame.bytes());
     if (json === null) return;
@@ -217,15 +293,18 @@ export class MqttSink {
 
   stats() {
     return {
-      broker: this.broker, connected: this.client.connected, ...this.counters,
+      broker: this.broker, connected: this.client.connected, ...this.counters, ...(this.revoked ? { revoked: this.revoked.message } : {}),
       spool: { messages: this.spool.length, bytes: this.spool.sizeBytes, dropped: this.spool.dropped },
     };
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.unsubscribe();
-    this.stateSubscription.unsubscribe();
+    if (this.revoked) return;
+    this.detach();
+    releaseGrant(this.grant);
+    releaseGrant(this.spoolGrant);
+    // The head as it is at shutdown (the last records of this run are written before the sink stops).
+    await this.publishWitness();
     if (this.client.connected) {
       await this.client.publishAsync(`mavgate/${this.site}/gateway/status`, JSON.stringify({ online: false, at: new Date().toISOString() }), { qos: 1, retain: true }).catch(() => {});
     }

@@ -13,9 +13,9 @@ import { performance } from 'node:perf_hooks';
 import { type Frame, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import { TargetReader } from '../router/targets.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
-import type { DirectoryGrant } from '../residency/gate.js';
+import { type DirectoryGrant, type ResidencyRefusal, watchGrant } from '../residency/gate.js';
 import { ensureDirectory, listFiles, removeFile } from './files.js';
-import { RECORDING_FILE, RecordingFile, type RecordingLabels } from './recording-file.js';
+import { describeWriteError, RECORDING_FILE, RecordingFile, type RecordingLabels } from './recording-file.js';
 import { expired, type RetentionLimits } from './retention.js';
 
 export interface RecorderSettings {
@@ -85,18 +85,22 @@ interface VehicleRecording {
   sysid: number;
   pending: Pending;
   file: RecordingFile | null;
-  /** Frames handed to the file whose write has not completed yet (a write error). */
-  unconfirmed: number;
 }
 
 export interface RecorderStats {
-  state: 'recording' | 'error';
+  /** `refused`: the policy in force no longer approves the directory; nothing more is recorded. */
+  state: 'recording' | 'error' | 'refused';
   error?: string;
   encrypted: boolean;
   files: { sysid: number; path: string; frames: number; bytes: number }[];
   queuedBytes: number;
+  /** Frames on disk, in every file of this run (closed ones included). */
   recorded: number;
   dropped: number;
+  /** Frames handed to a file that could not be written before it closed (a disk full at shutdown). */
+  unwritten: number;
+  /** Frames not recorded because the policy in force refused the directory. */
+  refused: number;
   /** Frames from a ground station before any vehicle was heard: no recording to put them in. */
   unattributed: number;
 }
@@ -111,7 +115,13 @@ export class Recorder {
   private dropped = 0;
   private droppingSince = 0;
   private unattributed = 0;
-  private recorded = 0;
+  /** Frames in the files closed so far (the open ones count their own). */
+  private closedFrames = 0;
+  private unwritten = 0;
+  /** Set when a new policy revoked the directory's grant. */
+  private refusal: ResidencyRefusal | null = null;
+  private refusedFrames = 0;
+  private readonly unwatch: () => void;
   private error: string | null = null;
   private flushing: Promise<void> | null = null;
   private earlyFlush: NodeJS.Immediate | null = null;
@@ -130,6 +140,30 @@ export class Recorder {
     this.targets = new TargetReader(registry);
     this.timer = setInterval(() => void this.flush(), settings.flushIntervalMs);
     this.timer.unref();
+    this.unwatch = watchGrant(grant, { revoked: (refusal) => this.refuse(refusal) });
+  }
+
+  /**
+   * The policy in force refuses the directory: nothing more is written there from this
+   * frame on (frames are counted as refused), and the open files are closed as they are.
+   */
+  private refuse(refusal: ResidencyRefusal): void {
+    this.refusal = refusal;
+    this.hooks.log('warn', `recording: stopped: ${refusal.message}`);
+    for (const v of this.vehicles.values()) {
+      this.refusedFrames += v.pending.take().frames;
+      const file = v.file;
+      v.file = null;
+      // Closed without a last write: its sidecar cannot be completed in a refused directory.
+      if (file) {
+        this.closedFrames += file.frames;
+        this.refusedFrames += file.pendingFrames;
+        this.hooks.audit('recording_closed', { entry: this.grant.entry, file: file.name, frames: file.frames, bytes: file.bytes, directory: this.grant.path, why: 'directory refused by the policy in force' });
+        void file.abandon();
+      }
+    }
+    this.queuedBytes = 0;
+    this.stuckBytes = 0;
   }
 
   get directory(): string {
@@ -144,6 +178,10 @@ export class Recorder {
   observe(frame: Frame, fromLink: boolean): void {
     // SETUP_SIGNING carries a secret key: a recording must not hold it.
     if (this.closed || SECRET_MESSAGE_IDS.has(frame.msgid)) return;
+    if (this.refusal) {
+      this.refusedFrames++;
+      return;
+    }
     const timeUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
     const bytes = frame.bytes();
     const fromGcs = !fromLink || this.state.get(frame.sysid, frame.compid)?.heartbeat?.type === MAV_TYPE_GCS;
@@ -164,7 +202,7 @@ export class Recorder {
   private vehicle(sysid: number): VehicleRecording {
     let v = this.vehicles.get(sysid);
     if (!v) {
-      v = { sysid, pending: new Pending(), file: null, unconfirmed: 0 };
+      v = { sysid, pending: new Pending(), file: null };
       this.vehicles.set(sysid, v);
     }
     return v;
@@ -195,14 +233,16 @@ export class Recorder {
   }
 
   private async flushAll(): Promise<void> {
+    if (this.refusal) return;
     let failure: string | null = null;
     for (const v of this.vehicles.values()) {
       try {
         await this.flushVehicle(v);
       } catch (err) {
-        failure = `${(err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'disk full' : (err as Error).message}`;
+        failure = describeWriteError(err);
       }
     }
+    if (this.refusal) return;
     this.stuckBytes = [...this.vehicles.values()].reduce((n, v) => n + (v.file?.pendingBytes ?? 0), 0);
     this.report(failure);
     if (this.droppingSince !== 0 && this.queuedBytes + this.stuckBytes === 0) {
@@ -213,32 +253,38 @@ export class Recorder {
 
   private async flushVehicle(v: VehicleRecording): Promise<void> {
     const t = this.now();
-    if (v.file && !(await v.file.linked())) {
-      this.hooks.log('warn', `recording: ${v.file.name} was deleted or its directory removed; starting a new file`);
-      this.hooks.audit('recording_lost_file', { file: v.file.name, frames: v.file.frames });
-      await v.file.abandon();
-      v.file = null;
+    let file = v.file;
+    if (file && !(await file.linked())) {
+      this.hooks.log('warn', `recording: ${file.name} was deleted or its directory removed; starting a new file`);
+      this.hooks.audit('recording_lost_file', { file: file.name, frames: file.frames });
+      await file.abandon();
+      file = v.file = null;
     }
-    const rotate = v.file && ((this.settings.rotateBytes !== undefined && v.file.bytes >= this.settings.rotateBytes)
-      || (this.settings.rotateMs !== undefined && t - v.file.startedAt >= this.settings.rotateMs));
-    if (v.file && rotate) {
-      await this.closeFile(v.file);
+    const rotate = file && ((this.settings.rotateBytes !== undefined && file.bytes >= this.settings.rotateBytes)
+      || (this.settings.rotateMs !== undefined && t - file.startedAt >= this.settings.rotateMs));
+    if (file && rotate) {
       v.file = null;
+      await this.closeFile(file);
+      file = null;
     }
-    if (!v.file) {
+    if (this.refusal) return;
+    if (!file) {
+      // A directory that vanished is recreated only where its real path is still the one granted and approved.
       ensureDirectory(this.grant);
-      v.file = await RecordingFile.create(this.grant, this.labels, v.sysid, t, this.settings.key);
-      this.hooks.audit('recording_started', { file: v.file.name, directory: this.grant.path, sysid: v.sysid, encrypted: this.settings.key !== null });
-      this.hooks.log('info', `recording: ${v.file.path}`);
+      file = await RecordingFile.create(this.grant, this.labels, v.sysid, t, this.settings.key);
+      if (this.refusal) {
+        await file.abandon();
+        return;
+      }
+      v.file = file;
+      this.hooks.audit('recording_started', { entry: this.grant.entry, file: file.name, directory: this.grant.path, sysid: v.sysid, encrypted: this.settings.key !== null });
+      this.hooks.log('info', `recording: ${file.path}`);
       this.applyRetention();
     }
     // Handed to the file at once: if the write fails, the file keeps the rest and writes it first next time.
     const batch = v.pending.take();
     this.queuedBytes -= batch.bytes.length;
-    v.unconfirmed += batch.frames;
-    await v.file.append(batch.bytes, batch.frames);
-    this.recorded += v.unconfirmed;
-    v.unconfirmed = 0;
+    await file.append(batch.bytes, batch.frames);
   }
 
   private report(failure: string | null): void {
@@ -253,8 +299,11 @@ export class Recorder {
   }
 
   private async closeFile(file: RecordingFile): Promise<void> {
-    await file.close();
-    this.hooks.audit('recording_closed', { file: file.name, frames: file.frames, bytes: file.bytes });
+    const { unwritten, error } = await file.close();
+    this.closedFrames += file.frames;
+    this.unwritten += unwritten;
+    if (error) this.hooks.log('warn', `recording: ${file.name}: ${unwritten > 0 ? `${unwritten} frame(s) could not be written: ` : ''}${error}`);
+    this.hooks.audit('recording_closed', { entry: this.grant.entry, file: file.name, frames: file.frames, bytes: file.bytes, directory: this.grant.path, ...(unwritten > 0 ? { unwritten } : {}), ...(error ? { error } : {}) });
   }
 
   /** Deletes the oldest closed recordings past the limits, each deletion audited. */
@@ -278,14 +327,17 @@ export class Recorder {
   }
 
   stats(): RecorderStats {
+    const open = [...this.vehicles.values()].flatMap((v) => (v.file ? [v.file] : []));
     return {
-      state: this.error ? 'error' : 'recording',
-      ...(this.error ? { error: this.error } : {}),
+      state: this.refusal ? 'refused' : this.error ? 'error' : 'recording',
+      ...(this.refusal ? { error: this.refusal.message } : this.error ? { error: this.error } : {}),
       encrypted: this.settings.key !== null,
       files: [...this.vehicles.values()].flatMap((v) => (v.file ? [{ sysid: v.sysid, path: v.file.path, frames: v.file.frames, bytes: v.file.bytes }] : [])),
       queuedBytes: this.queuedBytes + this.stuckBytes,
-      recorded: this.recorded,
+      recorded: this.closedFrames + open.reduce((n, f) => n + f.frames, 0),
       dropped: this.dropped,
+      unwritten: this.unwritten,
+      refused: this.refusedFrames,
       unattributed: this.unattributed,
     };
   }
@@ -293,12 +345,18 @@ export class Recorder {
   /** Writes everything, closes every file (sidecars completed). */
   async close(): Promise<void> {
     this.closed = true;
+    this.unwatch();
     clearInterval(this.timer);
     if (this.earlyFlush) clearImmediate(this.earlyFlush);
     await this.flush();
     for (const v of this.vehicles.values()) {
+      // What never reached a file (it could not even be created) is as unwritten as what a file could not take.
+      this.unwritten += v.pending.take().frames;
       if (!v.file) continue;
-      await this.closeFile(v.file).catch((err: Error) => this.hooks.log('warn', `recording: closing ${v.file!.name}: ${err.message}`));
+      const file = v.file;
+      v.file = null;
+      await this.closeFile(file).catch((err: Error) => this.hooks.log('warn', `recording: closing ${file.name}: ${err.message}`));
     }
+    if (this.unwritten > 0) this.hooks.audit('recording_unwritten', { directory: this.grant.path, frames: this.unwritten, error: this.error });
   }
 }

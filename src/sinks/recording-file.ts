@@ -28,13 +28,31 @@ export function recordingName(site: string, sysid: number, startedAt: number, en
 
 export const RECORDING_FILE = /\.tlog(\.enc)?$/;
 
+/** Bytes handed to the file for one append: whole tlog records (or one sealed chunk of them). */
+interface Unit {
+  bytes: Buffer;
+  /** How much of it is on disk (a write the disk refused halfway). */
+  written: number;
+  frames: number;
+}
+
+export interface ClosedRecording {
+  /** Frames that were handed over but could not be written (the disk full at the end). */
+  unwritten: number;
+  /** Why the last bytes or the sidecar could not be written, if they could not. */
+  error: string | null;
+}
+
 export class RecordingFile {
+  /** Frames on disk, whole records only. */
   frames = 0;
   /** Bytes on disk. */
   bytes = 0;
+  /** Bytes on disk that end on a whole unit (where the file is cut back to if the rest never fits). */
+  private wholeBytes = 0;
+  /** Hashes whole units only: the SHA-256 is of the file as it is left. */
   private readonly hash: Hash = createHash('sha256');
-  /** Bytes handed over but not yet on disk (a write that failed halfway). */
-  private unwritten: Buffer[] = [];
+  private readonly units: Unit[] = [];
 
   private constructor(
     private readonly grant: DirectoryGrant,
@@ -58,7 +76,7 @@ export class RecordingFile {
       }
       const file = new RecordingFile(grant, name, handle, key ? new ChunkSealer(key) : null, sysid, startedAt, labels);
       file.writeSidecar(null);
-      if (file.sealer) await file.writeRaw(file.sealer.header());
+      if (file.sealer) await file.write(file.sealer.header(), 0);
       return file;
     }
   }
@@ -68,26 +86,33 @@ export class RecordingFile {
   }
 
   /** Appends tlog records holding `frames` frames (sealed first when encrypted). Throws on a write error; the rest is retried next time. */
-  async append(records: Buffer, frames: number): Promise<void> {
-    this.frames += frames;
-    await this.writeRaw(records.length > 0 && this.sealer ? this.sealer.seal(records) : records);
+  append(records: Buffer, frames: number): Promise<void> {
+    return this.write(records.length > 0 && this.sealer ? this.sealer.seal(records) : records, frames);
   }
 
-  /** Writes bytes as they are, after whatever a failed write left. */
-  private async writeRaw(bytes: Buffer): Promise<void> {
-    if (bytes.length > 0) this.unwritten.push(bytes);
-    while (this.unwritten.length > 0) {
-      const buffer = this.unwritten[0]!;
-      const { bytesWritten } = await this.handle.write(buffer);
-      this.hash.update(buffer.subarray(0, bytesWritten));
+  /** Writes `bytes` after whatever a failed write left; a unit counts (frames, hash) once it is all on disk. */
+  private async write(bytes: Buffer, frames: number): Promise<void> {
+    if (bytes.length > 0) this.units.push({ bytes, written: 0, frames });
+    while (this.units.length > 0) {
+      const unit = this.units[0]!;
+      const { bytesWritten } = await this.handle.write(unit.bytes, unit.written);
+      unit.written += bytesWritten;
       this.bytes += bytesWritten;
-      if (bytesWritten < buffer.length) this.unwritten[0] = buffer.subarray(bytesWritten);
-      else this.unwritten.shift();
+      if (unit.written < unit.bytes.length) continue;
+      this.units.shift();
+      this.hash.update(unit.bytes);
+      this.wholeBytes += unit.bytes.length;
+      this.frames += unit.frames;
     }
   }
 
   get pendingBytes(): number {
-    return this.unwritten.reduce((n, b) => n + b.length, 0);
+    return this.units.reduce((n, u) => n + u.bytes.length - u.written, 0);
+  }
+
+  /** Frames handed over and not on disk yet. */
+  get pendingFrames(): number {
+    return this.units.reduce((n, u) => n + u.frames, 0);
   }
 
   /** False once the file was deleted under us (or its directory removed): writes would go nowhere. */
@@ -95,15 +120,35 @@ export class RecordingFile {
     return (await this.handle.stat()).nlink > 0;
   }
 
-  /** Seals the end (encrypted), syncs, closes, and completes the sidecar with the count and the file's SHA-256. */
-  async close(): Promise<void> {
+  /**
+   * Seals the end (encrypted), syncs, closes, and completes the sidecar with the count and
+   * the file's SHA-256. What still cannot be written (a full disk) is cut back to the last
+   * whole record, so the file, its sidecar and the count agree, and reported as unwritten.
+   */
+  async close(): Promise<ClosedRecording> {
+    let error: string | null = null;
     try {
-      if (this.sealer) await this.writeRaw(this.sealer.seal(Buffer.alloc(0), true));
+      await this.write(this.sealer ? this.sealer.seal(Buffer.alloc(0), true) : Buffer.alloc(0), 0);
+    } catch (err) {
+      error = describeWriteError(err);
+    }
+    const unwritten = this.pendingFrames;
+    try {
+      if (this.units.length > 0) {
+        this.units.length = 0;
+        await this.handle.truncate(this.wholeBytes);
+        this.bytes = this.wholeBytes;
+      }
       await this.handle.sync();
     } finally {
       await this.handle.close();
     }
-    this.writeSidecar(Date.now());
+    try {
+      this.writeSidecar(Date.now(), unwritten);
+    } catch (err) {
+      error ??= `sidecar: ${describeWriteError(err)}`;
+    }
+    return { unwritten, error };
   }
 
   /** Closes without touching the directory (it is gone). */
@@ -111,7 +156,7 @@ export class RecordingFile {
     await this.handle.close().catch(() => {});
   }
 
-  private writeSidecar(closedAt: number | null): void {
+  private writeSidecar(closedAt: number | null, unwritten = 0): void {
     const sidecar = {
       file: this.name,
       format: this.sealer ? 'tlog, AES-256-GCM chunks (mavgate decrypt)' : 'tlog',
@@ -121,8 +166,16 @@ export class RecordingFile {
       policy_sha256: this.labels.policySha256,
       gateway_version: this.labels.gatewayVersion,
       started_at: new Date(this.startedAt).toISOString(),
-      ...(closedAt !== null ? { closed_at: new Date(closedAt).toISOString(), frames: this.frames, bytes: this.bytes, sha256: this.hash.copy().digest('hex') } : {}),
+      ...(closedAt !== null ? {
+        closed_at: new Date(closedAt).toISOString(), frames: this.frames, bytes: this.bytes, sha256: this.hash.copy().digest('hex'),
+        ...(unwritten > 0 ? { unwritten_frames: unwritten } : {}),
+      } : {}),
     };
     writeWholeFile(this.grant, `${this.name}.json`, `${JSON.stringify(sidecar, null, 2)}\n`);
   }
+}
+
+/** A write error in the words the status line and the audit log use. */
+export function describeWriteError(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'disk full' : (err as Error).message;
 }
