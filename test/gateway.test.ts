@@ -209,3 +209,42 @@ describe('gateway with redundant links', () => {
     await until(() => atVehicle.filter((n) => n === 'COMMAND_LONG').length === 2, 'the command through both radios');
   });
 });
+
+describe('a vehicle link that drops what it cannot check (drop_unknown)', () => {
+  it('keeps frames of unknown message ids from the vehicle side; a link without the setting forwards them', async () => {
+    const { LoopbackPeer } = await import('./helpers/loopback.js');
+    const { freeUdpPort } = await import('./helpers/ports.js');
+    const { heartbeat, unknownFrame } = await import('./helpers/frames.js');
+    const [guarded, open] = [await freeUdpPort(), await freeUdpPort()];
+    const gateway = new Gateway({ links: [{ ...parseEndpoint(`udp-listen:127.0.0.1:${guarded}`), dropUnknown: true } as never, parseEndpoint(`udp-listen:127.0.0.1:${open}`)] });
+    await gateway.start();
+    const a = await LoopbackPeer.open('127.0.0.1');
+    const b = await LoopbackPeer.open('127.0.0.1');
+    cleanup.push(async () => {
+      await gateway.stop();
+      await a.close();
+      await b.close();
+    });
+    b.send(heartbeat(0, 2), open);
+    await until(() => gateway.links[1]!.port.framesIn === 1, 'b learned by its link');
+    // Garbage with an unknown id, then a real heartbeat, in one datagram.
+    a.send(Buffer.concat([unknownFrame(0xabcdef, [9, 9, 9, 9], 1), heartbeat(2, 1)]), guarded);
+    await until(() => b.frames.some((f) => f.name === 'HEARTBEAT' && f.sysid === 1), 'the real heartbeat at b');
+    await b.sync();
+    expect(b.frames.filter((f) => !f.verified)).toEqual([]);
+    expect(gateway.stats().links[0]!.unknownDropped).toBe(1);
+    // The other way, through a link without the setting, the unknown frame goes through (the router's default).
+    b.send(Buffer.concat([unknownFrame(0xabcdef, [9, 9, 9, 9], 1), heartbeat(2, 2)]), open);
+    await until(() => a.frames.some((f) => f.name === 'HEARTBEAT' && f.sysid === 2), 'the heartbeat at a');
+    await a.sync();
+    expect(a.frames.filter((f) => !f.verified)).toHaveLength(1);
+    expect(gateway.stats().links[1]!.unknownDropped).toBe(0);
+  });
+
+  it('is set per link in the config (drop_unknown: true), naming the key when it makes no sense', async () => {
+    const { parseConfig } = await import('../src/cli/config.js');
+    const config = parseConfig({ links: [{ endpoint: 'udp-listen:127.0.0.1:14551', drop_unknown: true }, 'serial:/dev/ttyUSB0:57600'] }, 'g.yaml');
+    expect(config.links.map((l) => 'dropUnknown' in l && l.dropUnknown === true)).toEqual([true, false]);
+    expect(() => parseConfig({ links: [{ endpoint: 'sim', drop_unknown: true }] }, 'g.yaml')).toThrow(/g\.yaml: links\[0\]\.drop_unknown: sim links take no frames from a peer/);
+  });
+});

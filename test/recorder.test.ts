@@ -4,7 +4,7 @@
  * retention limits, survives a full disk and a vanished directory, and never drops silently.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +125,29 @@ describe('recording', () => {
     await r.recorder.close();
     expect(tlogFrames(join(r.dir, recordings(r.dir)[0]!)).map((f) => f.bytes)).toEqual([attitude(1)]);
   });
+
+  it('does not follow a directory recreated as a symlink out of the approved ones: refused and audited, resumed when the real one is back', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'mavgate-rec-data-'));
+    const outside = mkdtempSync(join(tmpdir(), 'mavgate-rec-outside-'));
+    const rec2 = join(data, 'rec2');
+    const r = await rig({}, rec2, data);
+    r.send(heartbeat(0));
+    await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
+    rmSync(rec2, { recursive: true });
+    symlinkSync(outside, rec2);
+    r.send(attitude(1));
+    await until(() => r.audit.some((a) => a.event === 'refused' && a.details.destination === rec2), 'the refusal audited');
+    const refusal = r.audit.find((a) => a.event === 'refused')!.details;
+    expect(refusal).toMatchObject({ entry: 'recording', rule: 'approved_sinks.directories', reason: expect.stringMatching(/now leads to .*mavgate-rec-outside-.*not followed/) });
+    await until(() => r.recorder.stats().state === 'error', 'the recorder to report it');
+    expect(readdirSync(outside)).toEqual([]);
+    // The real directory is back: recording resumes there, with the frame that waited.
+    unlinkSync(rec2);
+    await until(() => r.recorder.stats().state === 'recording' && r.recorder.stats().queuedBytes === 0, 'recording to resume in the real directory');
+    await r.recorder.close();
+    expect(readdirSync(outside)).toEqual([]);
+    expect(recordings(rec2).flatMap((f) => tlogFrames(join(rec2, f)).map((x) => x.bytes))).toEqual([attitude(1)]);
+  });
 });
 
 describe('mavgate run --record', () => {
@@ -202,6 +225,47 @@ describe.skipIf(!TMPFS)('a full disk (a 64 KiB tmpfs; skipped where this user ca
     const frames = tlogFrames(join(dir, recordings(dir)[0]!));
     expect(frames).toHaveLength(sent + 1);
     expect(frames.slice(1).map((f) => f.bytes)).toEqual(Array.from({ length: sent }, (_, i) => attitude((i + 1) & 0xff)));
+  });
+});
+
+describe.skipIf(!TMPFS)('shutting down on a full disk (a 48 KiB tmpfs)', () => {
+  it('counts only what is on disk: the stats, the sidecar, the audit record and the file agree; no torn record; the rest reported unwritten', async () => {
+    const dir = join(tmpdir(), `mavgate-full-close-${process.pid}-${Date.now()}`);
+    mkdirSync(dir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48k', 'tmpfs', dir]);
+    cleanup.push(() => {
+      execFileSync('umount', ['-l', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const r = await rig({ flushIntervalMs: 20 }, dir);
+    r.send(heartbeat(0));
+    await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
+    try {
+      writeFileSync(join(dir, 'filler'), Buffer.alloc(64 * 1024));
+    } catch {
+      // ENOSPC: the disk is full, as wanted.
+    }
+    const sent = 300;
+    for (let i = 1; i <= sent; i++) r.send(attitude(i & 0xff));
+    await until(() => r.vehicleFramesIn === sent + 1, 'every frame relayed while the disk is full');
+    await until(() => r.recorder.stats().state === 'error', 'the full disk to be reported');
+    await r.recorder.close();
+    const stats = r.recorder.stats();
+    const name = recordings(dir)[0]!;
+    const onDisk = tlogFrames(join(dir, name));
+    const sidecar = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { frames: number; bytes: number; sha256: string; unwritten_frames?: number };
+    const closed = r.audit.find((a) => a.event === 'recording_closed')!.details;
+    expect(stats.unwritten).toBeGreaterThan(0);
+    expect(onDisk.length).toBe(stats.recorded);
+    expect(sidecar.frames).toBe(stats.recorded);
+    expect(closed.frames).toBe(stats.recorded);
+    expect(stats.recorded + stats.unwritten + stats.dropped).toBe(sent + 1);
+    expect(sidecar.unwritten_frames).toBe(stats.unwritten);
+    // No torn record: the file is exactly its whole records, and its hash is the sidecar's.
+    const bytes = readFileSync(join(dir, name));
+    expect(bytes.length).toBe(onDisk.reduce((n, f) => n + 8 + f.bytes.length, 0));
+    expect(sidecar.bytes).toBe(bytes.length);
+    expect(sidecar.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
 });
 

@@ -276,6 +276,58 @@ describe('mavgate residency report', () => {
   });
 });
 
+describe('the residency report agrees with the run it was made from', () => {
+  it('counts every destination the log says received data, the recording included, figure for figure', async () => {
+    const home = mkdtempSync(join(dir, 'known-run-'));
+    const { Gateway } = await import('../src/gateway/gateway.js');
+    const { AuditLog } = await import('../src/residency/audit-log.js');
+    const { Recorder, DEFAULT_RECORDER } = await import('../src/sinks/recorder.js');
+    const { summarize, residencyReport } = await import('../src/residency/report.js');
+    const { LoopbackPeer } = await import('./helpers/loopback.js');
+    const { TlogDecoder } = await import('../src/mavlink/index.js');
+    const { registry } = await import('./helpers/frames.js');
+    const { until } = await import('./helpers/wait.js');
+    const sink = await LoopbackPeer.open('127.0.0.1');
+    const gate = new EgressGate(parsePolicy({ site: 'known', approved_sinks: { directories: [home], networks: [{ cidr: '127.0.0.1/32' }] }, rules: [{ to: '127.0.0.1/32', classes: ['health', 'position'] }] }, 'known run'));
+    const auditGrant = gate.grantDirectory('audit.directory', join(home, 'audit'));
+    const audit = new AuditLog(auditGrant);
+    gate.attachAudit(audit, auditGrant);
+    const gateway = new Gateway({ links: [parseEndpoint('sim'), parseEndpoint(`udp:127.0.0.1:${sink.port}`)], gate, sim: { rate: 20 } });
+    await gateway.start();
+    const recorder = new Recorder(gate.grantDirectory('recording.directory', join(home, 'rec')), { site: 'known', jurisdiction: 'x', policySha256: gate.policy.sha256, gatewayVersion: 't' },
+      gateway.registry, gateway.state, { ...DEFAULT_RECORDER, flushIntervalMs: 50 }, { audit: (e, d) => gate.record(e, d), log: () => {} });
+    gateway.router.onFrame((frame, from) => recorder.observe(frame, from.endpoint.role === 'link'));
+    await until(() => sink.frames.length > 100, 'telemetry at the UDP destination');
+    await gateway.stop();
+    await recorder.close();
+    audit.close();
+    await sink.sync();
+    await sink.close();
+
+    // Independently: what arrived at the destination, and what the recording file holds.
+    const recordingFile = readdirSync(join(home, 'rec')).find((f) => f.endsWith('.tlog'))!;
+    const fileBytes = readFileSync(join(home, 'rec', recordingFile));
+    let recordedFrames = 0;
+    const tlog = new TlogDecoder(registry, () => recordedFrames++);
+    tlog.push(fileBytes);
+    tlog.end();
+    const records = readFileSync(audit.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const summary = summarize(records);
+    const link = summary.destinations.find((d) => d.entry.startsWith('links[1]'))!;
+    const total = (classes: Map<string, { frames: number; bytes: number }>) => [...classes.values()].reduce((t, c) => ({ frames: t.frames + c.frames, bytes: t.bytes + c.bytes }), { frames: 0, bytes: 0 });
+    expect(total(link.classes!)).toEqual({ frames: sink.frames.length, bytes: sink.bytes });
+    expect([...link.classes!.keys()].sort()).toEqual(['health', 'position']);
+    expect(link.approvedBy).toMatch(/approved_sinks\.networks\[0\]/);
+    const recording = summary.destinations.find((d) => d.entry === 'recording.directory')!;
+    expect(recording.recordings).toEqual([{ file: recordingFile, frames: recordedFrames, bytes: fileBytes.length, unwritten: 0 }]);
+
+    const text = residencyReport(audit.path);
+    expect(text).toMatch(/Audit log verified/);
+    expect(text).toContain(`recordings    1 file(s) ${String(recordedFrames).padStart(9)} frames`);
+    expect(text).not.toMatch(/recording\.directory[^\n]*\n\s+nothing sent/);
+  });
+});
+
 describe('listener peers are destinations too', () => {
   const policy = { approved_sinks: { networks: [{ cidr: '127.0.0.1/32' }] }, listen: ['127.0.0.1/32'] };
 

@@ -19,12 +19,18 @@ export type AuditEntry = { event: string; details: Record<string, unknown> };
 export class RecordingRig {
   private constructor(readonly audit: AuditEntry[], readonly dir: string, readonly gateway: Gateway, readonly recorder: Recorder, readonly vehicle: Socket, readonly gcs: GroundStation) {}
 
-  static async start(settings: Partial<RecorderSettings> = {}, directory?: string): Promise<RecordingRig> {
+  /** `approved`: the directory the policy approves (default: the recording directory itself). */
+  static async start(settings: Partial<RecorderSettings> = {}, directory?: string, approved?: string): Promise<RecordingRig> {
     const dir = directory ?? mkdtempSync(join(tmpdir(), 'mavgate-rec-'));
-    const gate = gateFor({ approved_sinks: { directories: [dir] } });
+    const gate = gateFor({ approved_sinks: { directories: [approved ?? dir] } });
     const gateway = new Gateway({ links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint('udp-listen:127.0.0.1:0')], gate });
     await gateway.start();
     const audit: AuditEntry[] = [];
+    const record = gate.record.bind(gate);
+    gate.record = (event, details) => {
+      audit.push({ event, details });
+      record(event, details);
+    };
     const recorder = new Recorder(gate.grantDirectory('recording', dir), LABELS, gateway.registry, gateway.state,
       { ...DEFAULT_RECORDER, flushIntervalMs: 50, ...settings }, { audit: (event, details) => audit.push({ event, details }), log: () => {} });
     gateway.router.onFrame((frame, from) => recorder.observe(frame, from.endpoint.role === 'link'));
