@@ -194,24 +194,34 @@ function canMountTmpfs(): boolean {
 
 const TMPFS = canMountTmpfs();
 
+/** A real tmpfs of `size` (e.g. 64k), unmounted after the test. */
+function smallDisk(size: string): string {
+  const dir = join(tmpdir(), `mavgate-full-${process.pid}-${Date.now()}`);
+  mkdirSync(dir);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  cleanup.push(() => {
+    execFileSync('umount', ['-l', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Fills the disk with something else, to the last byte. */
+function fill(dir: string): void {
+  try {
+    writeFileSync(join(dir, 'filler'), Buffer.alloc(256 * 1024));
+  } catch {
+    // ENOSPC: the disk is full, as wanted.
+  }
+}
+
 describe.skipIf(!TMPFS)('a full disk (a 64 KiB tmpfs; skipped where this user cannot mount one)', () => {
   it('reports the error, keeps relaying, and resumes where it stopped when space returns, no record torn', async () => {
-    const dir = join(tmpdir(), `mavgate-full-${process.pid}-${Date.now()}`);
-    mkdirSync(dir);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
-    cleanup.push(() => {
-      execFileSync('umount', ['-l', dir]);
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const dir = smallDisk('64k');
     const r = await rig({}, dir);
     r.send(heartbeat(0));
     await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
-    // Fill the disk with something else.
-    try {
-      writeFileSync(join(dir, 'filler'), Buffer.alloc(128 * 1024));
-    } catch {
-      // ENOSPC: the disk is full, as wanted.
-    }
+    fill(dir);
     const sent = 400;
     for (let i = 1; i <= sent; i++) r.send(attitude(i & 0xff));
     await until(() => r.vehicleFramesIn === sent + 1, 'every frame relayed while the disk is full');
@@ -230,21 +240,11 @@ describe.skipIf(!TMPFS)('a full disk (a 64 KiB tmpfs; skipped where this user ca
 
 describe.skipIf(!TMPFS)('shutting down on a full disk (a 48 KiB tmpfs)', () => {
   it('counts only what is on disk: the stats, the sidecar, the audit record and the file agree; no torn record; the rest reported unwritten', async () => {
-    const dir = join(tmpdir(), `mavgate-full-close-${process.pid}-${Date.now()}`);
-    mkdirSync(dir);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48k', 'tmpfs', dir]);
-    cleanup.push(() => {
-      execFileSync('umount', ['-l', dir]);
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const dir = smallDisk('48k');
     const r = await rig({ flushIntervalMs: 20 }, dir);
     r.send(heartbeat(0));
     await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
-    try {
-      writeFileSync(join(dir, 'filler'), Buffer.alloc(64 * 1024));
-    } catch {
-      // ENOSPC: the disk is full, as wanted.
-    }
+    fill(dir);
     const sent = 300;
     for (let i = 1; i <= sent; i++) r.send(attitude(i & 0xff));
     await until(() => r.vehicleFramesIn === sent + 1, 'every frame relayed while the disk is full');
