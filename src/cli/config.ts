@@ -16,7 +16,7 @@ import { describeFsError } from './input.js';
 import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, DEFAULT_SPOOL_BYTES, type RecordingConfig, type RunConfig } from './run-config.js';
 import { PolicyError, ROLES } from '../residency/policy.js';
 import type { ClientHubOptions } from '../server/client-hub.js';
-import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
+import { DEFAULT_RENEW_DAYS, DEFAULT_SERVER, type ServerSettings, type TlsSettings } from '../server/settings.js';
 import { DEFAULT_QUEUE } from '../server/outbound-queue.js';
 import { DEFAULT_PERMISSIONS } from '../server/permissions.js';
 import { DEFAULT_SOURCES } from '../server/tokens.js';
@@ -40,6 +40,16 @@ const serverSchema = z.strictObject({
     stall_timeout_ms: z.number().int().min(100).optional(),
   }).optional(),
   roles: z.strictObject({ pilot: names.optional(), admin: names.optional(), admin_commands: names.optional() }).optional(),
+  /** HTTPS/WSS: true (the local authority, mavgate tls init), or where its files are, or the agency's certificate. */
+  tls: z.union([z.boolean(), z.strictObject({
+    directory: z.string().min(1).optional(),
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+    chain_file: z.string().min(1).optional(),
+    renew_days: z.number().int().min(1).max(365).optional(),
+  })]).optional(),
+  /** Where Cockpit is served, for pairing links that open it on this server's socket. */
+  cockpit: z.url().optional(),
 });
 
 const tokenSchema = z.strictObject({
@@ -47,6 +57,12 @@ const tokenSchema = z.strictObject({
   role: z.enum(ROLES),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the hex SHA-256 of the token (mavgate token add writes it)'),
   sources: z.array(z.strictObject({ system: byte, components: z.array(z.number().int().min(0).max(255)).default([]) })).optional(),
+  /** When the token stops being accepted (ISO 8601; mavgate token add --expires writes it). */
+  expires: z.union([z.date(), z.string()]).transform((v, ctx) => {
+    const t = new Date(v).getTime();
+    if (Number.isNaN(t)) ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a date and time (ISO 8601, e.g. 2026-11-25T18:00:00Z)` });
+    return t;
+  }).optional(),
 });
 
 const signingSchema = z.strictObject({
@@ -174,6 +190,7 @@ function endpointAt<T>(source: string, key: string, parse: () => T): T {
 
 function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings {
   const s = c.server ?? { origins: [], hosts: [] };
+  const base = dirname(source);
   const hub: Partial<ClientHubOptions> = {
     ...(s.control_timeout_ms !== undefined ? { controlTimeoutMs: s.control_timeout_ms } : {}),
     ...(s.control ? { controlMode: s.control } : {}),
@@ -191,8 +208,26 @@ function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings 
     origins: s.origins,
     hosts: s.hosts,
     hub,
-    tokens: c.tokens.map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, sources: t.sources ?? DEFAULT_SOURCES })),
+    tokens: c.tokens.map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, sources: t.sources ?? DEFAULT_SOURCES, ...(t.expires !== undefined ? { expires: t.expires } : {}) })),
     gcs: c.gcs.map((g, i) => ({ endpoint: endpointAt(source, `gcs[${i}].endpoint`, () => parseGcsEndpoint(g.endpoint)), ...(g.as !== undefined ? { as: g.as } : {}) })),
+    tls: parseTls(s.tls, source, base),
+    ...(s.cockpit ? { cockpit: s.cockpit } : {}),
+  };
+}
+
+function parseTls(t: NonNullable<z.infer<typeof schema>['server']>['tls'], source: string, base: string): TlsSettings | null {
+  if (t === undefined || t === false) return null;
+  if (t === true) return { source: 'local', renewDays: DEFAULT_RENEW_DAYS };
+  const renewDays = t.renew_days ?? DEFAULT_RENEW_DAYS;
+  const directory = t.directory !== undefined ? { directory: resolve(base, t.directory) } : {};
+  if (t.cert_file === undefined && t.key_file === undefined) {
+    if (t.chain_file !== undefined) throw new ConfigError(source, 'server.tls.chain_file', 'goes with cert_file and key_file');
+    return { source: 'local', renewDays, ...directory };
+  }
+  if (t.cert_file === undefined || t.key_file === undefined) throw new ConfigError(source, `server.tls.${t.cert_file === undefined ? 'cert_file' : 'key_file'}`, 'the certificate and its key go together: give both');
+  return {
+    source: 'files', certFile: resolve(base, t.cert_file), keyFile: resolve(base, t.key_file), renewDays, ...directory,
+    ...(t.chain_file !== undefined ? { chainFile: resolve(base, t.chain_file) } : {}),
   };
 }
 
@@ -236,5 +271,5 @@ export function loadConfigFile(path: string): RunConfig {
     if (err instanceof YAMLParseError) throw new ConfigError(path, '', `not valid YAML: ${err.message}`);
     throw err;
   }
-  return parseConfig(document, path);
+  return { ...parseConfig(document, path), configPath: path };
 }

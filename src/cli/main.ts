@@ -19,6 +19,8 @@ import { stderrLogger } from './log.js';
 import { version } from './version.js';
 import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, DEFAULT_SPOOL_BYTES, type RunConfig } from './run-config.js';
 import { parseGcsFlag, parseListen } from './server-flags.js';
+import { DEFAULT_RENEW_DAYS } from '../server/settings.js';
+import { parseDuration } from '../server/tokens.js';
 
 // Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
 // do not pay for what they do not use (node-gyp bindings, schema and YAML libraries).
@@ -39,6 +41,16 @@ function numberOption(flag: string, { min, max, integer }: { min: number; max: n
       throw new InputError(`${flag}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${value}"`);
     }
     return n;
+  };
+}
+
+function durationOption(flag: string) {
+  return (value: string): number => {
+    try {
+      return parseDuration(value);
+    } catch (err) {
+      throw new InputError(`${flag}: ${(err as Error).message}`);
+    }
   };
 }
 
@@ -83,6 +95,7 @@ interface RunFlags {
   mqtt?: string;
   newAuditChain?: boolean;
   dropUnknown?: boolean;
+  tls?: boolean;
 }
 
 /** --drop-unknown: every transport link drops frames it cannot check. */
@@ -120,6 +133,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
       listen: !flags.server ? null : flags.listen !== undefined ? parseListen(flags.listen) : base.server.listen,
       gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
       origins: [...base.server.origins, ...flags.origin],
+      tls: flags.tls ? (base.server.tls ?? { source: 'local', renewDays: DEFAULT_RENEW_DAYS }) : base.server.tls,
     },
     mqtt: flags.mqtt ? { ...(base.mqtt ?? { spoolMaxBytes: DEFAULT_SPOOL_BYTES }), broker: flags.mqtt } : base.mqtt,
     recording: flags.record === false ? null : {
@@ -140,6 +154,7 @@ function addClientAndRecordingOptions(command: Command): Command {
   return command
     .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)
     .option('--no-server', 'no HTTP/WebSocket server for clients')
+    .option('--tls', 'serve clients over HTTPS/WSS with the local certificate authority (mavgate tls init; made on first use), or server.tls of the config')
     .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
     .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
@@ -224,7 +239,9 @@ Examples:
       const config = await runConfig(flags);
       const { startGateway } = await import('./run.js');
       const running = await startGateway(config, log, flags.config || flags.policy ? () => runConfig(flags) : undefined);
+      const unwatch = flags.config && running.clients ? (await import('./token-watch.js')).watchTokens(flags.config, () => runConfig(flags), running.clients, log) : () => {};
       const signal = await stopAsked;
+      unwatch();
       log('info', `${signal}: closing links`);
       await running.stop();
     });
@@ -389,9 +406,8 @@ Examples:
       }
     });
 
-  program
-    .command('token')
-    .description('client tokens')
+  const tokenCommand = program.command('token').description('client tokens: add, list, remove, rotate (each applied by a running gateway within seconds, and audited)');
+  tokenCommand
     .command('add')
     .description('create a token for a ground-control client; its hash goes into the config file, the token is printed once')
     .argument('<name>', 'who or what holds it (shown in logs, the audit log and control refusals)')
@@ -399,16 +415,97 @@ Examples:
     .addOption(new Option('--role <role>', 'what the holder may do').choices(['observer', 'pilot', 'admin']).default('observer'))
     .option('--system <id>', 'the system id the holder may send as', numberOption('--system', { min: 1, max: 255, integer: true }), 255)
     .option('--components <ids>', 'comma-separated component ids it may send as (default: any)')
+    .option('--expires <duration>', 'stop accepting it after this long: 90m, 12h (a day\'s flying), 7d; default: never', durationOption('--expires'))
     .addHelpText('after', `
 Examples:
   $ mavgate token add --role pilot --config gateway.yaml alice
+  $ mavgate token add --role pilot --expires 12h --config gateway.yaml tablet-1
   $ mavgate token add --role pilot --components 190 --config gateway.yaml qgc   # QGroundControl only`)
-    .action(async (name: string, opts: { config: string; role: 'observer' | 'pilot' | 'admin'; system: number; components?: string }) => {
+    .action(async (name: string, opts: { config: string; role: 'observer' | 'pilot' | 'admin'; system: number; components?: string; expires?: number }) => {
       const components = (opts.components ?? '').split(',').filter(Boolean).map(numberOption('--components', { min: 0, max: 255, integer: true }));
       const { addToken } = await import('./token.js');
-      const token = addToken(opts.config, { name, role: opts.role, sources: [{ system: opts.system, components }] });
+      const expires = opts.expires === undefined ? undefined : Date.now() + opts.expires;
+      const token = addToken(opts.config, { name, role: opts.role, sources: [{ system: opts.system, components }], ...(expires !== undefined ? { expires } : {}) });
       process.stdout.write(`${token}\n`);
-      process.stderr.write(`token "${name}" (${opts.role}) added to ${opts.config}; it is shown only now: give it to the client (Authorization: Bearer …, ?token=…)\n`);
+      process.stderr.write(`token "${name}" (${opts.role}) added to ${opts.config}${expires !== undefined ? `, valid until ${new Date(expires).toISOString()}` : ''}; it is shown only now: give it to the client (Authorization: Bearer …, ?token=…)\n`);
+    });
+  tokenCommand
+    .command('list')
+    .description('list the tokens in the config file: name, role, expiry (never the token itself)')
+    .requiredOption('-c, --config <file>', 'the gateway config file')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const { formatTokens, listTokens } = await import('./token.js');
+      const rows = listTokens(opts.config, Date.now());
+      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTokens(rows));
+    });
+  tokenCommand
+    .command('remove')
+    .description('remove a token: a running gateway disconnects its clients within seconds (audited)')
+    .argument('<name>', 'the token to remove')
+    .requiredOption('-c, --config <file>', 'the gateway config file')
+    .action(async (name: string, opts: { config: string }) => {
+      const { removeToken } = await import('./token.js');
+      removeToken(opts.config, name);
+      process.stderr.write(`token "${name}" removed from ${opts.config}; a running gateway disconnects its clients within seconds (or on SIGHUP)\n`);
+    });
+  tokenCommand
+    .command('rotate')
+    .description('give a token a new secret (same name, role and source ids); clients using the old one are disconnected')
+    .argument('<name>', 'the token to rotate')
+    .requiredOption('-c, --config <file>', 'the gateway config file')
+    .option('--expires <duration>', 'and a new expiry from now: 12h, 7d (default: the one it had)', durationOption('--expires'))
+    .addHelpText('after', `
+Examples:
+  $ mavgate token rotate --config gateway.yaml alice            # a leaked token: the old one stops working
+  $ mavgate token rotate --config gateway.yaml tablet-1 --expires 12h`)
+    .action(async (name: string, opts: { config: string; expires?: number }) => {
+      const { rotateToken } = await import('./token.js');
+      const token = rotateToken(opts.config, name, opts.expires === undefined ? undefined : Date.now() + opts.expires);
+      process.stdout.write(`${token}\n`);
+      process.stderr.write(`token "${name}" rotated in ${opts.config}; the new one is shown only now; clients using the old one are disconnected within seconds (or on SIGHUP)\n`);
+    });
+
+  program
+    .command('pair')
+    .description('pair a tablet or phone in one step: a token (with an expiry) and a QR code that opens the dashboard, or Cockpit, with it')
+    .argument('<name>', 'the device or its user (shown in logs, the audit log and control refusals)')
+    .requiredOption('-c, --config <file>', 'the gateway config file the token goes into (created if missing)')
+    .option('-p, --policy <file>', 'residency policy (where the TLS files are); default: ./mavgate-data')
+    .addOption(new Option('--role <role>', 'what the device may do').choices(['observer', 'pilot', 'admin']).default('observer'))
+    .option('--expires <duration>', 'how long the pairing lasts', durationOption('--expires'), parseDuration('12h'))
+    .option('--url <url>', 'how the tablet reaches this server, e.g. https://192.168.10.5:8443 (default: server.hosts or the listen address of the config)')
+    .option('--cockpit <url>', 'the code opens Cockpit served at this address, pointed at mavgate\'s socket (default: server.cockpit; none: the dashboard)')
+    .addHelpText('after', `
+Examples:
+  $ mavgate pair --role pilot --config gateway.yaml tablet-1                # the dashboard, for 12 h
+  $ mavgate pair --role observer --expires 7d --config gateway.yaml ops-phone
+  $ mavgate pair --role pilot --cockpit https://cockpit.local/ --config gateway.yaml pilot-tablet`)
+    .action(async (name: string, opts: { config: string; policy?: string; role: 'observer' | 'pilot' | 'admin'; expires: number; url?: string; cockpit?: string }) => {
+      const { existsSync } = await import('node:fs');
+      const base = existsSync(opts.config) ? await runConfig({ config: opts.config, link: [], server: true, gcs: [], origin: [], ...(opts.policy ? { policy: opts.policy } : {}) }) : DEFAULT_RUN_CONFIG;
+      const { describePairing, pairDevice } = await import('./pair.js');
+      const cockpit = opts.cockpit ?? base.server.cockpit;
+      const request = { configPath: opts.config, config: base, name, role: opts.role, expiresMs: opts.expires, now: Date.now(), ...(opts.url ? { url: opts.url } : {}), ...(cockpit ? { cockpit } : {}) };
+      process.stdout.write(describePairing(pairDevice(request), request));
+    });
+
+  const tls = program.command('tls').description('TLS for the client server: the local certificate authority and the server certificate');
+  tls
+    .command('init')
+    .description('create the local certificate authority (kept if there is one) and a server certificate for the names clients use, keys owner-only, in an approved directory')
+    .option('-c, --config <file>', 'the gateway config (server.listen, server.hosts, server.tls.directory)')
+    .option('-p, --policy <file>', 'residency policy approving the directory; default: ./mavgate-data')
+    .option('--host <name>', 'another host name or address clients use; repeat for several', collect, [])
+    .addHelpText('after', `
+Examples:
+  $ mavgate tls init --config gateway.yaml                  # names from server.hosts and server.listen
+  $ mavgate tls init --host mavgate.local --host 192.168.10.5
+  $ mavgate run --tls --listen 192.168.10.5:8443`)
+    .action(async (opts: { config?: string; policy?: string; host: string[] }) => {
+      const config = await runConfig({ link: [], server: true, gcs: [], origin: [], ...(opts.config ? { config: opts.config } : {}), ...(opts.policy ? { policy: opts.policy } : {}) });
+      const { describeTlsInit, initTls } = await import('./tls.js');
+      process.stdout.write(describeTlsInit(await initTls(config, opts.host)));
     });
 
   program

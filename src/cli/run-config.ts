@@ -26,6 +26,8 @@ export interface RunConfig {
   mqtt: MqttConfig | null;
   /** Certificates for a fleet link to an mqtts:// broker (`mavgate fleet`). */
   fleetTls?: FleetTls;
+  /** The config file it came from: tokens paired on the dashboard are kept there. */
+  configPath?: string;
 }
 
 export interface MqttConfig {

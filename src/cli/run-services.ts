@@ -9,7 +9,9 @@ import type { ClientServices } from '../server/client-services.js';
 import { loadKey } from '../sinks/key-file.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import { DEFAULT_RECORDER, Recorder, type RecorderStats } from '../sinks/recorder.js';
+import type { TokenEntry } from '../server/tokens.js';
 import { InputError } from './errors.js';
+import { writeToken } from './token.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from './log.js';
 import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
@@ -68,7 +70,9 @@ export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logge
 /** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
 /** `sinks` gives the recorder and the MQTT sink running now (a reload can start them again). */
 export async function startClients(gateway: Gateway, sinks: () => { recorder: Recorder | null; mqttSink: MqttSink | null }, config: RunConfig, log: Logger): Promise<ClientServices> {
-  const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
+  const [{ ClientServices, ServerConfigError }, { PermissionError }, { TlsFileError }] = await Promise.all([
+    import('../server/client-services.js'), import('../server/permissions.js'), import('../server/tls-directory.js'),
+  ]);
   try {
     const parts = {
       registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node,
@@ -80,9 +84,12 @@ export async function startClients(gateway: Gateway, sinks: () => { recorder: Re
         return { ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) };
       },
     };
-    return await ClientServices.start(parts, config.server, version, log);
+    const { configPath } = config;
+    const persistToken = configPath ? (entry: TokenEntry) => writeToken(configPath, entry) : undefined;
+    return await ClientServices.start(parts, config.server, version, log, persistToken ? { persistToken } : {});
   } catch (err) {
     if (err instanceof PermissionError || err instanceof ServerConfigError) throw new InputError(err.message);
+    if (err instanceof TlsFileError) throw new InputError(`server.tls: ${err.message}`);
     throw err;
   }
 }

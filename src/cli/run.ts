@@ -14,6 +14,7 @@ import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import { clientStatus, recordingStatus, startClients, startMqtt, startRecorder } from './run-services.js';
 import { StatusLine } from './status.js';
+import { describeTokenChanges } from './token-watch.js';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -106,6 +107,11 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
         // A sink a policy refused before starts again once the policy in force approves it.
         if (recorder?.stats().state === 'refused' && config.recording) recorder = await restart('recording', () => startRecorder(gateway, gate, config.recording!, log)) ?? recorder;
         if (mqttSink?.revoked && config.mqtt) mqttSink = await restart('mqtt', () => startMqtt(gateway, config.mqtt!, log, auditHead)) ?? mqttSink;
+        if (clients) {
+          const tokens = describeTokenChanges(clients.applyTokens(next.server.tokens));
+          if (tokens) log('info', `SIGHUP: ${tokens}`);
+          await clients.tls?.check();
+        }
         log('info', `SIGHUP: reloaded${newPolicy ? ` with a new policy (${revoked} grant(s) revoked)` : ''}: ${r.added.length} link(s) added, ${r.removed.length} removed, ${r.refused.length} refused, ${r.failed.length} failed`);
       } catch (err) {
         log('error', `SIGHUP: configuration not reloaded, the running one stays: ${err instanceof Error ? err.message : String(err)}`);

@@ -15,7 +15,7 @@ import { EgressMeter } from './egress-meter.js';
 import { type DestinationRule, PolicyError, type ResidencyPolicy, type Role } from './policy.js';
 import { assertGrant, type ConnectGrant, type DeviceGrant, type DirectoryGrant, type Grant, type GrantFields, type InProcessGrant, isLive, type ListenGrant, mintGrant, type Protocol, rejudgeGrant, releaseGrant } from './grants.js';
 import { ResidencyRefusal } from './refusal.js';
-import { addressInRange, brokerTransportRefusal, isIpLiteral, judgeClient, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+import { addressInRange, brokerTransportRefusal, isIpLiteral, judgeClient, judgeClientServer, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 export { assertGrant, checkGrant, releaseGrant, watchGrant, type ConnectGrant, type DeviceGrant, type DirectoryGrant, type Grant, type GrantWatcher, type InProcessGrant, type ListenGrant, type Protocol } from './grants.js';
 export { EXIT_RESIDENCY, ResidencyRefusal } from './refusal.js';
@@ -163,11 +163,29 @@ export class EgressGate {
     return this.refuse(entry, broker, 'mqtt transport', refusal);
   }
 
-  async grantListen(entry: string, protocol: Protocol, host: string, port: number): Promise<ListenGrant> {
+  /**
+   * The client server's listener: a listen grant that also holds only while its transport
+   * is allowed (plain HTTP beyond loopback only when the policy says so, which is audited
+   * at every start), under this policy and every later one.
+   */
+  async grantClientServer(entry: string, host: string, port: number, tls: boolean): Promise<ListenGrant> {
+    const grant = await this.grantListen(entry, 'tcp', host, port, (address) => judgeClientServer(this.current, address, tls));
+    if (!tls && this.current.plaintextLan && judgeClientServer(this.current, grant.address, false).rule === 'server.plaintext_lan') {
+      this.record('plaintext_lan', { entry, address: grant.address, port, rule: 'server.plaintext_lan' });
+    }
+    return grant;
+  }
+
+  /** `alsoJudge`: a further rule the listener must pass, now and under every later policy. */
+  async grantListen(entry: string, protocol: Protocol, host: string, port: number, alsoJudge?: (address: string) => Verdict): Promise<ListenGrant> {
     const destination = `${protocol}-listen:${host}:${port}`;
     const address = isIpLiteral(host) ? host : (await this.resolveHost(host).catch(() => []))[0];
     if (!address) return this.refuse(entry, destination, 'listen', `cannot resolve ${host}`);
-    const verdict = judgeListener(this.current, address);
+    const judge = (): Verdict => {
+      const listener = judgeListener(this.current, address);
+      return listener.approved && alsoJudge ? alsoJudge(address) : listener;
+    };
+    const verdict = judge();
     if (!verdict.approved) return this.refuse(entry, destination, verdict.rule, verdict.reason);
     let refusedPeers = new Set<string>();
     let refusedUnder = this.epoch;
@@ -183,7 +201,7 @@ export class EgressGate {
       }
       return v.approved;
     };
-    return this.issue<ListenGrant>({ kind: 'listen', protocol, address, port, rule: verdict.rule, entry, acceptsPeer }, destination, () => judgeListener(this.current, address));
+    return this.issue<ListenGrant>({ kind: 'listen', protocol, address, port, rule: verdict.rule, entry, acceptsPeer }, destination, judge);
   }
 
   /**

@@ -26,6 +26,8 @@ const schema = z.strictObject({
     rates: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'a message name or a data class'), z.number().positive().max(1000)).default({}),
   })).default([]),
   audit: z.strictObject({ directory: z.string().min(1) }).optional(),
+  /** The client server beyond loopback without TLS: only when the policy says so (audited at every start). */
+  server: z.strictObject({ plaintext_lan: z.boolean().default(false) }).optional(),
 });
 
 /** A schema issue's path as a config key: `approved_sinks.networks[0].cidr`. */

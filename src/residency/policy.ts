@@ -62,6 +62,11 @@ export interface ResidencyPolicy {
   rules: DestinationRule[];
   /** Directory of the audit log (inside an approved directory). */
   auditDirectory: string;
+  /**
+   * Whether the client server may listen beyond loopback without TLS (`server.plaintext_lan`):
+   * tokens then cross the network in the clear, so it is off unless the policy says so.
+   */
+  plaintextLan: boolean;
   /** SHA-256 of the policy as loaded (the canonical JSON of the validated document). */
   sha256: string;
   source: string;
@@ -103,6 +108,7 @@ export interface PolicyDocument {
   client_networks: { cidr: string; roles: Role[] }[];
   rules: { to: string; classes?: DataClass[]; redact: Partial<Record<DataClass, 'drop' | { grid_m: number }>>; rates?: Record<string, number> }[];
   audit?: { directory: string };
+  server?: { plaintext_lan: boolean };
 }
 
 export const DEFAULT_DOCUMENT: PolicyDocument = {
@@ -156,5 +162,8 @@ export function buildPolicy(p: PolicyDocument, source: string, baseDir: string):
   });
   const auditDirectory = resolve(baseDir, p.audit?.directory ?? `${directories[0]?.path ?? DEFAULT_DATA_DIRECTORY}/audit`);
   const sha256 = createHash('sha256').update(JSON.stringify(p)).digest('hex');
-  return { jurisdiction: p.jurisdiction, site: p.site, directories, networks, listen, classOverrides: p.classes, clientNetworks, rules, auditDirectory, sha256, source };
+  return {
+    jurisdiction: p.jurisdiction, site: p.site, directories, networks, listen, classOverrides: p.classes, clientNetworks, rules, auditDirectory,
+    plaintextLan: p.server?.plaintext_lan ?? false, sha256, source,
+  };
 }

@@ -102,3 +102,21 @@ export function brokerTransportRefusal(protocol: string, address: string): strin
   if (isLoopbackAddress(address)) return null;
   return `plain ${protocol}// is allowed to loopback only (${address} is not); use mqtts:// with the broker's CA pinned and a client certificate`;
 }
+
+/**
+ * May the client server (dashboard, REST, WebSockets) listen on `address` with or
+ * without TLS? Its clients present bearer tokens: beyond loopback (a wildcard included)
+ * they would cross the network in the clear, so plain HTTP is refused there unless the
+ * policy says `server.plaintext_lan: true`. Ground-station UDP/TCP endpoints are not
+ * judged here: MAVLink has no TLS, and signing covers them.
+ */
+export function judgeClientServer(policy: ResidencyPolicy, address: string, tls: boolean): Verdict {
+  if (tls) return { approved: true, rule: 'server.tls' };
+  if (isLoopbackAddress(address)) return { approved: true, rule: 'loopback (plain HTTP on this machine only)' };
+  if (policy.plaintextLan) return { approved: true, rule: 'server.plaintext_lan' };
+  return {
+    approved: false,
+    rule: 'server.tls',
+    reason: `a client server on ${address} is reachable beyond this machine, and plain HTTP would carry clients' tokens in the clear; serve it over TLS (mavgate run --tls, or server.tls in the config), or allow plain HTTP on the network with server: { plaintext_lan: true } in the policy`,
+  };
+}

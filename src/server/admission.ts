@@ -4,13 +4,15 @@
  *   name (a DNS-rebinding page reaches us under its own name, and is refused);
  * - a browser's Origin must be this server's own or an allowed one (a web page open in
  *   the operator's browser must not drive the vehicle through the operator's loopback);
- * - the client's token (or, with no tokens configured, loopback only, as an observer);
+ * - the client's token (expired ones refused), or the dashboard session it became (see
+ *   sessions.ts); with no tokens configured, loopback only, as an observer;
  * - the client's network and role must be approved by the residency policy.
  */
 import type { IncomingMessage } from 'node:http';
 import type { EgressGate } from '../residency/gate.js';
 import { isIpLiteral, isLoopbackAddress } from '../residency/verdicts.js';
-import { ANONYMOUS, type Principal, principalOf, tokenOf, type TokenStore } from './tokens.js';
+import type { DashboardSessions } from './sessions.js';
+import { ANONYMOUS, type Principal, principalOf, type TokenEntry, tokenOf, type TokenStore } from './tokens.js';
 
 export interface AdmissionSettings {
   tokens: TokenStore;
@@ -19,10 +21,13 @@ export interface AdmissionSettings {
   /** Host names (besides IP literals and localhost) this server answers to. */
   hosts: ReadonlySet<string>;
   gate: () => EgressGate;
+  /** Dashboard sessions (cookies); null: none are made. */
+  sessions: DashboardSessions | null;
 }
 
 export type Admission =
-  | { ok: true; principal: Principal; origin: string | undefined }
+  /** `presented`: the token the request carried itself (not a session), which a page request turns into a session. */
+  | { ok: true; principal: Principal; origin: string | undefined; presented?: TokenEntry }
   | { ok: false; status: 400 | 401 | 403; reason: string };
 
 /** The host name of a Host header (`[::1]:8088` → `::1`). */
@@ -56,10 +61,17 @@ export function admit(req: IncomingMessage, url: URL, settings: AdmissionSetting
   const address = req.socket.remoteAddress ?? '';
   const token = tokenOf(req.headers, url);
   let principal: Principal;
+  let presented: TokenEntry | undefined;
+  const session = token === undefined ? settings.sessions?.lookup(req.headers.cookie) ?? null : null;
   if (token !== undefined) {
-    const entry = settings.tokens.find(token);
-    if (!entry) return { ok: false, status: 401, reason: 'unknown token' };
-    principal = principalOf(entry);
+    const found = settings.tokens.find(token);
+    if (!found) return { ok: false, status: 401, reason: 'unknown token' };
+    if (found.expired) return { ok: false, status: 401, reason: `token "${found.entry.name}" expired at ${new Date(found.entry.expires!).toISOString()}` };
+    presented = found.entry;
+    principal = principalOf(found.entry, true);
+  } else if (session) {
+    if (!session.ok) return { ok: false, status: 401, reason: session.reason };
+    principal = session.principal;
   } else if (settings.tokens.size === 0 && isLoopbackAddress(address)) {
     principal = ANONYMOUS;
   } else {
@@ -67,5 +79,5 @@ export function admit(req: IncomingMessage, url: URL, settings: AdmissionSetting
   }
   const verdict = settings.gate().admitClient(`client ${principal.name} from ${address}`, address, principal.role);
   if (!verdict.approved) return { ok: false, status: 403, reason: `residency policy refuses the client: ${verdict.reason} (rule: ${verdict.rule})` };
-  return { ok: true, principal, origin };
+  return { ok: true, principal, origin, ...(presented ? { presented } : {}) };
 }

@@ -53,6 +53,8 @@ export interface HubContext {
   source: { sysid: number; compid: number };
   log: (level: 'info' | 'warn', message: string) => void;
   now?: () => number;
+  /** Why a client's token no longer admits it (expired, removed, rotated), or null; none: tokens never end. */
+  tokenCheck?: (principal: Principal) => string | null;
 }
 
 /** Why a message was refused: the REST status follows from it. */
@@ -116,9 +118,14 @@ export class ClientHub {
     return this.context.gate();
   }
 
-  /** May a client connect from `address` with `role`? (The policy's client networks; refusals audited.) */
-  admit(entry: string, address: string, role: Principal['role']): boolean {
-    return this.gate.admitClient(entry, address, role).approved;
+  /** May `principal` connect from `address`? (Its token still in force, the policy's client networks; refusals audited.) */
+  admit(entry: string, address: string, principal: Principal): boolean {
+    const invalid = this.context.tokenCheck?.(principal) ?? null;
+    if (invalid) {
+      this.gate.record('client_refused', { entry, address, role: principal.role, rule: 'tokens', reason: invalid });
+      return false;
+    }
+    return this.gate.admitClient(entry, address, principal.role).approved;
   }
 
   /** A new client: attached to the router with its role's residency filter, and audited. */
@@ -168,6 +175,22 @@ export class ClientHub {
       session.meter = meter;
     }
     return { disconnected };
+  }
+
+  /**
+   * The tokens in force changed, or one expired: every client whose token no longer
+   * admits it is disconnected, told why, and audited. Returns how many went.
+   */
+  applyTokens(): number {
+    let disconnected = 0;
+    for (const session of [...this.sessions.values()]) {
+      const why = this.context.tokenCheck?.(session.principal) ?? null;
+      if (!why) continue;
+      disconnected++;
+      session.hooks.close(1008, why.slice(0, 120));
+      this.close(session, why);
+    }
+    return disconnected;
   }
 
   /** The client went away (or is sent away): its lease ends, and what it received is audited. */

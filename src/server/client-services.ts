@@ -1,19 +1,26 @@
 /**
- * The client side of the gateway assembled: the hub, the HTTP/WebSocket server and the
+ * The client side of the gateway assembled: the hub, the HTTP(S)/WebSocket server and the
  * UDP/TCP ground-station endpoints, each listening on an address the residency gate
- * granted. `mavgate run` starts it next to the gateway; tests drive it directly.
+ * granted; the tokens in force, their expiry and the dashboard sessions they become.
+ * `mavgate run` starts it next to the gateway; tests drive it directly.
  */
+import { randomBytes } from 'node:crypto';
 import type { MessageRegistry } from '../mavlink/index.js';
+import { isLoopbackAddress } from '../residency/verdicts.js';
+import { describeCertificate } from './certificates.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import { type EgressGate, watchGrant } from '../residency/gate.js';
 import { ClientHub } from './client-hub.js';
+import type { PairingContext } from './pairing.js';
+import { ServerTls, serverNames } from './server-tls.js';
+import { DashboardSessions } from './sessions.js';
 import { type GcsEndpoint, TcpGcsEndpoint, UdpGcsEndpoint } from './gcs-endpoints.js';
 import { ClientServer } from './http-server.js';
 import type { ApiContext } from './rest-api.js';
 import { roleView } from './role-view.js';
 import type { ServerSettings } from './settings.js';
-import { ANONYMOUS, principalOf, TokenStore } from './tokens.js';
+import { ANONYMOUS, principalOf, type TokenChanges, type TokenEntry, TokenStore } from './tokens.js';
 
 /** What the client services need of the gateway. */
 export interface GatewayParts {
@@ -33,27 +40,68 @@ export class ServerConfigError extends Error {
   }
 }
 
-export class ClientServices {
-  private constructor(readonly hub: ClientHub, readonly server: ClientServer | null, readonly gcs: GcsEndpoint[]) {}
+export interface ClientServicesOptions {
+  /** Keeps a token paired on the dashboard (in the config file); none: it lasts as long as this run. */
+  persistToken?: (entry: TokenEntry) => void;
+  /** The clock tokens expire by (tests move it). */
+  now?: () => number;
+}
 
-  static async start(gateway: GatewayParts, settings: ServerSettings, version: string, log: (level: 'info' | 'warn', message: string) => void): Promise<ClientServices> {
-    const tokens = new TokenStore(settings.tokens);
+/** setTimeout's longest wait; a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class ClientServices {
+  private expiryTimer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly hub: ClientHub,
+    readonly server: ClientServer | null,
+    readonly gcs: GcsEndpoint[],
+    readonly tokens: TokenStore,
+    readonly tls: ServerTls | null,
+    private readonly record: (event: string, details: Record<string, unknown>) => void,
+    private readonly log: (level: 'info' | 'warn', message: string) => void,
+    private readonly now: () => number,
+  ) {}
+
+  static async start(gateway: GatewayParts, settings: ServerSettings, version: string, log: (level: 'info' | 'warn', message: string) => void, options: ClientServicesOptions = {}): Promise<ClientServices> {
+    const now = options.now ?? Date.now;
+    const tokens = new TokenStore(settings.tokens, now);
     const gate = () => gateway.gate;
-    const hub = new ClientHub({ registry: gateway.registry, router: gateway.router, state: gateway.state, gate, source: gateway.node.options, log }, settings.hub);
-    const started: { stop(): Promise<void> }[] = [];
+    const record = (event: string, details: Record<string, unknown>) => gateway.gate.record(event, details);
+    const hub = new ClientHub({ registry: gateway.registry, router: gateway.router, state: gateway.state, gate, source: gateway.node.options, log, tokenCheck: (p) => tokens.check(p) }, settings.hub);
+    const started: { stop(): Promise<void> | void }[] = [];
+    let tls: ServerTls | null = null;
     try {
       let server: ClientServer | null = null;
       if (settings.listen) {
         const { host, port } = settings.listen;
-        const grant = await gateway.gate.grantListen('server.listen', 'tcp', host, port);
+        const grant = await gateway.gate.grantClientServer('server.listen', host, port, settings.tls !== null);
+        if (settings.tls === null && !isLoopbackAddress(grant.address)) {
+          log('warn', `the client server on ${grant.address} serves plain HTTP beyond this machine (the policy's server.plaintext_lan): tokens cross the network in the clear`);
+        }
+        if (settings.tls) {
+          tls = await ServerTls.open(settings.tls, serverNames(host, settings.hosts), {
+            grantDirectory: (entry, path) => gateway.gate.grantDirectory(entry, path),
+            policy: gateway.gate.policy,
+            record, log, now: () => new Date(now()),
+          });
+          started.push(tls);
+        }
         const api: ApiContext = {
           hub, registry: gateway.registry, state: gateway.state, version,
           gatewayStats: () => gateway.stats(),
           viewFor: (principal) => roleView(gateway.gate.egressForRole(principal.role, gateway.registry).filter, gateway.registry),
         };
-        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate });
+        const sessions = new DashboardSessions(tls?.sessionKey ?? randomBytes(32), tokens, tls !== null, now);
+        const pairing: PairingContext = {
+          tokens, persist: options.persistToken ?? null, authorityPem: tls?.authorityPem ?? null, record, log, now,
+          ...(settings.cockpit ? { cockpit: settings.cockpit } : {}),
+        };
+        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate, sessions }, tls, pairing);
         await running.start();
         started.push(running);
+        tls?.start();
         watchGrant(grant, {
           revoked: (refusal) => {
             running.cutOff(`the policy in force refuses the server: ${refusal.reason}`);
@@ -61,12 +109,19 @@ export class ClientServices {
           },
         });
         log('info', `dashboard: ${server.url}/   clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
+        if (tls?.authorityPem) log('info', `TLS: clients trust the local authority ${server.url}/mavgate-ca.crt (SHA-256 ${describeCertificate(tls.authorityPem).fingerprint}); pair a tablet with mavgate pair`);
       }
       const endpoints: GcsEndpoint[] = [];
       for (const [i, { endpoint, as }] of settings.gcs.entries()) {
         const entry = tokens.byName(as ?? '');
         if (as !== undefined && !entry) throw new ServerConfigError(`gcs[${i}]`, `no token named "${as}" (create it with mavgate token add)`);
-        const principal = entry ? principalOf(entry) : ANONYMOUS;
+        // The token as it is when a peer arrives (a reload may change its role); once removed, its last form, which the hub refuses.
+        let last = entry ? principalOf(entry) : ANONYMOUS;
+        const principal = () => {
+          const now = as === undefined ? undefined : tokens.byName(as);
+          if (now) last = principalOf(now);
+          return last;
+        };
         const protocol = endpoint.kind === 'udp-listen' ? 'udp' : 'tcp';
         const grant = await gateway.gate.grantListen(`gcs[${i}] ${endpoint.text}`, protocol, endpoint.host, endpoint.port);
         const gcs = protocol === 'udp' ? new UdpGcsEndpoint(endpoint.text, grant, hub, principal) : new TcpGcsEndpoint(endpoint.text, grant, hub, principal);
@@ -80,12 +135,15 @@ export class ClientServices {
           },
         });
         endpoints.push(gcs);
-        log('info', `clients: ground stations on ${endpoint.text} as ${principal.name} (${principal.role})`);
+        log('info', `clients: ground stations on ${endpoint.text} as ${last.name} (${last.role})`);
       }
       if (tokens.size === 0) {
         log('warn', 'NO CLIENT TOKENS CONFIGURED: clients on this machine are read-only observers and nobody can fly. Create one with: mavgate token add --role pilot NAME --config FILE');
       }
-      return new ClientServices(hub, server, endpoints);
+      const services = new ClientServices(hub, server, endpoints, tokens, tls, record, log, now);
+      record('tokens_in_force', { tokens: tokens.all.map(describeToken) });
+      services.armExpiry();
+      return services;
     } catch (err) {
       for (const s of started) await s.stop();
       hub.stop();
@@ -93,9 +151,54 @@ export class ClientServices {
     }
   }
 
+  /**
+   * A new set of tokens (SIGHUP): each change audited, and every client whose token was
+   * removed, rotated, changed or expired disconnected.
+   */
+  applyTokens(entries: readonly TokenEntry[]): TokenChanges & { disconnected: number } {
+    const changes = this.tokens.replace(entries);
+    for (const [event, names] of [['token_added', changes.added], ['token_removed', changes.removed], ['token_rotated', changes.rotated], ['token_changed', changes.changed]] as const) {
+      for (const name of names) this.record(event, { name, ...(this.tokens.byName(name) ? describeToken(this.tokens.byName(name)!) : {}), via: 'configuration reload' });
+    }
+    const disconnected = this.hub.applyTokens();
+    this.armExpiry();
+    return { ...changes, disconnected };
+  }
+
+  /** At the next expiry, the clients of the tokens that expired are disconnected (and the expiry audited). */
+  private armExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+    const next = this.tokens.nextExpiry();
+    if (next === null) return;
+    const wait = next - this.now();
+    this.expiryTimer = setTimeout(() => {
+      if (this.now() >= next) this.expire(next);
+      this.armExpiry();
+    }, Math.min(MAX_TIMER_MS, Math.max(0, wait)));
+    this.expiryTimer.unref();
+  }
+
+  private expire(at: number): void {
+    for (const entry of this.tokens.all) {
+      if (entry.expires !== at) continue;
+      this.record('token_expired', { name: entry.name, role: entry.role, expires: new Date(at).toISOString() });
+      this.log('info', `token "${entry.name}" (${entry.role}) expired`);
+    }
+    const n = this.hub.applyTokens();
+    if (n > 0) this.log('info', `${n} client(s) disconnected: their token expired`);
+  }
+
   async stop(): Promise<void> {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.tls?.stop();
     for (const g of this.gcs) await g.stop();
     if (this.server) await this.server.stop();
     this.hub.stop();
   }
+}
+
+/** A token as the audit log records it: never the token, nor its whole hash. */
+function describeToken(entry: TokenEntry): Record<string, unknown> {
+  return { name: entry.name, role: entry.role, sha256_prefix: entry.sha256.slice(0, 12), ...(entry.expires !== undefined ? { expires: new Date(entry.expires).toISOString() } : {}) };
 }

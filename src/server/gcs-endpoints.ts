@@ -28,10 +28,15 @@ export interface GcsEndpoint {
   policyChanged(): void;
 }
 
-/** Anonymous observers only from the machine itself, as on the WebSocket side. */
-function admitPeer(hub: ClientHub, text: string, principal: Principal, address: string): boolean {
-  if (principal.anonymous && !isLoopbackAddress(address)) return false;
-  return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal.role);
+/**
+ * Who a new peer is (the endpoint's token as it is now: a reload may change its role), or
+ * null when it may not connect. Anonymous observers only from the machine itself, as on
+ * the WebSocket side.
+ */
+function admitPeer(hub: ClientHub, text: string, principalNow: () => Principal, address: string): Principal | null {
+  const principal = principalNow();
+  if (principal.anonymous && !isLoopbackAddress(address)) return null;
+  return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal) ? principal : null;
 }
 
 export class UdpGcsEndpoint implements GcsEndpoint {
@@ -40,7 +45,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
   private readonly refused = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: Principal) {
+  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
     assertGrant(grant, 'listen');
   }
 
@@ -56,7 +61,8 @@ export class UdpGcsEndpoint implements GcsEndpoint {
       let peer = this.peers.get(key);
       if (!peer) {
         if (this.refused.has(key)) return;
-        if (!admitPeer(this.hub, this.text, this.principal, rinfo.address)) {
+        const principal = admitPeer(this.hub, this.text, this.principal, rinfo.address);
+        if (!principal) {
           // Remembered so that a refused peer costs one check, within a bound a flood of source ports cannot grow.
           if (this.refused.size >= 4096) this.refused.clear();
           this.refused.add(key);
@@ -68,7 +74,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
             flushed();
           },
           buffered: () => 0,
-        }, this.principal, key, { close: () => this.peers.delete(key) }, { autoControl: true });
+        }, principal, key, { close: () => this.peers.delete(key) }, { autoControl: true });
         peer = { session, lastSeen: 0 };
         this.peers.set(key, peer);
       }
@@ -119,7 +125,7 @@ export class TcpGcsEndpoint implements GcsEndpoint {
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<ClientSession>();
 
-  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: Principal) {
+  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
     assertGrant(grant, 'listen');
   }
 
@@ -131,7 +137,8 @@ export class TcpGcsEndpoint implements GcsEndpoint {
   start(): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => {
       const address = socket.remoteAddress ?? '';
-      if (!admitPeer(this.hub, this.text, this.principal, address)) {
+      const principal = admitPeer(this.hub, this.text, this.principal, address);
+      if (!principal) {
         socket.destroy();
         return;
       }
@@ -139,7 +146,7 @@ export class TcpGcsEndpoint implements GcsEndpoint {
       const session = this.hub.open('tcp', {
         write: (data, flushed) => socket.write(data, () => flushed()),
         buffered: () => socket.writableLength,
-      }, this.principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
+      }, principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
       this.sessions.add(session);
       socket.on('data', (chunk) => this.hub.receiveRaw(session, chunk));
       socket.on('error', () => {});

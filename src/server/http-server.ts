@@ -1,10 +1,12 @@
 /**
- * The client server: REST (node:http) and WebSockets (ws) on one port, bound to the
- * address the residency gate granted. Every request and upgrade is admitted first (Host,
- * Origin, token, client network); a refused upgrade never becomes a WebSocket.
+ * The client server: REST and WebSockets (ws) on one port, over HTTPS (node:https, with
+ * the certificate `ServerTls` keeps current) or plain HTTP, bound to the address the
+ * residency gate granted. Every request and upgrade is admitted first (Host, Origin,
+ * token or session, client network); a refused upgrade never becomes a WebSocket.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { assertGrant, type ListenGrant } from '../residency/gate.js';
@@ -14,6 +16,8 @@ import type { ClientHub } from './client-hub.js';
 import type { ClientKind, ClientSession } from './client-session.js';
 import { CONTENT_SECURITY_POLICY, dashboardAsset } from './dashboard-assets.js';
 import { type ApiContext, handleRest, type Reply } from './rest-api.js';
+import { handlePairing, type PairingContext } from './pairing.js';
+import type { ServerTls } from './server-tls.js';
 import { ANONYMOUS, SUBPROTOCOL } from './tokens.js';
 
 /** `/mavlink2rest/v1/x`, `/v1/x` and `/x` are one route (mavlink2rest serves all three; Cockpit uses the first). */
@@ -36,6 +40,8 @@ export class ClientServer {
     private readonly hub: ClientHub,
     private readonly api: ApiContext,
     private readonly admission: AdmissionSettings,
+    private readonly tls: ServerTls | null = null,
+    private readonly pairing: PairingContext | null = null,
   ) {
     assertGrant(grant, 'listen');
     this.address = grant.address;
@@ -46,7 +52,15 @@ export class ClientServer {
       // Select our own protocol name, so that a token offered as a subprotocol is never echoed back.
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : ([...offered][0] ?? false)),
     });
-    this.http = createServer((req, res) => void this.onRequest(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
+    if (tls) {
+      const https = createHttpsServer({ ...tls.options, minVersion: 'TLSv1.2' }, handler);
+      // A renewed certificate serves from the next handshake on; open connections keep theirs.
+      tls.onChange = (options) => https.setSecureContext({ ...options, minVersion: 'TLSv1.2' });
+      this.http = https;
+    } else {
+      this.http = createServer(handler);
+    }
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
   }
 
@@ -56,7 +70,7 @@ export class ClientServer {
   }
 
   get url(): string {
-    return `http://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
   }
 
   start(): Promise<void> {
@@ -102,8 +116,21 @@ export class ClientServer {
     const path = normalisePath(url.pathname);
     const admission = admit(req, url, this.admission);
     const asset = req.method === 'GET' ? dashboardAsset(url.pathname) : null;
-    // Health and the dashboard's files carry no telemetry: they need no token (Host, Origin and network still apply).
-    if (!admission.ok && !(admission.status === 401 && (path === '/health' || asset))) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    const authority = req.method === 'GET' && url.pathname === '/mavgate-ca.crt' ? this.tls?.authorityPem : null;
+    // Health, the dashboard's files and the authority's certificate carry no telemetry: they need no token (Host, Origin and network still apply).
+    if (!admission.ok && !(admission.status === 401 && (path === '/health' || asset || authority))) return this.send(res, { status: admission.status, body: { error: admission.reason } }, undefined);
+    if (authority) {
+      res.writeHead(200, { 'content-type': 'application/x-x509-ca-cert', 'content-disposition': 'attachment; filename="mavgate-ca.crt"' });
+      res.end(authority);
+      return;
+    }
+    if (asset && admission.ok && admission.presented && url.searchParams.has('token') && this.admission.sessions) {
+      // The page's token becomes a session; the page loads again without it in the URL (and so in the history).
+      url.searchParams.delete('token');
+      res.writeHead(303, { location: `${url.pathname}${url.search}`, 'set-cookie': this.admission.sessions.issue(admission.presented), 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+      res.end();
+      return;
+    }
     if (asset) {
       res.writeHead(200, { 'content-type': asset.type, 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' });
       res.end(asset.body);
@@ -117,7 +144,9 @@ export class ClientServer {
       return;
     }
     try {
-      const reply = await handleRest(req.method ?? 'GET', path, url, req, principal, this.api);
+      const reply = path === '/pair' && (req.method === 'GET' || req.method === 'POST')
+        ? await handlePairing(req.method, req, `${this.tls ? 'https' : 'http'}://${req.headers.host}`, principal, this.pairing)
+        : await handleRest(req.method ?? 'GET', path, url, req, principal, this.api);
       this.send(res, reply, origin);
     } catch (err) {
       this.send(res, { status: 500, body: { error: `internal error: ${err instanceof Error ? err.message : String(err)}` } }, origin);

@@ -5,6 +5,15 @@ import type { TokenEntry } from './tokens.js';
 
 export type GcsListenEndpoint = Extract<Endpoint, { host: string }> & { kind: 'udp-listen' | 'tcp-listen' };
 
+export type TlsSettings =
+  /** The local authority's certificate (`mavgate tls init`), in `directory` (default: `tls/` in the data directory). */
+  | { source: 'local'; directory?: string; renewDays: number }
+  /** A certificate the agency provides; `chainFile`: the intermediates, if not already after the certificate. */
+  | { source: 'files'; certFile: string; keyFile: string; chainFile?: string; directory?: string; renewDays: number };
+
+/** A certificate is renewed (or, from the agency, warned about) this many days before it expires. */
+export const DEFAULT_RENEW_DAYS = 30;
+
 export interface ServerSettings {
   /** Where the HTTP/WebSocket server listens; null for none. */
   listen: { host: string; port: number } | null;
@@ -16,7 +25,11 @@ export interface ServerSettings {
   tokens: TokenEntry[];
   /** UDP/TCP endpoints for ground stations; `as` names the token whose role and source ids their peers get. */
   gcs: { endpoint: GcsListenEndpoint; as?: string }[];
+  /** HTTPS and WSS instead of HTTP and WS; null: plain (loopback only, unless the policy allows it on the network). */
+  tls: TlsSettings | null;
+  /** Where Cockpit is served, for pairing links that open it on mavgate's socket. */
+  cockpit?: string;
 }
 
-export const DEFAULT_SERVER: ServerSettings = { listen: { host: '127.0.0.1', port: 8088 }, origins: [], hosts: [], hub: {}, tokens: [], gcs: [] };
+export const DEFAULT_SERVER: ServerSettings = { listen: { host: '127.0.0.1', port: 8088 }, origins: [], hosts: [], hub: {}, tokens: [], gcs: [], tls: null };
 
