@@ -210,7 +210,7 @@ describe('source scan: only the modules that take grants open sockets, devices o
   /** The modules allowed to use each API, and why. */
   const ALLOWED: [RegExp, string[]][] = [
     [/from 'node:(net|dgram|http|https|tls)'|from '(ws|serialport|mqtt)'|import\('serialport'\)/, ['links/udp-link.ts', 'links/tcp-link.ts', 'links/serial-link.ts', 'links/ports.ts', 'server/http-server.ts', 'server/gcs-endpoints.ts', 'sinks/mqtt-sink.ts', 'links/fleet-link.ts']],
-    [/\b(writeFileSync|writeFile|appendFile|appendFileSync|createWriteStream|writeSync|mkdirSync|mkdir|renameSync|rename|openSync|copyFile|symlink)\b/, ['residency/audit-log.ts', 'residency/gate.ts', 'sinks/files.ts', 'cli/token.ts', 'cli/key.ts']],
+    [/\b(writeFileSync|writeFile|appendFile|appendFileSync|createWriteStream|writeSync|mkdirSync|mkdir|renameSync|rename|openSync|copyFile|symlink)\b/, ['residency/audit-log.ts', 'residency/gate.ts', 'sinks/files.ts', 'server/tls-directory.ts', 'cli/token.ts', 'cli/key.ts']],
   ];
 
   function files(dir: string): string[] {

@@ -6,10 +6,10 @@
  * docs/residency.md for why that library). Nothing here touches a file.
  */
 import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
 import * as asn1js from 'asn1js';
 import ipaddr from 'ipaddr.js';
 import * as pkijs from 'pkijs';
+import { isIpLiteral } from '../residency/verdicts.js';
 
 /** A certificate and its private key, both PEM. */
 export interface CertifiedKey {
@@ -69,7 +69,7 @@ function keyUsage(ca: boolean): asn1js.BitString {
 
 function subjectAltNames(names: readonly string[]): pkijs.AltName {
   return new pkijs.AltName({
-    altNames: names.map((n) => (isIPv4(n) || isIPv6(n)
+    altNames: names.map((n) => (isIpLiteral(n)
       ? new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: new Uint8Array(ipaddr.parse(n).toByteArray()).buffer }) })
       : new pkijs.GeneralName({ type: 2, value: n }))),
   });
@@ -175,7 +175,7 @@ export function describeCertificate(pem: string): CertificateInfo {
 /** The names (host names and IP addresses, any spelling of IPv6) `pem` does not cover. */
 export function namesMissing(pem: string, names: readonly string[]): string[] {
   const cert = new X509Certificate(pem);
-  return names.filter((n) => (isIPv4(n) || isIPv6(n) ? cert.checkIP(n) === undefined : cert.checkHost(n, { wildcards: false }) === undefined));
+  return names.filter((n) => (isIpLiteral(n) ? cert.checkIP(n) === undefined : cert.checkHost(n, { wildcards: false }) === undefined));
 }
 
 /**

@@ -10,6 +10,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
   '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+  '/pair.js': { file: 'pair.js', type: 'text/javascript; charset=utf-8' },
 };
 
 export const CONTENT_SECURITY_POLICY =

@@ -3,6 +3,7 @@
  * real `ws` clients and HTTP requests against it.
  */
 import { once } from 'node:events';
+import { request as httpsRequestRaw } from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +18,8 @@ import { EgressGate } from '../../src/residency/gate.js';
 import { parsePolicy } from '../../src/residency/policy-parse.js';
 import type { Role } from '../../src/residency/policy.js';
 import type { ClientHubOptions } from '../../src/server/client-hub.js';
-import { ClientServices } from '../../src/server/client-services.js';
-import { DEFAULT_SERVER, type ServerSettings } from '../../src/server/settings.js';
+import { ClientServices, type ClientServicesOptions } from '../../src/server/client-services.js';
+import { DEFAULT_RENEW_DAYS, DEFAULT_SERVER, type ServerSettings, type TlsSettings } from '../../src/server/settings.js';
 import { DEFAULT_SOURCES, generateToken, hashToken, type SourceRule } from '../../src/server/tokens.js';
 import type { SimLink } from '../../src/sim/sim-link.js';
 import type { SimOptions } from '../../src/sim/sim-vehicle.js';
@@ -92,7 +93,7 @@ export class Client {
 }
 
 export interface DeckOptions {
-  tokens?: { name: string; role: Role; sources?: SourceRule[] }[];
+  tokens?: { name: string; role: Role; sources?: SourceRule[]; expires?: number }[];
   hub?: Partial<ClientHubOptions>;
   policy?: unknown;
   origins?: string[];
@@ -100,6 +101,10 @@ export interface DeckOptions {
   sim?: SimOptions;
   /** Write an audit log (in a temporary directory approved by the policy). */
   audit?: boolean;
+  /** HTTPS/WSS: true for the local authority in the deck's directory (`tls/`). */
+  tls?: true | TlsSettings;
+  services?: ClientServicesOptions;
+  hosts?: string[];
 }
 
 /** `deck()` for a test file: every deck started in a test is stopped after it. */
@@ -121,7 +126,10 @@ export class Deck {
   private readonly clients: Client[] = [];
   audit: AuditLog | null = null;
 
-  private constructor(readonly gateway: Gateway, public services: ClientServices | null) {}
+  /** The certificate authority clients trust (with `tls`). */
+  ca: string | undefined;
+
+  private constructor(readonly gateway: Gateway, public services: ClientServices | null, readonly dir: string) {}
 
   static async start(options: DeckOptions = {}): Promise<Deck> {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-clients-'));
@@ -129,7 +137,7 @@ export class Deck {
     const gate = new EgressGate(policy);
     // Telemetry ten times ArduPilot's default rates (HEARTBEAT at 10 Hz): tests wait less.
     const gateway = new Gateway({ links: [parseEndpoint('sim')], gate, sim: options.sim ?? { rate: 10 } });
-    const deck = new Deck(gateway, null);
+    const deck = new Deck(gateway, null, dir);
     if (options.audit) {
       deck.audit = new AuditLog(gate.grantDirectory('audit', join(dir, 'audit')));
       gate.attachAudit(deck.audit);
@@ -137,11 +145,15 @@ export class Deck {
     const tokens = (options.tokens ?? []).map((t) => {
       const token = generateToken();
       deck.tokens[t.name] = token;
-      return { name: t.name, role: t.role, sha256: hashToken(token), sources: t.sources ?? DEFAULT_SOURCES };
+      return { name: t.name, role: t.role, sha256: hashToken(token), sources: t.sources ?? DEFAULT_SOURCES, ...(t.expires !== undefined ? { expires: t.expires } : {}) };
     });
     await gateway.start();
-    const settings: ServerSettings = { ...DEFAULT_SERVER, listen: { host: '127.0.0.1', port: 0 }, tokens, hub: options.hub ?? {}, origins: options.origins ?? [], gcs: options.gcs ?? [] };
-    deck.services = await ClientServices.start(gateway, settings, 'test', () => {});
+    const settings: ServerSettings = {
+      ...DEFAULT_SERVER, listen: { host: '127.0.0.1', port: 0 }, tokens, hub: options.hub ?? {}, origins: options.origins ?? [], gcs: options.gcs ?? [], hosts: options.hosts ?? [],
+      tls: options.tls === true ? { source: 'local', renewDays: DEFAULT_RENEW_DAYS } : options.tls ?? null,
+    };
+    deck.services = await ClientServices.start(gateway, settings, 'test', () => {}, options.services);
+    deck.ca = deck.services.tls?.authorityPem ?? undefined;
     return deck;
   }
 
@@ -158,9 +170,11 @@ export class Deck {
   }
 
   /** Opens a WebSocket; rejects with the HTTP status of a refused upgrade. */
-  async connect(path: string, options: { token?: string; headers?: Record<string, string>; protocols?: string[] } = {}): Promise<Client> {
+  async connect(path: string, options: { token?: string; headers?: Record<string, string>; protocols?: string[]; ca?: string | null } = {}): Promise<Client> {
     const headers = { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers };
-    const ws = new WebSocket(`${this.base.replace('http', 'ws')}${path}`, options.protocols ?? [], { headers });
+    // Over TLS, trusting the deck's authority only (null: the system's store).
+    const ca = options.ca === undefined ? this.ca : options.ca ?? undefined;
+    const ws = new WebSocket(`${this.base.replace('http', 'ws')}${path}`, options.protocols ?? [], { headers, ...(ca ? { ca } : {}) });
     const client = new Client(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -175,7 +189,8 @@ export class Deck {
     return client;
   }
 
-  async http(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: unknown; text: string }> {
+  async http(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: unknown; text: string; headers: Record<string, string | string[] | undefined> }> {
+    if (this.ca) return httpsRequest(`${this.base}${path}`, this.ca, method, { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers }, options.body);
     const res = await fetch(`${this.base}${path}`, {
       method,
       headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers },
@@ -188,7 +203,7 @@ export class Deck {
     } catch {
       // A text reply (`Ok(N)`).
     }
-    return { status: res.status, body, text };
+    return { status: res.status, body, text, headers: Object.fromEntries(res.headers) };
   }
 
   async stop(): Promise<void> {
@@ -197,6 +212,26 @@ export class Deck {
     await this.gateway.stop();
     this.audit?.close();
   }
+}
+
+/** An HTTPS request trusting only `ca` (fetch cannot be given an authority). */
+export function httpsRequest(url: string, ca: string, method: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; body: unknown; text: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequestRaw(url, { method, headers, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => {
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // A text reply.
+        }
+        resolve({ status: res.statusCode!, body: parsed, text, headers: res.headers });
+      });
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+  });
 }
 
 /** A mavlink2rest COMMAND_LONG to the simulated vehicle. */
