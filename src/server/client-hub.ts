@@ -69,6 +69,8 @@ export interface OpenOptions {
 /** Replies that must reach the client even when it is slow: never coalesced away. */
 const KEEP = /^(COMMAND_ACK|STATUSTEXT|MISSION_.*|PARAM_.*|LOG_.*|FILE_TRANSFER_PROTOCOL|FENCE_POINT|RALLY_POINT)$/;
 const MAX_JSON_BYTES = 16 * 1024;
+/** WebSocket close code (application range) for a client whose token expired, was removed or rotated: sign in again. */
+export const CLOSE_CREDENTIALS_ENDED = 4001;
 const MAV_SEVERITY_WARNING = 4;
 
 export class ClientHub {
@@ -187,7 +189,7 @@ export class ClientHub {
       const why = this.context.tokenCheck?.(session.principal) ?? null;
       if (!why) continue;
       disconnected++;
-      session.hooks.close(1008, why.slice(0, 120));
+      session.hooks.close(CLOSE_CREDENTIALS_ENDED, why.slice(0, 120));
       this.close(session, why);
     }
     return disconnected;

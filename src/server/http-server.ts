@@ -28,6 +28,8 @@ export function normalisePath(pathname: string): string {
 const WS_KINDS: Record<string, ClientKind> = { '/ws/mavlink': 'ws-json', '/ws/raw': 'ws-raw' };
 /** Frames of a raw client that stops reading are bounded by the queue; a text or binary message from it by this. */
 const MAX_WS_MESSAGE = 1024 * 1024;
+/** How long a client sent away gets to answer the close frame. */
+const CLOSE_GRACE_MS = 2000;
 
 export class ClientServer {
   private readonly http: Server;
@@ -186,12 +188,17 @@ export class ClientServer {
       address,
       {
         reply: (text) => ws.send(text),
-        // A client too slow to read a close frame would never finish the handshake.
-        close: (code, reason) => (code === 1008 ? ws.terminate() : ws.close(code, reason)),
+        // A client too slow to read a close frame would never finish the handshake; one whose token ended is told why, then cut.
+        close: (code, reason) => {
+          if (code === 1008) return ws.terminate();
+          ws.close(code, reason);
+          setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+        },
       },
       filter ? { filter } : {},
     );
     ws.on('message', (data: Buffer, isBinary) => {
+      if (session.closed) return;
       if (kind === 'ws-json') {
         if (isBinary) ws.send(JSON.stringify({ error: 'this socket takes mavlink2rest JSON text; send raw frames to /v1/ws/raw' }));
         else ws.send(this.hub.receiveJson(session, data.toString('utf8')));
