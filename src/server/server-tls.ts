@@ -74,7 +74,7 @@ export class ServerTls {
     if (settings.source === 'local') {
       const issued = await directory.ensure(names, now, settings.renewDays * DAY_MS);
       authorityPem = issued.ca.certPem;
-      served = { key: issued.server.keyPem, cert: issued.server.certPem };
+      served = withAuthority(issued.server, authorityPem);
       const ca = describeCertificate(authorityPem);
       if (issued.createdAuthority) {
         hooks.record('tls_authority_created', { directory: directory.path, fingerprint: ca.fingerprint, not_after: ca.notAfter.toISOString() });
@@ -130,7 +130,7 @@ export class ServerTls {
     if (this.settings.source === 'local') {
       const issued = await this.directory.ensure(this.names, now, this.settings.renewDays * DAY_MS);
       if (issued.issued) {
-        this.served = { key: issued.server.keyPem, cert: issued.server.certPem };
+        this.served = withAuthority(issued.server, issued.ca.certPem);
         ServerTls.issued(this.hooks, this.served.cert, `renewed because ${issued.issued}`);
         outcome = 'renewed';
       }
@@ -157,4 +157,12 @@ export class ServerTls {
     this.hooks.record('tls_certificate_expiring', { cert_file: this.settings.certFile, not_after: info.notAfter.toISOString(), days_left: days });
     this.hooks.log('warn', `TLS: ${this.settings.certFile} expires ${info.notAfter.toISOString()} (${days} days): replace the files (a SIGHUP or the next check serves the new ones)`);
   }
+}
+
+/**
+ * The server certificate followed by its authority: a client that pins the authority's key
+ * (Chromium's --ignore-certificate-errors-spki-list, a tablet's app) finds it in the chain.
+ */
+function withAuthority(server: { certPem: string; keyPem: string }, authorityPem: string): { key: string; cert: string } {
+  return { key: server.keyPem, cert: `${server.certPem.trimEnd()}\n${authorityPem}` };
 }
