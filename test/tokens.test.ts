@@ -31,9 +31,9 @@ function auditEvents(d: Deck): { event: string; details: Record<string, unknown>
 }
 
 /** Resolves with the close code and reason the server sent. */
-function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+function closed(ws: WebSocket, ms = 10_000): Promise<{ code: number; reason: string }> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the socket was not closed within 5 s')), 5000);
+    const timer = setTimeout(() => reject(new Error(`the socket was not closed within ${ms} ms`)), ms);
     ws.once('close', (code, reason) => {
       clearTimeout(timer);
       resolve({ code, reason: reason.toString() });
@@ -185,13 +185,16 @@ describe('mavgate token list, remove, rotate, and --expires', () => {
     };
     const aliceWs = await open(alice);
     const bobWs = await open(bob);
+    // Waiting for the close from before the command runs: the gateway may apply it before the command has exited.
+    const bobClosed = closed(bobWs);
     const rotated = await runMavgate(['token', 'rotate', '--config', config, 'bob']);
     expect(rotated.code).toBe(0);
-    expect((await closed(bobWs)).reason).toMatch(/"bob" was rotated/);
+    expect((await bobClosed).reason).toMatch(/"bob" was rotated/);
     await open(rotated.stdout.trim());
     expect(readFileSync(config, 'utf8')).toContain('# the field laptop');
+    const aliceClosed = closed(aliceWs);
     expect((await runMavgate(['token', 'remove', '--config', config, 'alice'])).code).toBe(0);
-    expect((await closed(aliceWs)).reason).toMatch(/"alice" was removed/);
+    expect((await aliceClosed).reason).toMatch(/"alice" was removed/);
     await gw.waitFor(/tokens: removed alice; 1 client\(s\) disconnected/);
     expect(await runMavgate(['token', 'remove', '--config', config, 'alice'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no token named "alice" \(there are: bob\)/) });
     expect(await runMavgate(['token', 'add', '--config', config, 'bob'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/mavgate token rotate bob/) });
