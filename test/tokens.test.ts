@@ -73,7 +73,7 @@ describe('the token store (an injected clock)', () => {
 
 describe('expired, removed and rotated tokens at run time', () => {
   it('closes an expired token\'s socket when it expires, refuses it from then on, and audits the expiry', async () => {
-    const d = await deck({ audit: true, tokens: [{ name: 'day', role: 'pilot', expires: Date.now() + 1500 }, { name: 'ops', role: 'observer' }] });
+    const d = await deck({ audit: true, tokens: [{ name: 'day', role: 'pilot', expires: Date.now() + 3000 }, { name: 'ops', role: 'observer' }] });
     const day = await d.connect('/v1/ws/mavlink', { token: d.tokens.day });
     const ops = await d.connect('/v1/ws/mavlink', { token: d.tokens.ops });
     const end = await closed(day.ws);
