@@ -4,16 +4,20 @@
  * This process plays the vehicle: it sends 2,000 frames/s over UDP to a mavgate process
  * (`run --link udp-listen:…`), each frame carrying its number in `time_boot_ms`, and opens
  * 1, 10 and 50 clients on mavgate's server (half mavlink2rest JSON, half raw MAVLink);
- * then 10 clients plus one that stops reading. Per configuration and run: p50/p99 latency
+ * then 10 clients plus one that stops reading. Each configuration runs over plain WebSocket
+ * and over TLS (WSS, `run --tls` with the local authority, clients trusting it), in the same
+ * run (BENCH_TRANSPORTS, default `ws,wss`). Per configuration and run: p50/p99 latency
  * from the frame leaving here to a client receiving it, mavgate's CPU (utime+stime from
  * /proc) and RSS, and frames dropped (mavgate's count, and frames a healthy client never
  * saw). Medians over BENCH_RUNS runs (default 3) of BENCH_SECONDS (default 10; 30 with the
- * stalled client).
+ * stalled client); for WSS, its CPU as a ratio of WS's.
  */
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { encodeFrame, loadRegistry, type OutgoingMessage } from '../src/mavlink/index.js';
@@ -27,6 +31,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WARMUP_MS = 1500;
 const CONFIGS = (process.env.BENCH_CLIENTS ?? '1,10,50,10+stalled').split(',').map((c) => ({ label: c, clients: Number.parseInt(c, 10), stalled: c.endsWith('+stalled') }));
+const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'ws,wss').split(',') as ('ws' | 'wss')[];
 
 const registry = loadRegistry();
 
@@ -61,22 +66,38 @@ function rssMiB(pid: number): number {
 }
 
 
+/** GET a JSON document, over HTTPS trusting `ca` when given (fetch cannot be given an authority). */
+function getJson<T>(url: string, ca: string | undefined): Promise<T> {
+  if (!ca) return fetch(url).then((r) => r.json() as Promise<T>);
+  return new Promise((resolveJson, reject) => {
+    request(url, { ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolveJson(JSON.parse(text) as T));
+    }).on('error', reject).end();
+  });
+}
+
 interface RunResult { rssSeries: number[]; p50: number; p99: number; cpu: number; rssStart: number; rssEnd: number; rssMax: number; dropped: number; missed: number; stalledDropped: number; stalledDisconnected: boolean; sent: number }
 
-async function runOnce(clients: number, stalled: boolean): Promise<RunResult> {
+async function runOnce(clients: number, stalled: boolean, transport: 'ws' | 'wss'): Promise<RunResult> {
   // Long enough for the stalled client's socket to fill, its queue to drop, and the server to cut it off.
   const seconds = stalled ? Math.max(SECONDS, 30) : SECONDS;
   const udpPort = await freeUdpPort();
-  const child = spawn(process.execPath, [mavgate, 'run', '--link', `udp-listen:127.0.0.1:${udpPort}`, '--listen', '127.0.0.1:0', '--status-interval', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A working directory of its own: with --tls, the local authority is made in its mavgate-data/tls.
+  const cwd = mkdtempSync(join(tmpdir(), 'mavgate-bench-clients-'));
+  const tls = transport === 'wss';
+  const child = spawn(process.execPath, [mavgate, 'run', '--link', `udp-listen:127.0.0.1:${udpPort}`, '--listen', '127.0.0.1:0', '--status-interval', '0', '--no-record', ...(tls ? ['--tls'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], cwd });
   let stderr = '';
   const httpPort = await new Promise<number>((resolvePort, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
-      const m = /clients: http:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr);
+      const m = /clients: https?:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr);
       if (m) resolvePort(Number(m[1]));
     });
     child.once('exit', () => reject(new Error(`mavgate exited:\n${stderr}`)));
   });
+  const ca = tls ? readFileSync(join(cwd, 'mavgate-data', 'tls', 'ca.crt'), 'utf8') : undefined;
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${httpPort}`;
   const udp = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
   const send = (message: OutgoingMessage, seq: number) => udp.send(encodeFrame(registry, message, { sysid: 1, compid: 1, seq: seq & 0xff }), udpPort, '127.0.0.1');
@@ -90,7 +111,7 @@ async function runOnce(clients: number, stalled: boolean): Promise<RunResult> {
   const received = new Array<number>(clients).fill(0);
   const sockets: WebSocket[] = [];
   const open = (path: string) => new Promise<WebSocket>((r, j) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${httpPort}${path}`, { perMessageDeflate: false });
+    const ws = new WebSocket(`${transport}://127.0.0.1:${httpPort}${path}`, { perMessageDeflate: false, ...(ca ? { ca } : {}) });
     ws.once('open', () => r(ws)).once('error', j);
     sockets.push(ws);
   });
@@ -121,7 +142,7 @@ async function runOnce(clients: number, stalled: boolean): Promise<RunResult> {
     rssMax = Math.max(rssMax, rss);
     rssSeries.push(Math.round(rss));
     if (stalled) {
-      void fetch(`http://127.0.0.1:${httpPort}/v1/stats`).then((r) => r.json() as Promise<{ clients: { dropped: number }[] }>).then((s) => {
+      void getJson<{ clients: { dropped: number }[] }>(`${base}/v1/stats`, ca).then((s) => {
         if (s.clients[clients]) stalledDropped = s.clients[clients].dropped;
       }, () => {});
     }
@@ -147,13 +168,14 @@ async function runOnce(clients: number, stalled: boolean): Promise<RunResult> {
   await new Promise((r) => setTimeout(r, 500));
   clearInterval(rssTimer);
   const rssEnd = rssMiB(child.pid!);
-  const stats = (await (await fetch(`http://127.0.0.1:${httpPort}/v1/stats`)).json()) as { clients: { id: string; dropped: number; kind: string }[]; disconnected_slow: number };
+  const stats = await getJson<{ clients: { id: string; dropped: number; kind: string }[]; disconnected_slow: number }>(`${base}/v1/stats`, ca);
   const healthy = stats.clients.slice(0, clients);
   const stalledClient = stalled ? stats.clients[clients] : undefined;
   for (const ws of sockets) ws.terminate();
   udp.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
+  rmSync(cwd, { recursive: true, force: true });
   const sorted = samples.subarray(0, sampleCount).sort();
   const expected = measureTo - measureFrom;
   return {
@@ -171,26 +193,32 @@ async function runOnce(clients: number, stalled: boolean): Promise<RunResult> {
 
 const rows: (string | number)[][] = [];
 const results: Record<string, RunResult[]> = {};
-for (const { label, clients, stalled } of CONFIGS) {
-  const runs: RunResult[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    runs.push(await runOnce(clients, stalled));
-    const last = runs.at(-1)!;
-    process.stderr.write(`${label}: run ${r + 1}/${RUNS}: p50 ${last.p50.toFixed(2)} ms, p99 ${last.p99.toFixed(2)} ms, cpu ${last.cpu.toFixed(1)}%, RSS MiB each second ${last.rssSeries.join(' ')}\n`);
+for (const { label: config, clients, stalled } of CONFIGS) {
+  const cpuOf: Partial<Record<'ws' | 'wss', number>> = {};
+  for (const transport of TRANSPORTS) {
+    const label = `${config} ${transport}`;
+    const runs: RunResult[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      runs.push(await runOnce(clients, stalled, transport));
+      const last = runs.at(-1)!;
+      process.stderr.write(`${label}: run ${r + 1}/${RUNS}: p50 ${last.p50.toFixed(2)} ms, p99 ${last.p99.toFixed(2)} ms, cpu ${last.cpu.toFixed(1)}%, RSS MiB each second ${last.rssSeries.join(' ')}\n`);
+    }
+    results[label] = runs;
+    const m = (f: (r: RunResult) => number) => median(runs.map(f));
+    cpuOf[transport] = m((r) => r.cpu);
+    const cpuPerClientPerK = m((r) => r.cpu) / Math.max(1, clients) / (RATE / 1000);
+    rows.push([
+      label, m((r) => r.p50).toFixed(2), m((r) => r.p99).toFixed(2), m((r) => r.cpu).toFixed(1), cpuPerClientPerK.toFixed(2),
+      transport === 'wss' && cpuOf.ws ? `${(cpuOf.wss! / cpuOf.ws).toFixed(2)}×` : '-',
+      `${m((r) => r.rssStart).toFixed(0)} → ${m((r) => r.rssEnd).toFixed(0)} (max ${m((r) => r.rssMax).toFixed(0)})`,
+      `${m((r) => r.dropped)} / ${m((r) => r.missed)}`,
+      stalled ? `${m((r) => r.stalledDropped)} dropped${runs.every((r) => r.stalledDisconnected) ? ', disconnected' : ''}` : '-',
+    ]);
   }
-  results[label] = runs;
-  const m = (f: (r: RunResult) => number) => median(runs.map(f));
-  const cpuPerClientPerK = m((r) => r.cpu) / Math.max(1, clients) / (RATE / 1000);
-  rows.push([
-    label, m((r) => r.p50).toFixed(2), m((r) => r.p99).toFixed(2), m((r) => r.cpu).toFixed(1), cpuPerClientPerK.toFixed(2),
-    `${m((r) => r.rssStart).toFixed(0)} → ${m((r) => r.rssEnd).toFixed(0)} (max ${m((r) => r.rssMax).toFixed(0)})`,
-    `${m((r) => r.dropped)} / ${m((r) => r.missed)}`,
-    stalled ? `${m((r) => r.stalledDropped)} dropped${runs.every((r) => r.stalledDisconnected) ? ', disconnected' : ''}` : '-',
-  ]);
 }
 const table = markdownTable(
-  ['clients', 'p50 ms', 'p99 ms', 'mavgate CPU %', 'CPU % per client per 1k msg/s', 'RSS MiB start → end', 'healthy drops (server / never seen)', 'stalled client'],
+  ['clients', 'p50 ms', 'p99 ms', 'mavgate CPU %', 'CPU % per client per 1k msg/s', 'WSS CPU / WS CPU', 'RSS MiB start → end', 'healthy drops (server / never seen)', 'stalled client'],
   rows,
 );
 process.stdout.write(`\n${RATE} msg/s, ${SECONDS} s per run (30 s with the stalled client), median of ${RUNS} runs; ${machine()}\n\n${table}\n`);
-saveResults('clients', { date: new Date().toISOString(), machine: machine(), rate: RATE, seconds: SECONDS, runs: RUNS, results });
+saveResults('clients', { date: new Date().toISOString(), machine: machine(), rate: RATE, seconds: SECONDS, runs: RUNS, transports: TRANSPORTS, results });
