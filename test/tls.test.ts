@@ -61,7 +61,19 @@ describe('the client server beyond loopback (pure verdict: nothing is opened)', 
     writeFileSync(policy, `approved_sinks:\n  directories: [${dir}]\nlisten: [127.0.0.0/8, 0.0.0.0]\n`);
     const run = await runMavgate(['run', '--policy', policy, '--listen', '0.0.0.0:0', '--status-interval', '0']);
     expect(run.code).toBe(3);
-    expect(run.stderr).toMatch(/refuses server\.listen: http:\/\/0\.0\.0\.0:0: .*in the clear.* \(rule: server\.tls\)/);
+    expect(run.stderr).toMatch(/refuses server\.listen: tcp-listen:0\.0\.0\.0:0: .*in the clear.* \(rule: server\.tls\)/);
+  });
+
+  it('revokes a plain LAN listener when a new policy no longer allows plain HTTP (granted and judged only: nothing listens)', async () => {
+    const { EgressGate } = await import('../src/residency/gate.js');
+    const lan = { listen: ['127.0.0.0/8', '192.168.10.0/24'] };
+    const gate = new EgressGate(parsePolicy({ ...lan, server: { plaintext_lan: true } }, 'allows plain'));
+    const grant = await gate.grantClientServer('server.listen', '192.168.10.5', 8088, false);
+    const tls = await gate.grantClientServer('server.listen', '192.168.10.5', 8443, true);
+    const { revoked } = gate.applyPolicy(parsePolicy(lan, 'TLS only'), (err) => { throw err; });
+    expect(revoked.map((r) => [r.entry, r.rule])).toEqual([['server.listen', 'server.tls']]);
+    const { isRevoked } = await import('../src/residency/grants.js');
+    expect([isRevoked(grant), isRevoked(tls)]).toEqual([true, false]);
   });
 });
 
