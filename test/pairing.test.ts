@@ -132,6 +132,15 @@ describe('pairing from the dashboard (POST /v1/pair)', () => {
     expect(audit).not.toContain(token);
     expect(body.qr_svg).toMatch(/^<svg/);
   });
+
+  it('without a config file, keeps a pairing for the run, through a reload of the tokens', async () => {
+    const d = await deck({ tokens: [{ name: 'chief', role: 'admin' }] });
+    expect((await d.http('GET', '/v1/pair', { token: d.tokens.chief })).body).toMatchObject({ persistent: false });
+    const made = await d.http('POST', '/v1/pair', { token: d.tokens.chief, body: { name: 'tablet-3', role: 'pilot' } });
+    const token = new URL((made.body as { url: string }).url).searchParams.get('token')!;
+    expect(d.services!.applyTokens(d.services!.tokens.all.filter((t) => t.name === 'chief'))).toMatchObject({ removed: [], disconnected: 0 });
+    expect((await d.http('GET', '/v1/stats', { token })).status).toBe(200);
+  });
 });
 
 const CHROMIUM = '/usr/bin/chromium';

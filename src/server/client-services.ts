@@ -52,6 +52,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ClientServices {
   private expiryTimer: NodeJS.Timeout | null = null;
+  private readonly expiredTold = new Set<string>();
 
   private constructor(
     readonly hub: ClientHub,
@@ -62,11 +63,14 @@ export class ClientServices {
     private readonly record: (event: string, details: Record<string, unknown>) => void,
     private readonly log: (level: 'info' | 'warn', message: string) => void,
     private readonly now: () => number,
+    /** Tokens paired on the dashboard of a run without a config file: kept through reloads. */
+    private readonly runOnly: ReadonlyMap<string, TokenEntry>,
   ) {}
 
   static async start(gateway: GatewayParts, settings: ServerSettings, version: string, log: (level: 'info' | 'warn', message: string) => void, options: ClientServicesOptions = {}): Promise<ClientServices> {
     const now = options.now ?? Date.now;
     const tokens = new TokenStore(settings.tokens, now);
+    const runOnly = new Map<string, TokenEntry>();
     const gate = () => gateway.gate;
     const record = (event: string, details: Record<string, unknown>) => gateway.gate.record(event, details);
     const hub = new ClientHub({ registry: gateway.registry, router: gateway.router, state: gateway.state, gate, source: gateway.node.options, log, tokenCheck: (p) => tokens.check(p) }, settings.hub);
@@ -96,6 +100,8 @@ export class ClientServices {
         const sessions = new DashboardSessions(tls?.sessionKey ?? randomBytes(32), tokens, tls !== null, now);
         const pairing: PairingContext = {
           tokens, persist: options.persistToken ?? null, authorityPem: tls?.authorityPem ?? null, record, log, now,
+          // Without a config file a pairing lasts for the run: it must outlive a reload of the (file-less) tokens.
+          added: (entry) => void (options.persistToken ? undefined : runOnly.set(entry.name, entry)),
           ...(settings.cockpit ? { cockpit: settings.cockpit } : {}),
         };
         const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate, sessions }, tls, pairing);
@@ -140,7 +146,7 @@ export class ClientServices {
       if (tokens.size === 0) {
         log('warn', 'NO CLIENT TOKENS CONFIGURED: clients on this machine are read-only observers and nobody can fly. Create one with: mavgate token add --role pilot NAME --config FILE');
       }
-      const services = new ClientServices(hub, server, endpoints, tokens, tls, record, log, now);
+      const services = new ClientServices(hub, server, endpoints, tokens, tls, record, log, now, runOnly);
       record('tokens_in_force', { tokens: tokens.all.map(describeToken) });
       services.armExpiry();
       return services;
@@ -156,7 +162,8 @@ export class ClientServices {
    * removed, rotated, changed or expired disconnected.
    */
   applyTokens(entries: readonly TokenEntry[]): TokenChanges & { disconnected: number } {
-    const changes = this.tokens.replace(entries);
+    const named = new Set(entries.map((e) => e.name));
+    const changes = this.tokens.replace([...entries, ...[...this.runOnly.values()].filter((e) => !named.has(e.name))]);
     for (const [event, names] of [['token_added', changes.added], ['token_removed', changes.removed], ['token_rotated', changes.rotated], ['token_changed', changes.changed]] as const) {
       for (const name of names) this.record(event, { name, ...(this.tokens.byName(name) ? describeToken(this.tokens.byName(name)!) : {}), via: 'configuration reload' });
     }
@@ -173,16 +180,19 @@ export class ClientServices {
     if (next === null) return;
     const wait = next - this.now();
     this.expiryTimer = setTimeout(() => {
-      if (this.now() >= next) this.expire(next);
+      if (this.now() >= next) this.expire();
       this.armExpiry();
     }, Math.min(MAX_TIMER_MS, Math.max(0, wait)));
     this.expiryTimer.unref();
   }
 
-  private expire(at: number): void {
+  private expire(): void {
+    // Every token past its expiry not yet told (a timer that fired late, after a suspend, sees several).
     for (const entry of this.tokens.all) {
-      if (entry.expires !== at) continue;
-      this.record('token_expired', { name: entry.name, role: entry.role, expires: new Date(at).toISOString() });
+      const key = `${entry.name} ${entry.expires}`;
+      if (entry.expires === undefined || entry.expires > this.now() || this.expiredTold.has(key)) continue;
+      this.expiredTold.add(key);
+      this.record('token_expired', { name: entry.name, role: entry.role, expires: new Date(entry.expires).toISOString() });
       this.log('info', `token "${entry.name}" (${entry.role}) expired`);
     }
     const n = this.hub.applyTokens();

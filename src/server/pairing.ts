@@ -46,6 +46,8 @@ export interface PairingContext {
   tokens: TokenStore;
   /** Keeps the new token (in the config file); null: it lasts as long as this run. */
   persist: ((entry: TokenEntry) => void) | null;
+  /** Told of every token paired (after it is kept and in force). */
+  added?: (entry: TokenEntry) => void;
   /** The local certificate authority the tablet must trust (PEM); null without one. */
   authorityPem: string | null;
   /** Cockpit's address, for a second link that opens it on mavgate's socket. */
@@ -103,6 +105,7 @@ export async function handlePairing(method: string, req: IncomingMessage, base: 
     return { status: 500, body: { error: `the token could not be kept: ${(err as Error).message}` } };
   }
   context.tokens.add(entry);
+  context.added?.(entry);
   context.record('token_added', { name, role: entry.role, expires: new Date(entry.expires!).toISOString(), by: principal.name, via: 'dashboard pairing', kept: context.persist ? 'config' : 'this run only' });
   context.log('info', `pairing: ${principal.name} paired "${name}" (${entry.role}) until ${new Date(entry.expires!).toISOString()}`);
   const links = pairingLinks(base, token, context.cockpit);
