@@ -44,11 +44,12 @@ export interface Pairing {
 
 /**
  * The address a tablet uses: the first configured host name, else the listen address,
- * else (listening on every interface) this machine's first network address.
+ * else (listening on every interface) this machine's first network address; https when
+ * the server has TLS.
  */
-export function pairingBase(config: RunConfig, interfaces = networkInterfaces()): string {
+export function pairingBase(config: RunConfig, tls: boolean, interfaces = networkInterfaces()): string {
   const listen = config.server.listen ?? DEFAULT_SERVER.listen!;
-  const scheme = config.server.tls ? 'https' : 'http';
+  const scheme = tls ? 'https' : 'http';
   let host = config.server.hosts[0];
   if (!host && listen.host !== '0.0.0.0' && listen.host !== '::') host = listen.host;
   host ??= Object.values(interfaces).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address ?? '127.0.0.1';
@@ -57,25 +58,25 @@ export function pairingBase(config: RunConfig, interfaces = networkInterfaces())
 
 export function pairDevice(request: PairRequest): Pairing {
   const { config } = request;
+  // The local authority, if there is one: `run --tls` uses it even when the config does not say tls.
+  const caPath = join(tlsDirectoryOf(config.server.tls, config.policy ?? defaultPolicy()), 'ca.crt');
+  const hasAuthority = config.server.tls?.source !== 'files' && existsSync(caPath);
   let base: string;
   try {
-    base = new URL(request.url ?? pairingBase(config)).origin;
+    base = new URL(request.url ?? pairingBase(config, config.server.tls !== null || hasAuthority)).origin;
   } catch {
     throw new InputError(`--url: "${request.url}" is not a URL (e.g. https://192.168.10.5:8443)`);
   }
   const warnings: string[] = [];
   const host = new URL(base).hostname.replace(/^\[|\]$/g, '');
-  if (base.startsWith('http:')) warnings.push(isLoopbackAddress(host) || host === 'localhost'
-    ? `${base} is this machine only: a tablet cannot reach it; serve the dashboard on the team's network over TLS (mavgate run --tls --listen ADDRESS:PORT)`
-    : `${base} is plain HTTP: the token crosses the network in the clear; serve it over TLS (mavgate run --tls)`);
+  if (isLoopbackAddress(host) || host === 'localhost') warnings.push(`${base} is this machine only: a tablet cannot reach it; serve the dashboard on the team's network over TLS (mavgate run --tls --listen ADDRESS:PORT), or give --url`);
+  else if (base.startsWith('http:')) warnings.push(`${base} is plain HTTP: the token crosses the network in the clear; serve it over TLS (mavgate run --tls)`);
   if (request.cockpit && !config.server.origins.includes(new URL(request.cockpit).origin)) {
     warnings.push(`Cockpit at ${new URL(request.cockpit).origin} must be an allowed origin: add it under server.origins (or --origin)`);
   }
-  let authority: CertificateInfo | null = null;
-  if (config.server.tls?.source === 'local') {
-    const caPath = join(tlsDirectoryOf(config.server.tls, config.policy ?? defaultPolicy()), 'ca.crt');
-    if (existsSync(caPath)) authority = describeCertificate(readCertificate(caPath));
-    else warnings.push(`no local certificate authority yet (${caPath}): mavgate tls init, or the first mavgate run --tls, makes it`);
+  const authority: CertificateInfo | null = hasAuthority ? describeCertificate(readCertificate(caPath)) : null;
+  if (!hasAuthority && base.startsWith('https:') && config.server.tls?.source !== 'files') {
+    warnings.push(`no local certificate authority yet (${caPath}): mavgate tls init, or the first mavgate run --tls, makes it`);
   }
   const expires = request.now + request.expiresMs;
   const token = addToken(request.configPath, { name: request.name, role: request.role, sources: DEFAULT_SOURCES, expires });
