@@ -13,7 +13,14 @@ function el(tag, props = {}, ...children) {
 function trustNote(info) {
   if (!info.authority_fingerprint) return [];
   return [el('p', { className: 'note' }, 'First, on the tablet: open ', el('a', { href: info.authority_url, textContent: info.authority_url }),
-    ', install the certificate, and check its SHA-256 fingerprint: ', el('code', { id: 'pair-fingerprint', textContent: info.authority_fingerprint }))];
+    ', install the certificate, and check its SHA-256 fingerprint: ', fingerprint(info.authority_fingerprint))];
+}
+
+/** The fingerprint, free to wrap after any colon on a narrow screen. */
+function fingerprint(text) {
+  const code = el('code', { id: 'pair-fingerprint' });
+  text.split(':').forEach((byte, i) => code.append(...(i ? [':', el('wbr')] : []), byte));
+  return code;
 }
 
 function qrImage(svg, label) {

@@ -5,7 +5,7 @@
  * dashboard over HTTPS in headless Chromium, trusting the local authority by its key's
  * pin only, with the token turned into a session, and the admin's pairing panel.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsQRModule from 'jsqr';
@@ -189,6 +189,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard over HTTPS in headless Chr
       ctx.drawImage(image, 0, 0, 400, 400);
       return Array.from(ctx.getImageData(0, 0, 400, 400).data as Uint8ClampedArray);
     });
+    const out = join(import.meta.dirname, '../test-output');
+    mkdirSync(out, { recursive: true });
+    await admin.locator('#pair-panel').screenshot({ path: join(out, 'pairing.png') });
     const code = jsQR(new Uint8ClampedArray(pixels), 400, 400);
     expect(code?.data).toMatch(new RegExp(`^${d.base.replace(/[.]/g, '\\.')}/\\?token=[A-Za-z0-9_-]{43}$`));
     const paired = await browser.newPage();
