@@ -114,19 +114,69 @@ describe('mavgate export', () => {
     expect(await runMavgate(['export', path, '--format', 'gpx', '--policy', policy, '--out', join(tmpdir(), 'elsewhere.gpx')])).toMatchObject({ code: 3, stderr: expect.stringMatching(/residency policy refuses export output/) });
   });
 
-  it.skipIf(!HAS_CORPUS)(`puts every GLOBAL_POSITION_INT of a corpus flight in the GPX and KML once, values exact (${NO_CORPUS_REASON})`, async () => {
+  it.skipIf(!HAS_CORPUS)(`puts every GLOBAL_POSITION_INT with a GPS fix of a corpus flight in the GPX and KML once, values exact, timed (${NO_CORPUS_REASON})`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
     const source = corpusFile('tlog', 'arducopter_2015-07-05_v1.tlog');
     const policy = policyFor(dir);
     expect(await runMavgate(['export', source, '--format', 'gpx', '--policy', policy, '--out', join(dir, 'track.gpx')])).toMatchObject({ code: 0 });
     expect(await runMavgate(['export', source, '--format', 'kml', '--policy', policy, '--out', join(dir, 'track.kml')])).toMatchObject({ code: 0 });
     const decoded = (await runMavgate(['decode', source])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; sysid: number; fields: Record<string, number>; time_us: number });
-    const positions = decoded.filter((r) => r.name === 'GLOBAL_POSITION_INT' && r.sysid === 1);
+    // Independently of the exporter: a position counts once the newest GPS_RAW_INT has a 2D fix or better, and never at 0,0.
+    let fix = 0;
+    const positions = decoded.filter((r) => {
+      if (r.sysid !== 1) return false;
+      if (r.name === 'GPS_RAW_INT') fix = r.fields.fix_type!;
+      return r.name === 'GLOBAL_POSITION_INT' && fix >= 2 && (r.fields.lat !== 0 || r.fields.lon !== 0);
+    });
+    const all = decoded.filter((r) => r.name === 'GLOBAL_POSITION_INT' && r.sysid === 1);
     expect(positions.length).toBeGreaterThan(1000);
-    const gpx = [...readFileSync(join(dir, 'track.gpx'), 'utf8').matchAll(/<trkpt lat="([^"]+)" lon="([^"]+)"><ele>([^<]+)<\/ele>/g)].map((m) => [m[1], m[2], m[3]]);
+    expect(all.length - positions.length).toBeGreaterThan(100);
+    const gpxText = readFileSync(join(dir, 'track.gpx'), 'utf8');
+    const gpx = [...gpxText.matchAll(/<trkpt lat="([^"]+)" lon="([^"]+)"><ele>([^<]+)<\/ele>/g)].map((m) => [m[1], m[2], m[3]]);
     expect(gpx).toEqual(positions.map((p) => [fixed(p.fields.lat!, 7), fixed(p.fields.lon!, 7), fixed(p.fields.alt!, 3)]));
-    const kml = readFileSync(join(dir, 'track.kml'), 'utf8').split('<coordinates>\n')[1]!.split('</coordinates>')[0]!.trim().split('\n');
-    expect(kml).toEqual(positions.map((p) => `${fixed(p.fields.lon!, 7)},${fixed(p.fields.lat!, 7)},${fixed(p.fields.alt!, 3)}`));
+    expect(gpxText).not.toMatch(/lat="0\.0000000" lon="0\.0000000"/);
+    const kml = readFileSync(join(dir, 'track.kml'), 'utf8');
+    expect(kml).toMatch(/xmlns:gx="http:\/\/www\.google\.com\/kml\/ext\/2\.2"/);
+    const track = [...kml.matchAll(/<when>([^<]+)<\/when><gx:coord>([^<]+)<\/gx:coord>/g)];
+    expect(track.map((m) => m[2])).toEqual(positions.map((p) => `${fixed(p.fields.lon!, 7)} ${fixed(p.fields.lat!, 7)} ${fixed(p.fields.alt!, 3)}`));
+    expect(track.map((m) => Date.parse(m[1]!) * 1000)).toEqual(positions.map((p) => Math.floor(p.time_us / 1000) * 1000));
     expect(Number(gpx[100]![0])).toBeCloseTo(positions[100]!.fields.lat! / 1e7, 9);
+  });
+
+  const position = (seq: number, lat: number, lon: number, sysid = 1) =>
+    frame({ name: 'GLOBAL_POSITION_INT', fields: { time_boot_ms: seq, lat, lon, alt: 100_000, relative_alt: 0, vx: 0, vy: 0, vz: 0, hdg: 0 } }, { seq, sysid });
+  const gps = (seq: number, fixType: number) =>
+    frame({ name: 'GPS_RAW_INT', fields: { time_usec: 0, fix_type: fixType, lat: 0, lon: 0, alt: 0, eph: 0, epv: 0, vel: 0, cog: 0, satellites_visible: 9 } }, { seq });
+
+  it('skips positions without a fix: at 0,0 and while GPS_RAW_INT reports no fix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
+    const path = recording(dir, [position(0, 0, 0), gps(1, 1), position(2, 488_000_000, 23_000_000), gps(3, 3), position(4, 488_000_001, 23_000_002), position(5, 0, 0)], 100);
+    const run = await runMavgate(['export', path, '--format', 'gpx', '--policy', policyFor(dir), '--out', join(dir, 't.gpx')]);
+    expect(run).toMatchObject({ code: 0, stderr: expect.stringContaining('"points":1,"no_fix_skipped":3') });
+    expect([...readFileSync(join(dir, 't.gpx'), 'utf8').matchAll(/<trkpt lat="([^"]+)" lon="([^"]+)"/g)].map((m) => [m[1], m[2]])).toEqual([['48.8000001', '2.3000002']]);
+  });
+
+  it('exits 2 and leaves no file for a file that is not a recording, an unknown --messages name, a --sysid not in the file, options of another format', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
+    const policy = policyFor(dir);
+    const notTlog = join(dir, 'notes.txt');
+    writeFileSync(notTlog, 'these are my flight notes, not a recording\n');
+    expect(await runMavgate(['export', notTlog, '--format', 'gpx', '--policy', policy, '--out', join(dir, 'a.gpx')]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/notes\.txt is not a tlog/) });
+    writeFileSync(join(dir, 'empty.tlog'), '');
+    expect(await runMavgate(['export', join(dir, 'empty.tlog'), '--format', 'jsonl', '--policy', policy, '--out', join(dir, 'b.jsonl')]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/empty\.tlog is empty: not a recording/) });
+    const path = recording(dir, [heartbeat(0), gps(1, 3), position(2, 488_000_000, 23_000_000), attitude(3)], 100);
+    expect(await runMavgate(['export', path, '--format', 'csv', '--messages', 'ATTITUD,VFR_HUD', '--policy', policy, '--out', join(dir, 'c')]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/--messages: no message named "ATTITUD" \(did you mean ATTITUDE\?\)/) });
+    expect(await runMavgate(['export', path, '--format', 'csv', '--messages', 'VFR_HUD', '--policy', policy, '--out', join(dir, 'd')]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/no VFR_HUD frame in the recording/) });
+    expect(await runMavgate(['export', path, '--format', 'kml', '--sysid', '7', '--policy', policy, '--out', join(dir, 'e.kml')]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/no position from system 7; the recording has positions from system 1 \(--sysid\)/) });
+    expect(await runMavgate(['export', path, '--format', 'gpx', '--messages', 'ATTITUDE', '--policy', policy]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/--messages applies to jsonl and csv/) });
+    expect(await runMavgate(['export', path, '--format', 'jsonl', '--sysid', '1', '--policy', policy]))
+      .toMatchObject({ code: 2, stderr: expect.stringMatching(/--sysid applies to gpx and kml/) });
+    expect(readdirSync(dir).sort()).toEqual(['empty.tlog', 'flight.tlog', 'notes.txt', 'policy.yaml']);
   });
 });

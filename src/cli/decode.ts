@@ -4,13 +4,11 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import {
-  type Frame, FrameDecoder, TlogDecoder, frameRecord, loadRegistry, looksLikeRecord, TLOG_TIMESTAMP_LENGTH,
-} from '../mavlink/index.js';
+import { type Frame, FrameDecoder, TlogDecoder, frameRecord, loadRegistry } from '../mavlink/index.js';
 import type { OpenedStatus } from '../sinks/encryption.js';
 import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
-import { describeFsError, openInput } from './input.js';
+import { describeFsError, openInput, tlogHead } from './input.js';
 import { progress } from './progress.js';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -41,24 +39,10 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
     ? new FrameDecoder(registry, (f) => onFrame(f, null))
     : new TlogDecoder(registry, onFrame);
 
-  // A tlog is told apart from other files by its first record: a plausible timestamp, then a start marker.
-  let head: Buffer | null = options.raw ? null : Buffer.alloc(0);
-  const notTlog = () =>
-    new InputError(
-      `${options.input} is not a tlog: expected an 8-byte big-endian microsecond timestamp then a MAVLink frame ` +
-        `at offset 0 (use --raw for a raw MAVLink byte stream)`,
-    );
-
+  const head = options.raw ? null : tlogHead(options.input);
   const feed = (chunk: Buffer) => {
-    if (head !== null) {
-      head = Buffer.concat([head, chunk]);
-      if (head.length <= TLOG_TIMESTAMP_LENGTH) return;
-      if (!looksLikeRecord(head, 0)) throw notTlog();
-      decoder.push(head);
-      head = null;
-    } else {
-      decoder.push(chunk);
-    }
+    const bytes = head ? head.push(chunk) : chunk;
+    if (bytes) decoder.push(bytes);
   };
   const reader = new RecordingReader(options.key ?? null, options.input);
   let encrypted: OpenedStatus | null = null;
@@ -87,7 +71,7 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
     bar?.stop();
     input.destroy();
   }
-  if (head !== null && head.length > 0) throw notTlog();
+  head?.end();
   decoder.end();
   if (lines.length > 0) await write(io.stdout, lines);
 

@@ -1,6 +1,7 @@
 /** Opening what a command reads: a file path, or `-` for standard input. */
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { looksLikeRecord, TLOG_TIMESTAMP_LENGTH } from '../mavlink/index.js';
 import { InputError } from './errors.js';
 
 const REASONS: Record<string, string> = {
@@ -31,4 +32,32 @@ export async function openInput(path: string, stdin: Readable = process.stdin): 
     throw new InputError(`cannot read ${path}: ${info.isDirectory() ? 'is a directory' : 'not a regular file'}`);
   }
   return handle.createReadStream({ highWaterMark: 64 * 1024 });
+}
+
+/**
+ * A tlog is told apart from other files by its first record: a plausible timestamp, then a
+ * start marker. `push` holds the first bytes until they can be judged (throwing InputError
+ * for a file that is not a tlog) and returns what to decode; `end` judges a file shorter
+ * than one record.
+ */
+export function tlogHead(input: string): { push(chunk: Buffer): Buffer | null; end(): void } {
+  let head: Buffer | null = Buffer.alloc(0);
+  const notTlog = () => new InputError(
+    `${input} is not a tlog: expected an 8-byte big-endian microsecond timestamp then a MAVLink frame ` +
+      'at offset 0 (use --raw for a raw MAVLink byte stream)',
+  );
+  return {
+    push(chunk) {
+      if (head === null) return chunk;
+      head = Buffer.concat([head, chunk]);
+      if (head.length <= TLOG_TIMESTAMP_LENGTH) return null;
+      if (!looksLikeRecord(head, 0)) throw notTlog();
+      const all = head;
+      head = null;
+      return all;
+    },
+    end() {
+      if (head !== null && head.length > 0) throw notTlog();
+    },
+  };
 }

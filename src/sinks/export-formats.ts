@@ -15,6 +15,8 @@ export interface ExportFormat {
   /** The closing text of each output. */
   finish(): Map<string, string>;
   summary(): Record<string, unknown>;
+  /** Why the output is not what was asked for (nothing matched), or null. */
+  problem(): string | null;
 }
 
 class Outputs {
@@ -33,6 +35,10 @@ class Outputs {
   }
 }
 
+function noFrames(messages: ReadonlySet<string> | null): string {
+  return messages ? `no ${[...messages].join(' or ')} frame in the recording` : 'no frame in the recording';
+}
+
 /** JSON Lines, one frame per line, exactly as `mavgate decode` prints them. */
 export function jsonlFormat(file: string, messages: ReadonlySet<string> | null): ExportFormat {
   const out = new Outputs();
@@ -46,6 +52,7 @@ export function jsonlFormat(file: string, messages: ReadonlySet<string> | null):
     take: () => out.take(),
     finish: () => out.take(),
     summary: () => ({ frames }),
+    problem: () => (frames > 0 ? null : noFrames(messages)),
   };
 }
 
@@ -85,6 +92,7 @@ export function csvFormat(messages: ReadonlySet<string> | null): ExportFormat {
     take: () => out.take(),
     finish: () => out.take(),
     summary: () => ({ files: Object.fromEntries([...counts].map(([name, n]) => [`${name}.csv`, n])) }),
+    problem: () => (counts.size > 0 ? null : noFrames(messages)),
   };
 }
 
@@ -97,23 +105,44 @@ export function fixed(value: number, decimals: number): string {
 
 interface TrackPoint { lat: string; lon: string; alt: string; time: string }
 
-/** A vehicle's track from GLOBAL_POSITION_INT, values exact (degrees from 1e-7 integers, metres from millimetres). */
+/** GPS_FIX_TYPE_2D_FIX: below it (no GPS, no fix) a position is the autopilot's guess, often 0,0. */
+const FIRST_FIX = 2;
+
+/**
+ * A vehicle's track from GLOBAL_POSITION_INT, values exact (degrees from 1e-7 integers,
+ * metres from millimetres). Positions without a fix are skipped: at 0,0, or while the
+ * vehicle's newest GPS_RAW_INT reports less than a 2D fix (mapping tools would draw a line
+ * across the globe to them).
+ */
 function trackFormat(file: string, sysid: number | null, header: () => string, point: (p: TrackPoint) => string, footer: () => string): ExportFormat {
   const out = new Outputs();
   let vehicle = sysid;
   let points = 0;
+  let noFix = 0;
   const skipped = new Set<number>();
+  const fixOf = new Map<number, number>();
   out.add(file, header());
   return {
     frame(frame, timeUs) {
+      if (frame.name === 'GPS_RAW_INT') {
+        fixOf.set(frame.sysid, frame.decode()!.fix_type as number);
+        return;
+      }
       if (frame.name !== 'GLOBAL_POSITION_INT') return;
+      const f = frame.decode()!;
+      const lat = f.lat as number;
+      const lon = f.lon as number;
+      const hasFix = (lat !== 0 || lon !== 0) && (fixOf.get(frame.sysid) ?? FIRST_FIX) >= FIRST_FIX;
       vehicle ??= frame.sysid;
       if (frame.sysid !== vehicle) {
         skipped.add(frame.sysid);
         return;
       }
-      const f = frame.decode()!;
-      out.add(file, point({ lat: fixed(f.lat as number, 7), lon: fixed(f.lon as number, 7), alt: fixed(f.alt as number, 3), time: isoMicros(timeUs) }));
+      if (!hasFix) {
+        noFix++;
+        return;
+      }
+      out.add(file, point({ lat: fixed(lat, 7), lon: fixed(lon, 7), alt: fixed(f.alt as number, 3), time: isoMicros(timeUs) }));
       points++;
     },
     take: () => out.take(),
@@ -121,7 +150,14 @@ function trackFormat(file: string, sysid: number | null, header: () => string, p
       out.add(file, footer());
       return out.take();
     },
-    summary: () => ({ sysid: vehicle, points, ...(skipped.size ? { other_vehicles_skipped: [...skipped] } : {}) }),
+    summary: () => ({ sysid: vehicle, points, ...(noFix ? { no_fix_skipped: noFix } : {}), ...(skipped.size ? { other_vehicles_skipped: [...skipped] } : {}) }),
+    problem() {
+      if (points > 0) return null;
+      const others = [...skipped].filter((s) => s !== vehicle);
+      if (sysid !== null && others.length > 0) return `no position from system ${sysid}; the recording has positions from system ${others.join(', ')} (--sysid)`;
+      if (noFix > 0) return `none of the ${noFix} GLOBAL_POSITION_INT of system ${vehicle} has a GPS fix: no track to draw`;
+      return sysid !== null ? `no position from system ${sysid} (GLOBAL_POSITION_INT)` : 'no position (GLOBAL_POSITION_INT) in the recording: no track to draw';
+    },
   };
 }
 
@@ -136,11 +172,16 @@ export function gpxFormat(file: string, name: string, sysid: number | null): Exp
   );
 }
 
+/**
+ * KML with time: a gx:Track (Google Earth's time slider, GDAL's LIBKML driver), one
+ * `<when>` then its `<gx:coord>` per point, as GPSBabel and flight-log tools write them, so
+ * the file streams.
+ */
 export function kmlFormat(file: string, name: string, sysid: number | null): ExportFormat {
   return trackFormat(
     file, sysid,
-    () => `<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document><name>${xml(name)}</name>\n<Placemark><name>${xml(name)}</name><LineString><altitudeMode>absolute</altitudeMode><coordinates>\n`,
-    (p) => `${p.lon},${p.lat},${p.alt}\n`,
-    () => '</coordinates></LineString></Placemark>\n</Document>\n</kml>\n',
+    () => `<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2" xmlns:gx="http://www.google.com/kml/ext/2.2">\n<Document><name>${xml(name)}</name>\n<Placemark><name>${xml(name)}</name><gx:Track><altitudeMode>absolute</altitudeMode>\n`,
+    (p) => `<when>${p.time}</when><gx:coord>${p.lon} ${p.lat} ${p.alt}</gx:coord>\n`,
+    () => '</gx:Track></Placemark>\n</Document>\n</kml>\n',
   );
 }
