@@ -91,6 +91,21 @@ describe.skipIf(!HAS_MOSQUITTO)('publishing to a Mosquitto broker on loopback', 
     expect(positions).toBeLessThanOrEqual(6);
   });
 
+  it('publishes the retained heartbeat of a vehicle heard before the sink started, with no mode change', async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-mqtt-'));
+    const gateway = new Gateway({ links: [parseEndpoint('sim')], gate: gateFor({ site: 'team-3', approved_sinks: { directories: [dir] } }), sim: { rate: 10 } });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    await until(() => gateway.state.vehicles().length > 0, 'the simulated vehicle heard');
+    const sink = await MqttSink.start(gateway, { broker: broker.url, spoolDirectory: join(dir, 'spool'), spoolMaxBytes: 1 << 20 }, 'team-3', () => {});
+    cleanup.push(() => sink.stop());
+    const sub = await subscriber(broker, 'mavgate/team-3/1/heartbeat');
+    await until(() => sub.received.length > 0, 'the retained heartbeat');
+    expect(sub.received[0]).toMatchObject({ retain: true, payload: { online: true, mode: 'STABILIZE', armed: false } });
+  });
+
   it('delivers every QoS 1 event in order through a broker restart, spooled while it is down', async () => {
     const broker = await Mosquitto.start();
     cleanup.push(() => broker.stop());

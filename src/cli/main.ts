@@ -6,7 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
-import { type Endpoint, EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { type Endpoint, EndpointError, linkProfiles, parseEndpoint } from '../links/endpoint.js';
 import { DEFAULT_ALLOW_UNSIGNED } from '../links/link-signing.js';
 import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
@@ -219,8 +219,16 @@ Examples:
     .addHelpText(
       'after',
       `
-Endpoints: serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:HOST:PORT,
-tcp:HOST:PORT (reconnects), tcp-listen:HOST:PORT, sim (the built-in vehicle).
+Endpoints:
+  serial:DEVICE:BAUD          a serial port (serial:/dev/ttyUSB0:57600); waits for a device not plugged in yet
+  udp-listen:HOST:PORT        UDP server (udp-listen:127.0.0.1:14550; 0.0.0.0 only with a policy listing it)
+  udp:HOST:PORT               UDP client to a fixed address
+  tcp:HOST:PORT               TCP client, reconnecting (ArduPilot SITL: tcp:127.0.0.1:5760)
+  tcp-listen:HOST:PORT        TCP server
+  profile:NAME[:ARG]          a link profile from hardware/profiles.json (${Object.keys(linkProfiles()).join(', ')}),
+                              e.g. profile:sik:/dev/ttyUSB0
+  replay:FILE                 a recording played back as a vehicle (mavgate replay FILE does it with a progress bar)
+  sim                         the built-in simulated vehicle (the default with no --link)
 
 Examples:
   $ mavgate run                                         # simulated vehicle, live status
@@ -541,6 +549,10 @@ Examples:
     .command('generate')
     .description('write a new 32-byte key (64 hex digits) readable by its owner only; never overwrites')
     .argument('<file>', 'where to write it')
+    .addHelpText('after', `
+Examples:
+  $ mavgate key generate /etc/mavgate/recording.key     # then: mavgate run --record-key /etc/mavgate/recording.key
+  $ mavgate key generate /etc/mavgate/signing.key       # then: mavgate key setup --link … --key /etc/mavgate/signing.key`)
     .action(async (file: string) => {
       const { generateKeyFile } = await import('./key.js');
       generateKeyFile(file);
@@ -582,6 +594,12 @@ Examples:
     .argument('<out>', 'the plain tlog to write (must not exist)')
     .requiredOption('--key <file>', 'the recording key')
     .option('-p, --policy <file>', 'residency policy approving the output directory; default: ./mavgate-data only')
+    .addHelpText('after', `
+A wrong key or a modified recording is exit 2, and nothing is written.
+
+Examples:
+  $ mavgate decrypt --key team.key mavgate-data/recordings/local_sys1_20261125T093000Z.tlog.enc mavgate-data/flight.tlog
+  $ mavgate decrypt --key /etc/mavgate/recording.key --policy /etc/mavgate/policy.yaml IN.tlog.enc /var/lib/mavgate/exports/flight.tlog`)
     .action(async (input: string, output: string, opts: { key: string; policy?: string }) => {
       const key = loadKey(opts.key);
       const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
@@ -594,6 +612,10 @@ Examples:
   hardware
     .command('udev')
     .description('print udev rules (stable /dev/mavgate/<kind>-<serial> names, dialout access) from hardware/devices.json')
+    .addHelpText('after', `
+Example:
+  $ mavgate hardware udev | sudo tee /etc/udev/rules.d/99-mavgate.rules && sudo udevadm control --reload && sudo udevadm trigger
+  $ mavgate run --link serial:/dev/mavgate/radio-A10K1234:57600`)
     .action(async () => {
       const [{ udevRules }, { loadDeviceTable }] = await Promise.all([import('../hardware/udev-rules.js'), import('../links/ports.js')]);
       process.stdout.write(udevRules(loadDeviceTable()));
@@ -620,6 +642,10 @@ Example:
     .command('ports')
     .description('list serial ports, marking the ones that look like autopilots or telemetry radios')
     .option('--json', 'print JSON instead of a table')
+    .addHelpText('after', `
+Examples:
+  $ mavgate ports                                      # path, USB ids, maker, serial number, what it looks like
+  $ mavgate ports --json | jq -r '.[] | select(.match.kind == "radio") | .path'`)
     .action(async (opts: { json?: boolean }) => {
       const { listSerialPorts } = await import('../links/ports.js');
       const ports = await listSerialPorts();

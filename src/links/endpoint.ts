@@ -1,6 +1,6 @@
 /**
  * Endpoint strings, as users know them from mavp2p and MAVProxy:
- *   serial:/dev/ttyUSB0:57600   udp-listen:0.0.0.0:14550   udp:127.0.0.1:14555
+ *   serial:/dev/ttyUSB0:57600   udp-listen:127.0.0.1:14550   udp:127.0.0.1:14555
  *   tcp:127.0.0.1:5760          tcp-listen:127.0.0.1:5760  sim (the built-in vehicle)
  *   replay:flight.tlog (a recording played back)   profile:sik:/dev/ttyUSB0 (hardware/profiles.json)
  * IPv6 hosts go in brackets: udp:[::1]:14550.
@@ -27,7 +27,7 @@ export class EndpointError extends Error {
 }
 
 const NETWORK_KINDS = ['udp-listen', 'udp', 'tcp', 'tcp-listen'] as const;
-const EXAMPLES = 'serial:/dev/ttyUSB0:57600, udp-listen:0.0.0.0:14550, udp:127.0.0.1:14555, tcp:127.0.0.1:5760, tcp-listen:127.0.0.1:5760, sim, replay:FILE, profile:sik:/dev/ttyUSB0';
+const EXAMPLES = 'serial:/dev/ttyUSB0:57600, udp-listen:127.0.0.1:14550, udp:127.0.0.1:14555, tcp:127.0.0.1:5760, tcp-listen:127.0.0.1:5760, sim, replay:FILE, profile:sik:/dev/ttyUSB0';
 
 /** Port 0 (any free port) makes sense only where we listen. */
 function parsePort(text: string, value: string, listening: boolean): number {

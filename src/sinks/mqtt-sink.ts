@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type Frame, type MessageRegistry, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
-import type { VehicleStateStore } from '../router/vehicle-state.js';
+import type { ComponentState, VehicleStateStore } from '../router/vehicle-state.js';
 import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter } from '../residency/egress-meter.js';
 import { type ConnectGrant, type DirectoryGrant, type EgressGate, releaseGrant, type ResidencyRefusal, watchGrant } from '../residency/gate.js';
@@ -109,12 +109,11 @@ export class MqttSink {
     };
     this.unwatch = [watchGrant(grant, watcher), watchGrant(spoolGrant, { revoked: watcher.revoked })];
     this.stateSubscription = parts.state.events$.subscribe((e) => {
-      const c = e.component;
-      if (!c.isVehicle || !c.heartbeat) return;
-      const state = { online: !c.lost, mode: c.heartbeat.mode, armed: c.heartbeat.armed, type: c.heartbeat.type, autopilot: c.heartbeat.autopilot, at: new Date().toISOString() };
-      this.reliable(`mavgate/${site}/${c.sysid}/heartbeat`, state, true);
-      if (e.type === 'mode') this.reliable(`mavgate/${site}/${c.sysid}/event`, { event: 'mode', ...state, from: e.from ? { mode: e.from.mode, armed: e.from.armed } : null });
+      const state = this.publishState(e.component);
+      if (state && e.type === 'mode') this.reliable(`mavgate/${site}/${e.component.sysid}/event`, { event: 'mode', ...state, from: e.from ? { mode: e.from.mode, armed: e.from.armed } : null });
     });
+    // Vehicles heard before the sink started (the gateway's links open first) get their retained state now.
+    for (const c of parts.state.vehicles()) this.publishState(c);
     this.timer = setInterval(() => this.publishRefusals(), 1000);
     this.timer.unref();
     this.witnessTimer = setInterval(() => this.publishWitness(), WITNESS_INTERVAL_MS);
@@ -254,6 +253,14 @@ export class MqttSink {
       this.client.publish(`mavgate/${this.site}/${frame.sysid}/${name}`, json, { qos: 0 });
       this.counters.published++;
     }
+  }
+
+  /** The vehicle's retained state (`…/heartbeat`), published when it is first heard and at every change. */
+  private publishState(c: ComponentState): Record<string, unknown> | null {
+    if (!c.isVehicle || !c.heartbeat) return null;
+    const state = { online: !c.lost, mode: c.heartbeat.mode, armed: c.heartbeat.armed, type: c.heartbeat.type, autopilot: c.heartbeat.autopilot, at: new Date().toISOString() };
+    this.reliable(`mavgate/${this.site}/${c.sysid}/heartbeat`, state, true);
+    return state;
   }
 
   /** A QoS 1 message: spooled, then delivered in order. */
