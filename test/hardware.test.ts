@@ -1,6 +1,6 @@
 /** The hardware folder: udev rules from the one device table, link profiles, the systemd unit from the policy. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,21 +45,25 @@ describe('the systemd unit', () => {
 
   it('allows exactly the policy\'s networks and writes only in its directories', () => {
     expect(allowedNetworks(policy)).toEqual(['localhost', '192.168.10.0/24', '10.20.0.7', '127.0.0.1/32', '192.168.20.0/24', '192.168.10.5']);
-    const unit = systemdUnit(policy, { exec: '/usr/bin/mavgate', args: ['--policy', '/etc/mavgate/policy.yaml'], user: 'mavgate' });
+    const unit = systemdUnit(policy, { exec: ['/usr/bin/mavgate'], args: ['--policy', '/etc/mavgate/policy.yaml'], user: 'mavgate' });
     const value = (key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
     expect(value('IPAddressDeny')).toEqual(['any']);
     expect(value('IPAddressAllow')).toEqual([allowedNetworks(policy).join(' ')]);
     expect(value('ReadWritePaths')).toEqual(['/var/lib/mavgate /srv/exports']);
     for (const hardening of ['ProtectSystem=strict', 'NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectHome=yes']) expect(unit).toContain(`\n${hardening}\n`);
     expect(value('ExecStart')).toEqual(['/usr/bin/mavgate run --policy /etc/mavgate/policy.yaml']);
+    const fromHome = systemdUnit(policy, { exec: ['/usr/bin/node', '/home/ops/mavgate/dist/cli/main.js'], args: [], user: 'mavgate' });
+    expect(fromHome).toContain('\nProtectHome=read-only\n');
   });
 
-  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('passes systemd-analyze verify (skipped where systemd-analyze is missing)', async () => {
+  it.skipIf(!existsSync('/usr/bin/systemd-analyze'))('names where mavgate really is and passes systemd-analyze verify without --exec (skipped where systemd-analyze is missing)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-unit-'));
     const policyFile = join(dir, 'policy.yaml');
     writeFileSync(policyFile, `approved_sinks: { directories: [${dir}] }\n`);
-    const run = await runMavgate(['hardware', 'systemd', '--policy', policyFile, '--exec', MAVGATE]);
+    const run = await runMavgate(['hardware', 'systemd', '--policy', policyFile]);
     expect(run.code).toBe(0);
+    const execStart = run.stdout.split('\n').find((l) => l.startsWith('ExecStart='))!;
+    expect(execStart.startsWith(`ExecStart=${process.execPath} ${realpathSync(MAVGATE)} run `)).toBe(true);
     const unitFile = join(dir, 'mavgate.service');
     writeFileSync(unitFile, run.stdout);
     expect(() => execFileSync('systemd-analyze', ['verify', unitFile], { stdio: 'pipe' })).not.toThrow();
@@ -68,17 +72,18 @@ describe('the systemd unit', () => {
 
 describe('the command line', () => {
   const COMMANDS = [
-    ['run'], ['replay'], ['sim'], ['decode'], ['export'], ['decrypt'], ['ports'], ['audit', 'verify'], ['residency', 'report'],
+    ['run'], ['fleet'], ['replay'], ['sim'], ['decode'], ['export'], ['decrypt'], ['ports'], ['audit', 'verify'], ['residency', 'report'],
     ['token', 'add'], ['key', 'generate'], ['key', 'setup'], ['hardware', 'udev'], ['hardware', 'systemd'],
   ];
 
-  it('has --help for every command, exit 0', async () => {
+  it('has --help with examples for every command, exit 0', async () => {
     const top = await runMavgate(['--help']);
     expect(top.code).toBe(0);
     for (const command of COMMANDS) {
       const help = await runMavgate([...command, '--help']);
       expect([command.join(' '), help.code]).toEqual([command.join(' '), 0]);
       expect(help.stdout).toMatch(/^Usage: mavgate /);
+      expect([command.join(' '), /\nExamples?:\n  \$ mavgate /.test(help.stdout)]).toEqual([command.join(' '), true]);
     }
   });
 

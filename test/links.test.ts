@@ -1,6 +1,6 @@
 /** Vehicle links over real loopback sockets and real pseudo-terminals. */
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,9 +164,30 @@ describe('serial (pseudo-terminals from socat)', () => {
     await pty.stop();
   });
 
-  it('refuses a missing device at startup, naming the endpoint', async () => {
-    const missing = await link(`serial:${join(dir, 'no-such-tty')}:57600`);
-    await expect(missing.open()).rejects.toThrow(/^link serial:.*no-such-tty:57600: cannot open .*no-such-tty: /);
+  it('waits for a device missing at startup, saying what it waits for, and comes up when it appears', async () => {
+    const radio = track((await grantedLinkFor(`serial:${join(dir, 'late-a')}:57600`, 'late')) as SerialLink);
+    const chunks: string[] = [];
+    radio.data$.subscribe((c) => chunks.push(c.toString()));
+    const waiting = waitFor(radio.state$, (s) => s.status === 'down', 'waiting');
+    await radio.open();
+    expect((await waiting).reason).toMatch(/waiting for .*late-a: not present/);
+    const pty = await PtyPair.start(dir, 'late');
+    await waitFor(radio.state$, (s) => s.status === 'up', 'the device appeared', 10_000);
+    const { SerialPort } = await import('serialport');
+    const other = new SerialPort({ path: pty.b, baudRate: 57600 });
+    await new Promise<void>((r) => other.on('open', () => r()));
+    other.write('hello');
+    await until(() => chunks.join('').includes('hello'), 'data from the late device');
+    await new Promise<void>((r) => other.close(() => r()));
+    await radio.close();
+    await pty.stop();
+  });
+
+  it('refuses at startup a device that is there but is not a serial port, naming the endpoint', async () => {
+    const file = join(dir, 'not-a-tty');
+    writeFileSync(file, 'plain file');
+    const notSerial = await link(`serial:${file}:57600`);
+    await expect(notSerial.open()).rejects.toThrow(/^link serial:.*not-a-tty:57600: cannot open .*not-a-tty: /);
   });
 
   it('reports an unplugged radio, retries, and resumes by itself when it comes back on the same path', async () => {

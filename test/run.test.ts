@@ -46,6 +46,21 @@ describe('mavgate run', () => {
     expect(await gw.stop()).toBe(0);
   });
 
+  it('waits for a serial radio missing at start (socat started after mavgate), says what it waits for, and follows it', async () => {
+    const path = join(dir, 'late-a');
+    const gw = start(['run', '--link', `serial:${path}:57600`, '--status-interval', '0']);
+    await gw.waitFor(/warn  link serial:.*late-a:57600: down \(waiting for .*late-a: not present \(radio not plugged in\?\)\)/);
+    await gw.waitFor(/running: 1 link\(s\)/);
+    const pty = await PtyPair.start(dir, 'late');
+    await gw.waitFor(/link serial:.*late-a:57600: up/, 15_000);
+    const sim = start(['sim', '--link', `serial:${pty.b}:57600`]);
+    await gw.waitFor(/system 1\/1: heartbeat/);
+    expect(gw.count(/waiting for/)).toBe(1);
+    expect(await gw.stop()).toBe(0);
+    await sim.stop();
+    await pty.stop();
+  });
+
   it('follows a serial radio that is unplugged and plugged back in (socat killed and restarted on the same path)', async () => {
     let pty = await PtyPair.start(dir, 'radio');
     const gw = start(['run', '--link', `serial:${pty.a}:57600`, '--status-interval', '0']);
@@ -67,7 +82,7 @@ describe('mavgate run', () => {
     await pty.stop();
   });
 
-  it('exits 2 naming the endpoint: malformed endpoint, port in use, missing device, bad number', async () => {
+  it('exits 2 naming the endpoint: malformed endpoint, port in use, a device that is not a serial port, bad number', async () => {
     const bad = await runMavgate(['run', '--link', 'udp:localhost']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/endpoint "udp:localhost": expected HOST:PORT/);
@@ -79,9 +94,10 @@ describe('mavgate run', () => {
     expect(inUse.code).toBe(2);
     expect(inUse.stderr).toMatch(/link udp-listen:127\.0\.0\.1:\d+: cannot listen: address already in use/);
 
-    const missing = await runMavgate(['run', '--link', `serial:${join(dir, 'nothing')}:57600`]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/cannot open .*nothing: /);
+    writeFileSync(join(dir, 'not-a-tty'), 'a plain file');
+    const notSerial = await runMavgate(['run', '--link', `serial:${join(dir, 'not-a-tty')}:57600`]);
+    expect(notSerial.code).toBe(2);
+    expect(notSerial.stderr).toMatch(/cannot open .*not-a-tty: /);
 
     const baud = await runMavgate(['run', '--link', '/dev/ttyUSB0:fast']);
     expect(baud.code).toBe(2);

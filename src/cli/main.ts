@@ -4,6 +4,7 @@
  * behaviour lives in the layers below, where tests call it directly.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
 import { type Endpoint, EndpointError, linkProfiles, parseEndpoint } from '../links/endpoint.js';
@@ -626,16 +627,18 @@ Example:
     .requiredOption('-p, --policy <file>', 'the residency policy, as installed on the box')
     .option('-c, --config <file>', 'the gateway config, as installed on the box')
     .option('--user <name>', 'the user the service runs as', 'mavgate')
-    .option('--exec <path>', 'the mavgate executable', '/usr/bin/mavgate')
+    .option('--exec <path>', 'the mavgate executable as installed on the box (default: node and this mavgate, by their real paths)')
     .addHelpText('after', `
 Example:
   $ mavgate hardware systemd --policy /etc/mavgate/policy.yaml --config /etc/mavgate/gateway.yaml > /etc/systemd/system/mavgate.service
   $ systemd-analyze verify /etc/systemd/system/mavgate.service && systemctl enable --now mavgate`)
-    .action(async (opts: { policy: string; config?: string; user: string; exec: string }) => {
+    .action(async (opts: { policy: string; config?: string; user: string; exec?: string }) => {
       const { systemdUnit } = await import('../hardware/systemd-unit.js');
+      // Node by its absolute path: systemd's PATH need not hold the node that `#!/usr/bin/env node` found here.
+      const exec = opts.exec ? [resolve(opts.exec)] : [process.execPath, realpathSync(process.argv[1]!)];
       const policy = (await loadPolicy(opts.policy))!;
       const args = [...(opts.config ? ['--config', resolve(opts.config)] : []), '--policy', resolve(opts.policy), '--status-interval', '0'];
-      process.stdout.write(systemdUnit(policy, { exec: opts.exec, args, user: opts.user }));
+      process.stdout.write(systemdUnit(policy, { exec, args, user: opts.user }));
     });
 
   program

@@ -1,7 +1,7 @@
 /**
- * Serial links (telemetry radios, autopilots over USB). An unplugged device is reported
- * and retried with backoff; when it comes back on the same path the link resumes by
- * itself, with no restart of the gateway.
+ * Serial links (telemetry radios, autopilots over USB). A device missing at start or
+ * unplugged later is reported and retried with backoff; when it appears on the path the
+ * link comes up by itself, with no restart of the gateway.
  */
 import { statSync } from 'node:fs';
 import type { SerialPort } from 'serialport';
@@ -37,13 +37,26 @@ export class SerialLink extends BaseLink {
     super(id, endpoint);
   }
 
-  /** The first open must succeed: a device missing at startup is a configuration error. */
+  /**
+   * A device that is not there yet is waited for, as after an unplug: a laptop or a box
+   * boots before its radio is plugged in. A device that is there but cannot be opened
+   * (permissions, another program holding it) is a configuration error.
+   */
   async open(): Promise<void> {
+    if (deviceId(this.endpoint.path) === null) {
+      this.setState('down', this.waiting());
+      this.reopen();
+      return;
+    }
     try {
       await this.openPort();
     } catch (err) {
       throw new LinkError(this.endpoint.text, `cannot open ${this.endpoint.path}: ${describeSystemError(err)}`);
     }
+  }
+
+  private waiting(): string {
+    return `waiting for ${this.endpoint.path}: not present (radio not plugged in?)`;
   }
 
   private async openPort(): Promise<void> {
@@ -84,7 +97,7 @@ export class SerialLink extends BaseLink {
   private reopen(): void {
     this.retry(() => {
       this.openPort().catch((err: unknown) => {
-        this.setState('down', `${this.endpoint.path}: ${describeSystemError(err)}; retrying`);
+        this.setState('down', deviceId(this.endpoint.path) === null ? this.waiting() : `${this.endpoint.path}: ${describeSystemError(err)}; retrying`);
         this.reopen();
       });
     });
