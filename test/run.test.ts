@@ -27,12 +27,27 @@ function start(args: string[]): MavgateProcess {
 describe('mavgate run', () => {
   it('with no link, runs the built-in simulated vehicle and prints live status; SIGINT stops it cleanly', async () => {
     const gw = start(['run', '--status-interval', '200']);
-    await gw.waitFor(/starting the built-in simulated vehicle/);
+    await gw.waitFor(/warn  no link given: starting the built-in simulated vehicle/);
+    await gw.waitFor(/warn  SIMULATED VEHICLE: this is mavgate's built-in simulator, not a real vehicle/);
     await gw.waitFor(/system 1\/1: heartbeat, STABILIZE, disarmed/);
-    await gw.waitFor(/vehicles: 1\/1 quad STABILIZE disarmed 100% loss \d+\.\d% \| links: sim up in \d+ fr\/s/);
+    await gw.waitFor(/info  SIMULATED \| vehicles: 1\/1 quad STABILIZE disarmed 100% loss \d+\.\d% \| links: sim up in \d+ fr\/s/);
     expect(await gw.stop('SIGINT')).toBe(0);
     expect(gw.stderr).toMatch(/SIGINT: closing links/);
     expect(gw.stderr).toMatch(/stopped: links closed/);
+  });
+
+  it('says so when a config file has no links:, and names and labels the simulator\'s recordings as simulated', async () => {
+    const recordings = mkdtempSync(join(tmpdir(), 'mavgate-simrec-'));
+    const config = join(recordings, 'gateway.yaml');
+    writeFileSync(config, `tokens: []\nresidency: { approved_sinks: { directories: [${recordings}] } }\n`);
+    const gw = start(['run', '--config', config, '--record', recordings, '--status-interval', '0']);
+    await gw.waitFor(/warn  .*gateway\.yaml has no links: and no --link was given: starting the built-in simulated vehicle/);
+    await gw.waitFor(/warn  recording the SIMULATED vehicle \(not a flight\): .*_sys1_\d{8}T\d{6}Z_SIMULATED\.tlog/);
+    expect(await gw.stop()).toBe(0);
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const sidecar = readdirSync(recordings).find((f) => f.endsWith('_SIMULATED.tlog.json'))!;
+    expect(JSON.parse(readFileSync(join(recordings, sidecar), 'utf8'))).toMatchObject({ simulated: true, source: expect.stringMatching(/not a real flight/) });
+    rmSync(recordings, { recursive: true, force: true });
   });
 
   it('relays a vehicle from `mavgate sim` over UDP and reports it', async () => {
@@ -42,7 +57,8 @@ describe('mavgate run', () => {
     const sim = start(['sim', '--link', `udp:127.0.0.1:${port}`, '--sysid', '7']);
     await sim.waitFor(/simulated vehicle 7\/1/);
     await gw.waitFor(/system 7\/1: heartbeat/);
-    await gw.waitFor(/vehicles: 7\/1 quad STABILIZE/);
+    await gw.waitFor(/info  vehicles: 7\/1 quad STABILIZE/);
+    expect(gw.stderr).not.toMatch(/SIMULATED/);
     expect(await gw.stop()).toBe(0);
   });
 

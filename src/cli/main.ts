@@ -123,6 +123,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
   const policy = (await loadPolicy(flags.policy)) ?? base.policy;
   return {
     ...base,
+    ...(flags.config ? { configFile: flags.config } : {}),
     ...(policy ? { policy } : {}),
     links: withDropUnknown(withSigning(flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links, flags), flags),
     ...(flags.newAuditChain ? { newAuditChain: true } : {}),

@@ -8,6 +8,8 @@ import { DEFAULT_SERVER, type ServerSettings } from '../server/settings.js';
 
 export interface RunConfig {
   links: Endpoint[];
+  /** The configuration file the settings came from, if any (named when it lacks something). */
+  configFile?: string;
   dialects?: string[];
   dedupWindowMs?: number;
   statusIntervalMs: number;

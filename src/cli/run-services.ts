@@ -36,7 +36,11 @@ export function startRecorder(gateway: Gateway, gate: EgressGate, config: Record
       queueBytes: DEFAULT_RECORDER.queueBytes,
       key,
     },
-    { audit: (event, details) => gate.record(event, details), log },
+    {
+      audit: (event, details) => gate.record(event, details),
+      log,
+      simulated: (sysid) => gateway.links.some((h) => h.link.endpoint.kind === 'sim' && h.port.systems.has(sysid)),
+    },
   );
 }
 

@@ -31,7 +31,13 @@ export interface RunningGateway {
  */
 export async function startGateway(config: RunConfig, log: Logger, reloadConfig?: () => Promise<RunConfig>): Promise<RunningGateway> {
   const links: Endpoint[] = config.links.length > 0 ? config.links : [{ kind: 'sim', text: 'sim' }];
-  if (config.links.length === 0) log('info', 'no link given: starting the built-in simulated vehicle (use --link to connect a real one)');
+  if (config.links.length === 0) {
+    const why = config.configFile ? `${config.configFile} has no links: and no --link was given` : 'no link given';
+    log('warn', `${why}: starting the built-in simulated vehicle (use --link, or links: in the config file, to connect a real one)`);
+  }
+  if (links.some((l) => l.kind === 'sim')) {
+    log('warn', 'SIMULATED VEHICLE: this is mavgate\'s built-in simulator, not a real vehicle; its recordings are named _SIMULATED and labelled so');
+  }
   // One gate for the whole run: it holds the policy in force, and a reload changes it there.
   const gate = new EgressGate(config.policy ?? defaultPolicy());
   // With a policy, every decision is audited, in a directory the policy itself approves.

@@ -51,6 +51,7 @@ export class StatusLine {
         ` in ${((l.framesIn - before.framesIn) / seconds).toFixed(0)} fr/s ${((l.bytesIn - before.bytesIn) / seconds / 1000).toFixed(1)} kB/s` +
         ` out ${((l.framesOut - before.framesOut) / seconds).toFixed(0)} fr/s loss ${(l.lossRate * 100).toFixed(1)}% crc ${l.crcErrors}`;
     });
-    return [`vehicles: ${vehicleText}`, `links: ${linkText.join('; ')}`, ...this.extras()].join(' | ');
+    const simulated = this.gateway.links.some((h) => h.link.endpoint.kind === 'sim') ? ['SIMULATED'] : [];
+    return [...simulated, `vehicles: ${vehicleText}`, `links: ${linkText.join('; ')}`, ...this.extras()].join(' | ');
   }
 }

@@ -36,6 +36,8 @@ export const DEFAULT_RECORDER: RecorderSettings = { flushIntervalMs: 1000, reten
 export interface RecorderHooks {
   audit: (event: string, details: Record<string, unknown>) => void;
   log: (level: 'info' | 'warn', message: string) => void;
+  /** Whether a vehicle is the built-in simulator (its recordings are named and labelled so). */
+  simulated?: (sysid: number) => boolean;
 }
 
 const SLAB = 256 * 1024;
@@ -271,14 +273,15 @@ export class Recorder {
     if (!file) {
       // A directory that vanished is recreated only where its real path is still the one granted and approved.
       ensureDirectory(this.grant);
-      file = await RecordingFile.create(this.grant, this.labels, v.sysid, t, this.settings.key);
+      const simulated = this.hooks.simulated?.(v.sysid) === true;
+      file = await RecordingFile.create(this.grant, { ...this.labels, simulated }, v.sysid, t, this.settings.key);
       if (this.refusal) {
         await file.abandon();
         return;
       }
       v.file = file;
-      this.hooks.audit('recording_started', { entry: this.grant.entry, file: file.name, directory: this.grant.path, sysid: v.sysid, encrypted: this.settings.key !== null });
-      this.hooks.log('info', `recording: ${file.path}`);
+      this.hooks.audit('recording_started', { entry: this.grant.entry, file: file.name, directory: this.grant.path, sysid: v.sysid, encrypted: this.settings.key !== null, ...(simulated ? { simulated } : {}) });
+      this.hooks.log(simulated ? 'warn' : 'info', `recording${simulated ? ' the SIMULATED vehicle (not a flight)' : ''}: ${file.path}`);
       this.applyRetention();
     }
     // Handed to the file at once: if the write fails, the file keeps the rest and writes it first next time.

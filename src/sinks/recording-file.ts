@@ -14,16 +14,21 @@ export interface RecordingLabels {
   jurisdiction: string;
   policySha256: string;
   gatewayVersion: string;
+  /** The frames come from mavgate's built-in simulated vehicle, not a real one. */
+  simulated?: boolean;
 }
 
 function stamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
-/** `site_sys1_20261125T093000Z.tlog`: what, which vehicle, when (UTC). */
-export function recordingName(site: string, sysid: number, startedAt: number, encrypted: boolean, attempt = 0): string {
+/**
+ * `site_sys1_20261125T093000Z.tlog`: what, which vehicle, when (UTC); the built-in
+ * simulator's end `_SIMULATED.tlog`, so that nobody takes one for a flight.
+ */
+export function recordingName(site: string, sysid: number, startedAt: number, encrypted: boolean, attempt = 0, simulated = false): string {
   const safeSite = site.replace(/[^A-Za-z0-9._-]/g, '-');
-  return `${safeSite}_sys${sysid}_${stamp(startedAt)}${attempt > 0 ? `_${attempt + 1}` : ''}.tlog${encrypted ? '.enc' : ''}`;
+  return `${safeSite}_sys${sysid}_${stamp(startedAt)}${attempt > 0 ? `_${attempt + 1}` : ''}${simulated ? '_SIMULATED' : ''}.tlog${encrypted ? '.enc' : ''}`;
 }
 
 export const RECORDING_FILE = /\.tlog(\.enc)?$/;
@@ -66,7 +71,7 @@ export class RecordingFile {
 
   static async create(grant: DirectoryGrant, labels: RecordingLabels, sysid: number, startedAt: number, key: Buffer | null): Promise<RecordingFile> {
     for (let attempt = 0; ; attempt++) {
-      const name = recordingName(labels.site, sysid, startedAt, key !== null, attempt);
+      const name = recordingName(labels.site, sysid, startedAt, key !== null, attempt, labels.simulated === true);
       let handle: FileHandle;
       try {
         handle = await createFile(grant, name);
@@ -165,6 +170,7 @@ export class RecordingFile {
       jurisdiction: this.labels.jurisdiction,
       policy_sha256: this.labels.policySha256,
       gateway_version: this.labels.gatewayVersion,
+      ...(this.labels.simulated ? { simulated: true, source: 'mavgate\'s built-in simulated vehicle: not a real flight' } : {}),
       started_at: new Date(this.startedAt).toISOString(),
       ...(closedAt !== null ? {
         closed_at: new Date(closedAt).toISOString(), frames: this.frames, bytes: this.bytes, sha256: this.hash.copy().digest('hex'),
