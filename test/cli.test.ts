@@ -22,6 +22,19 @@ describe('mavgate --help', () => {
     expect(() => accessSync(MAVGATE, constants.X_OK)).not.toThrow();
   });
 
+  it('is on PATH after the README\'s install step (npm link), from any directory', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const root = join(import.meta.dirname, '..');
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain('npm ci && npm link ');
+    const prefix = mkdtempSync(join(tmpdir(), 'mavgate-prefix-'));
+    // npm ci has built dist/ already (npm test too): the link's own prepare would rebuild it under the other tests' feet.
+    execFileSync('npm', ['link', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: root, env: { ...process.env, npm_config_prefix: prefix }, stdio: 'pipe' });
+    const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+    expect(execFileSync(join(prefix, 'bin', 'mavgate'), ['--version'], { cwd: prefix, encoding: 'utf8' }).trim()).toBe(version);
+    rmSync(prefix, { recursive: true, force: true });
+  });
+
   it('lists the commands and exits 0', async () => {
     const run = await runMavgate(['--help']);
     expect(run.code).toBe(0);
