@@ -1,4 +1,5 @@
-/** Human-readable log lines on stderr: time, level, message. */
+/** Human-readable log lines on stderr: time, level, message; above a progress bar when one is shown. */
+import { writeLog } from './terminal.js';
 
 export type Level = 'info' | 'warn' | 'error';
 
@@ -9,6 +10,6 @@ export interface Logger {
 export function stderrLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
   return (level, message) => {
     const time = new Date().toISOString().slice(11, 23);
-    stream.write(`${time} ${level.padEnd(5)} ${message}\n`);
+    writeLog(stream, `${time} ${level.padEnd(5)} ${message}\n`);
   };
 }

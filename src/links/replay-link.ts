@@ -24,21 +24,31 @@ export interface ReplayOptions {
 export const DEFAULT_REPLAY: ReplayOptions = { speed: 1, loop: false, key: null };
 
 export interface ReplayProgress {
-  /** Recorded time played so far (µs since the first record). */
+  /** Recorded time played so far (µs of the recording, never going back: a clock change in it counts as no time). */
   playedUs: number;
-  /** The recording's length, when it can be read from the file's end (plain tlogs). */
+  /** The recording's length, when it can be read from the file's ends (plain tlogs; unknown once its clock jumped). */
   totalUs: number | null;
+  /** How far into the file the frames played so far were (bytes): how far along, whatever its timestamps. */
+  playedBytes: number;
+  totalBytes: number;
   frames: number;
   loops: number;
 }
+
+/**
+ * A recorded clock that goes back, or jumps forward by more than this, was changed while
+ * recording (a laptop setting its clock from GPS or NTP): play on from the next frame at
+ * once instead of waiting for, or racing through, time that never passed.
+ */
+export const CLOCK_JUMP_US = 5 * 60 * 1_000_000;
 
 type ReplayEndpoint = Extract<Endpoint, { kind: 'replay' }>;
 
 const HIGH_WATER = 5000;
 const LOW_WATER = 1000;
 
-/** First and last record timestamps of a plain tlog, from its first and last 64 KiB (read only). */
-async function timeSpan(path: string): Promise<{ firstUs: number; lastUs: number } | null> {
+/** The file's size, and the first and last record timestamps of a plain tlog from its first and last 64 KiB (read only). */
+async function fileSpan(path: string): Promise<{ size: number; span: { firstUs: number; lastUs: number } | null }> {
   const file = await open(path, 'r');
   try {
     const info = await file.stat();
@@ -46,21 +56,23 @@ async function timeSpan(path: string): Promise<{ firstUs: number; lastUs: number
     const size = info.size;
     const head = Buffer.alloc(Math.min(size, 1024));
     await file.read(head, 0, head.length, 0);
-    if (!looksLikeRecord(head, 0)) return null;
+    if (!looksLikeRecord(head, 0)) return { size, span: null };
     const tail = Buffer.alloc(Math.min(size, 64 * 1024));
     await file.read(tail, 0, tail.length, size - tail.length);
     for (let p = tail.length - TLOG_TIMESTAMP_LENGTH - 8; p >= 0; p--) {
-      if (looksLikeRecord(tail, p)) return { firstUs: Number(head.readBigUInt64BE(0)), lastUs: Number(tail.readBigUInt64BE(p)) };
+      if (looksLikeRecord(tail, p)) return { size, span: { firstUs: Number(head.readBigUInt64BE(0)), lastUs: Number(tail.readBigUInt64BE(p)) } };
     }
-    return null;
+    return { size, span: null };
   } finally {
     await file.close();
   }
 }
 
 export class ReplayLink extends BaseLink {
-  readonly progress: ReplayProgress = { playedUs: 0, totalUs: null, frames: 0, loops: 0 };
-  private queue: { timeUs: number; bytes: Buffer }[] = [];
+  readonly progress: ReplayProgress = { playedUs: 0, totalUs: null, playedBytes: 0, totalBytes: 0, frames: 0, loops: 0 };
+  private queue: { timeUs: number; bytes: Buffer; offset: number }[] = [];
+  /** The recorded time of the last frame played, for the forward-only clock. */
+  private lastUs: number | null = null;
   private head = 0;
   private stream: ReadStream | null = null;
   private ended = false;
@@ -77,14 +89,16 @@ export class ReplayLink extends BaseLink {
   }
 
   async open(): Promise<void> {
-    let span: Awaited<ReturnType<typeof timeSpan>>;
+    let file: Awaited<ReturnType<typeof fileSpan>>;
     try {
-      span = await timeSpan(this.endpoint.path);
+      file = await fileSpan(this.endpoint.path);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new LinkError(this.endpoint.text, `cannot read ${this.endpoint.path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     }
-    if (span) this.progress.totalUs = span.lastUs - span.firstUs;
+    const { span } = file;
+    if (span && span.lastUs >= span.firstUs) this.progress.totalUs = span.lastUs - span.firstUs;
+    this.progress.totalBytes = file.size;
     this.play();
     this.setState('up');
   }
@@ -92,10 +106,18 @@ export class ReplayLink extends BaseLink {
   private play(): void {
     this.ended = false;
     this.firstUs = null;
+    this.lastUs = null;
+    this.progress.playedUs = 0;
+    this.progress.playedBytes = 0;
     this.queue = [];
     this.head = 0;
+    // Where each record ends in the file, as far as playing goes (an encrypted file's chunk headers aside).
+    let offset = 0;
     const reader = new RecordingReader(this.options.key, this.endpoint.path);
-    const decoder = new TlogDecoder(this.registry, (frame, timeUs) => this.queue.push({ timeUs, bytes: frame.copy() }));
+    const decoder = new TlogDecoder(this.registry, (frame, timeUs) => {
+      offset += TLOG_TIMESTAMP_LENGTH + frame.length;
+      this.queue.push({ timeUs, bytes: frame.copy(), offset });
+    });
     const stream = createReadStream(this.endpoint.path, { highWaterMark: 64 * 1024 });
     this.stream = stream;
     stream.on('data', (chunk) => {
@@ -131,10 +153,7 @@ export class ReplayLink extends BaseLink {
       if (this.ended) this.atEnd();
       return;
     }
-    if (this.firstUs === null) {
-      this.firstUs = next.timeUs;
-      this.startMs = performance.now();
-    }
+    this.startClockAt(next.timeUs, performance.now());
     const wait = this.dueAt(next.timeUs) - performance.now();
     const run = () => {
       this.timer = null;
@@ -148,10 +167,16 @@ export class ReplayLink extends BaseLink {
   private emitDue(): void {
     const now = performance.now();
     const due: Buffer[] = [];
-    while (this.head < this.queue.length && due.length < 1000 && this.dueAt(this.queue[this.head]!.timeUs) <= now) {
-      const { timeUs, bytes } = this.queue[this.head++]!;
+    while (this.head < this.queue.length && due.length < 1000) {
+      const { timeUs, bytes, offset } = this.queue[this.head]!;
+      this.startClockAt(timeUs, now);
+      if (this.dueAt(timeUs) > now) break;
+      this.head++;
       due.push(bytes);
-      this.progress.playedUs = timeUs - this.firstUs!;
+      if (this.lastUs !== null && this.clockJumped(timeUs)) this.progress.totalUs = null;
+      else if (this.lastUs !== null) this.progress.playedUs += timeUs - this.lastUs;
+      this.lastUs = timeUs;
+      this.progress.playedBytes = offset;
     }
     if (due.length > 0) {
       this.progress.frames += due.length;
@@ -162,6 +187,17 @@ export class ReplayLink extends BaseLink {
       this.head = 0;
     }
     if (this.stream?.isPaused() && this.queue.length - this.head < LOW_WATER) this.stream.resume();
+  }
+
+  /** Recorded time starts at the first frame, and again after a clock change in the recording: that frame is due `atMs`. */
+  private startClockAt(timeUs: number, atMs: number): void {
+    if (this.firstUs !== null && !this.clockJumped(timeUs)) return;
+    this.firstUs = timeUs;
+    this.startMs = atMs;
+  }
+
+  private clockJumped(timeUs: number): boolean {
+    return this.lastUs !== null && (timeUs < this.lastUs || timeUs - this.lastUs > CLOCK_JUMP_US);
   }
 
   private atEnd(): void {
