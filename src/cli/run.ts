@@ -74,6 +74,10 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
       log('error', `internal error (relay continues): ${e.error instanceof Error ? e.error.stack : String(e.error)}`);
     }
   });
+  gateway.monitor.events$.subscribe((e) => {
+    if (e.type === 'diagnosis') log('warn', `link ${e.endpoint}: ${e.repeat ? 'still: ' : ''}${e.diagnosis.message}`);
+    else log('info', `link ${e.endpoint}: frames get through again`);
+  });
   let recorder: Recorder | null = null;
   try {
     recorder = config.recording ? startRecorder(gateway, gate, config.recording, log) : null;

@@ -49,7 +49,8 @@ export class StatusLine {
       this.previous.set(l.id, { bytesIn: l.bytesIn, framesIn: l.framesIn, framesOut: l.framesOut });
       return `${l.endpoint} ${l.state.status}` +
         ` in ${((l.framesIn - before.framesIn) / seconds).toFixed(0)} fr/s ${((l.bytesIn - before.bytesIn) / seconds / 1000).toFixed(1)} kB/s` +
-        ` out ${((l.framesOut - before.framesOut) / seconds).toFixed(0)} fr/s loss ${(l.lossRate * 100).toFixed(1)}% crc ${l.crcErrors}`;
+        ` out ${((l.framesOut - before.framesOut) / seconds).toFixed(0)} fr/s loss ${(l.lossRate * 100).toFixed(1)}% crc ${l.crcErrors}` +
+        `${this.gateway.monitor.diagnosis(l.id) ? ` FRAMES FAILING (${this.gateway.monitor.diagnosis(l.id)!.kind})` : ''}`;
     });
     const simulated = this.gateway.links.some((h) => h.link.endpoint.kind === 'sim') ? ['SIMULATED'] : [];
     return [...simulated, `vehicles: ${vehicleText}`, `links: ${linkText.join('; ')}`, ...this.extras()].join(' | ');

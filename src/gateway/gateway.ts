@@ -15,6 +15,7 @@ import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
 import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, releaseGrant, ResidencyRefusal, watchGrant } from '../residency/gate.js';
 import { FleetLink, type FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
+import { LinkMonitor } from './link-monitor.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
@@ -77,6 +78,10 @@ export interface LinkStats {
   /** Copies from a redundant link that were dropped. */
   duplicates: number;
   crcErrors: number;
+  /** Frames of message ids the loaded dialects do not know (passed on unverified). */
+  unknownFrames: number;
+  /** Bytes that were part of no frame (garbage, damaged frames). */
+  bytesSkipped: number;
   /** Loss from sequence gaps of the frames this link delivered, 0..1. */
   lossRate: number;
   /** Frames the residency rule for this link kept from it. */
@@ -139,6 +144,8 @@ export class Gateway {
   readonly router: Router;
   readonly state: VehicleStateStore;
   readonly node: GatewayNode;
+  /** Each link's quality over the last minutes, and why bytes arrive without frames. */
+  readonly monitor: LinkMonitor;
   readonly links: LinkHandle[] = [];
   private readonly events = new Subject<GatewayEvent>();
   readonly events$ = this.events.asObservable();
@@ -163,6 +170,7 @@ export class Gateway {
     if (this.gate.auditing) this.auditControl();
     this.subscriptions.push(this.state.events$.subscribe((event) => this.events.next({ type: 'vehicle', event })));
     this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
+    this.monitor = new LinkMonitor(() => this.stats().links, this.router, this.registry, options.now);
   }
 
   private grantFor(endpoint: Endpoint, entry: string) {
@@ -344,6 +352,8 @@ export class Gateway {
         framesOut: port.framesOut,
         duplicates: port.duplicates,
         crcErrors: decoder.stats.crcErrors,
+        unknownFrames: decoder.stats.unknown,
+        bytesSkipped: decoder.stats.bytesSkipped,
         lossRate: lossOf(decoder.stats.sequence.sources()),
         withheld: port.withheld,
         unknownDropped,
@@ -368,6 +378,7 @@ export class Gateway {
       throw err;
     }
     this.node.start();
+    this.monitor.start();
     this.heartbeatTimer = setInterval(() => this.state.checkHeartbeats(), 500);
   }
 
@@ -375,6 +386,7 @@ export class Gateway {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const handle of this.links) this.recordEgress(handle);
     this.node.stop();
+    this.monitor.stop();
     await Promise.all([...this.links.map(({ link }) => link.close()), ...this.closing]);
     for (const s of [...this.subscriptions, ...this.links.flatMap((h) => h.subscriptions)]) s.unsubscribe();
     this.events.complete();
