@@ -84,6 +84,12 @@ const schema = z.strictObject({
   server: serverSchema.optional(),
   tokens: z.array(tokenSchema).default([]),
   gcs: z.array(z.strictObject({ endpoint: z.string(), as: z.string().optional() })).default([]),
+  /** The operator's dashboard. */
+  dashboard: z.strictObject({
+    battery_warning_percent: z.number().min(0).max(100).optional(),
+    /** A raster MBTiles file for the track's background, in an approved directory. */
+    map: z.string().min(1).optional(),
+  }).optional(),
   /** Publishing to an on-premises MQTT broker. */
   mqtt: z.strictObject({
     broker: z.string().regex(/^mqtts?:\/\//, 'mqtt://HOST:PORT (loopback only) or mqtts://HOST:PORT'),
@@ -210,6 +216,10 @@ function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings 
     hub,
     tokens: c.tokens.map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, sources: t.sources ?? DEFAULT_SOURCES, ...(t.expires !== undefined ? { expires: t.expires } : {}) })),
     gcs: c.gcs.map((g, i) => ({ endpoint: endpointAt(source, `gcs[${i}].endpoint`, () => parseGcsEndpoint(g.endpoint)), ...(g.as !== undefined ? { as: g.as } : {}) })),
+    dashboard: {
+      batteryWarningPercent: c.dashboard?.battery_warning_percent ?? DEFAULT_SERVER.dashboard.batteryWarningPercent,
+      mapFile: c.dashboard?.map ? resolve(dirname(source), c.dashboard.map) : null,
+    },
     tls: parseTls(s.tls, source, base),
     ...(s.cockpit ? { cockpit: s.cockpit } : {}),
   };

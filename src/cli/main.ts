@@ -97,6 +97,7 @@ interface RunFlags {
   newAuditChain?: boolean;
   dropUnknown?: boolean;
   tls?: boolean;
+  map?: string;
 }
 
 /** --drop-unknown: every transport link drops frames it cannot check. */
@@ -136,6 +137,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
       gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
       origins: [...base.server.origins, ...flags.origin],
       tls: flags.tls ? (base.server.tls ?? { source: 'local', renewDays: DEFAULT_RENEW_DAYS }) : base.server.tls,
+      dashboard: { ...base.server.dashboard, ...(flags.map ? { mapFile: resolve(flags.map) } : {}) },
     },
     mqtt: flags.mqtt ? { ...(base.mqtt ?? { spoolMaxBytes: DEFAULT_SPOOL_BYTES }), broker: flags.mqtt } : base.mqtt,
     recording: flags.record === false ? null : {
@@ -157,6 +159,7 @@ function addClientAndRecordingOptions(command: Command): Command {
     .option('--listen <host:port>', `where ground-control clients connect (HTTP, WebSocket); default ${DEFAULT_RUN_CONFIG.server.listen!.host}:${DEFAULT_RUN_CONFIG.server.listen!.port}`)
     .option('--no-server', 'no HTTP/WebSocket server for clients')
     .option('--tls', 'serve clients over HTTPS/WSS with the local certificate authority (mavgate tls init; made on first use), or server.tls of the config')
+    .option('--map <file>', 'a raster MBTiles file (in an approved directory) drawn under the dashboard\'s track; nothing is fetched from anywhere')
     .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
     .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')

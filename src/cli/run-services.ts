@@ -79,7 +79,7 @@ export async function startClients(gateway: Gateway, sinks: () => { recorder: Re
   ]);
   try {
     const parts = {
-      registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node,
+      registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node, monitor: gateway.monitor, history: gateway.history,
       get gate() {
         return gateway.gate;
       },

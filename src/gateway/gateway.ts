@@ -16,6 +16,7 @@ import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, release
 import { FleetLink, type FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
 import { LinkMonitor } from './link-monitor.js';
+import { FlightHistory, SEVERITY } from '../router/flight-history.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
@@ -146,6 +147,8 @@ export class Gateway {
   readonly node: GatewayNode;
   /** Each link's quality over the last minutes, and why bytes arrive without frames. */
   readonly monitor: LinkMonitor;
+  /** Tracks and the timeline, kept for pages that open or reload later. */
+  readonly history: FlightHistory;
   readonly links: LinkHandle[] = [];
   private readonly events = new Subject<GatewayEvent>();
   readonly events$ = this.events.asObservable();
@@ -171,6 +174,12 @@ export class Gateway {
     this.subscriptions.push(this.state.events$.subscribe((event) => this.events.next({ type: 'vehicle', event })));
     this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
     this.monitor = new LinkMonitor(() => this.stats().links, this.router, this.registry, options.now);
+    this.history = new FlightHistory(this.router, this.state, this.registry, options.now);
+    this.subscriptions.push(this.events$.subscribe((e) => {
+      if (e.type !== 'link' || e.state.reason === 'closed') return;
+      const { status, reason } = e.state;
+      this.history.add({ kind: 'link', severity: status === 'up' ? SEVERITY.info : SEVERITY.error, text: `link ${e.link.endpoint.text}: ${status}${reason ? ` (${reason})` : ''}` });
+    }));
   }
 
   private grantFor(endpoint: Endpoint, entry: string) {
@@ -387,6 +396,7 @@ export class Gateway {
     for (const handle of this.links) this.recordEgress(handle);
     this.node.stop();
     this.monitor.stop();
+    this.history.stop();
     await Promise.all([...this.links.map(({ link }) => link.close()), ...this.closing]);
     for (const s of [...this.subscriptions, ...this.links.flatMap((h) => h.subscriptions)]) s.unsubscribe();
     this.events.complete();

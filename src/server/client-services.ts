@@ -11,6 +11,10 @@ import { describeCertificate } from './certificates.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import { type EgressGate, watchGrant } from '../residency/gate.js';
+import type { LinkMonitor } from '../gateway/link-monitor.js';
+import type { FlightHistory } from '../router/flight-history.js';
+import type { DashboardParts } from './dashboard-feed.js';
+import { MapFileError, MapTiles } from './map-tiles.js';
 import { ClientHub } from './client-hub.js';
 import type { PairingContext } from './pairing.js';
 import { ServerTls, serverNames } from './server-tls.js';
@@ -30,6 +34,9 @@ export interface GatewayParts {
   /** The gate: it holds the policy in force, which a reload changes. */
   readonly gate: EgressGate;
   readonly node: { readonly options: { sysid: number; compid: number } };
+  /** Each link's quality and diagnosis, and the tracks and timeline: what the dashboard shows after a reload. */
+  readonly monitor: LinkMonitor;
+  readonly history: FlightHistory;
   stats(): ReturnType<ApiContext['gatewayStats']>;
 }
 
@@ -65,6 +72,8 @@ export class ClientServices {
     private readonly now: () => number,
     /** Tokens paired on the dashboard of a run without a config file: kept through reloads. */
     private readonly runOnly: ReadonlyMap<string, TokenEntry>,
+    /** The dashboard's offline map, if one was given. */
+    private readonly map: MapTiles | null,
   ) {}
 
   static async start(gateway: GatewayParts, settings: ServerSettings, version: string, log: (level: 'info' | 'warn', message: string) => void, options: ClientServicesOptions = {}): Promise<ClientServices> {
@@ -76,6 +85,7 @@ export class ClientServices {
     const hub = new ClientHub({ registry: gateway.registry, router: gateway.router, state: gateway.state, gate, source: gateway.node.options, log, tokenCheck: (p) => tokens.check(p) }, settings.hub);
     const started: { stop(): Promise<void> | void }[] = [];
     let tls: ServerTls | null = null;
+    let map: MapTiles | null = null;
     try {
       let server: ClientServer | null = null;
       if (settings.listen) {
@@ -92,10 +102,28 @@ export class ClientServices {
           });
           started.push(tls);
         }
+        const { mapFile } = settings.dashboard;
+        if (mapFile) {
+          try {
+            map = MapTiles.open(gateway.gate, mapFile);
+          } catch (err) {
+            if (err instanceof MapFileError) throw new ServerConfigError('dashboard.map', err.message);
+            throw err;
+          }
+          log('info', `dashboard: background map ${map.description.name} (${map.description.format}, zoom ${map.description.minzoom}-${map.description.maxzoom}) from ${mapFile}`);
+        }
+        const tiles = map;
+        const dashboard: DashboardParts = {
+          state: gateway.state, history: gateway.history, monitor: gateway.monitor, settings: settings.dashboard,
+          links: () => gateway.stats().links as ReturnType<DashboardParts['links']>,
+          map: () => tiles?.description ?? null,
+        };
         const api: ApiContext = {
           hub, registry: gateway.registry, state: gateway.state, version,
           gatewayStats: () => gateway.stats(),
           viewFor: (principal) => roleView(gateway.gate.egressForRole(principal.role, gateway.registry).filter, gateway.registry),
+          dashboard,
+          tile: (z, x, y) => tiles?.tile(z, x, y) ?? null,
         };
         const sessions = new DashboardSessions(tls?.sessionKey ?? randomBytes(32), tokens, tls !== null, now);
         const pairing: PairingContext = {
@@ -114,7 +142,9 @@ export class ClientServices {
             log('warn', `server: closed: ${refusal.message}`);
           },
         });
-        log('info', `dashboard: ${server.url}/   clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
+        // With tokens, the bare URL is refused: say which URL opens the page.
+        const page = tokens.size > 0 ? `${server.url}/?token=TOKEN (TOKEN: one that mavgate token add printed; the page asks for it otherwise)` : `${server.url}/`;
+        log('info', `dashboard: ${page}   clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
         if (tls?.authorityPem) log('info', `TLS: clients trust the local authority ${server.url}/mavgate-ca.crt (SHA-256 ${describeCertificate(tls.authorityPem).fingerprint}); pair a tablet with mavgate pair`);
       }
       const endpoints: GcsEndpoint[] = [];
@@ -146,13 +176,14 @@ export class ClientServices {
       if (tokens.size === 0) {
         log('warn', 'NO CLIENT TOKENS CONFIGURED: clients on this machine are read-only observers and nobody can fly. Create one with: mavgate token add --role pilot NAME --config FILE');
       }
-      const services = new ClientServices(hub, server, endpoints, tokens, tls, record, log, now, runOnly);
+      const services = new ClientServices(hub, server, endpoints, tokens, tls, record, log, now, runOnly, map);
       record('tokens_in_force', { tokens: tokens.all.map(describeToken) });
       services.armExpiry();
       return services;
     } catch (err) {
       for (const s of started) await s.stop();
       hub.stop();
+      map?.close();
       throw err;
     }
   }
@@ -205,6 +236,7 @@ export class ClientServices {
     for (const g of this.gcs) await g.stop();
     if (this.server) await this.server.stop();
     this.hub.stop();
+    this.map?.close();
   }
 }
 

@@ -108,6 +108,11 @@ export class ClientServer {
   }
 
   private send(res: ServerResponse, reply: Reply, origin: string | undefined): void {
+    if (reply.contentType && Buffer.isBuffer(reply.body)) {
+      res.writeHead(reply.status, { 'content-type': reply.contentType, 'cache-control': 'private, max-age=3600', 'x-content-type-options': 'nosniff', ...this.corsHeaders(origin) });
+      res.end(reply.body);
+      return;
+    }
     const text = reply.text ? String(reply.body) : JSON.stringify(reply.body);
     res.writeHead(reply.status, { 'content-type': reply.text ? 'text/plain; charset=utf-8' : 'application/json', ...this.corsHeaders(origin) });
     res.end(text);
@@ -181,10 +186,12 @@ export class ClientServer {
     }
     const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const binary = kind === 'ws-raw';
+    // A page that only watches (the dashboard) asks to be an observer, whatever its token's role: it never sends.
+    const principal = url.searchParams.get('role') === 'observer' ? { ...admission.principal, role: 'observer' as const } : admission.principal;
     const session = this.hub.open(
       kind,
       { write: (data, flushed) => ws.send(data, { binary }, flushed), buffered: () => ws.bufferedAmount },
-      admission.principal,
+      principal,
       address,
       {
         reply: (text) => ws.send(text),

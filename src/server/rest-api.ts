@@ -11,6 +11,7 @@ import { renderMessage } from '../mavlink/mavlink2rest-json.js';
 import type { Principal } from './tokens.js';
 import { followPath, TreePathError, vehicleTree } from './vehicle-tree.js';
 import type { RoleView } from './role-view.js';
+import { type DashboardParts, dashboardFeed } from './dashboard-feed.js';
 
 export interface ApiContext {
   hub: ClientHub;
@@ -21,6 +22,10 @@ export interface ApiContext {
   gatewayStats: () => { links: { state: { status: string } }[]; vehicles: unknown[] };
   /** What a role may see of the stored messages (its residency rule applied). */
   viewFor: (principal: Principal) => RoleView;
+  /** What the operator's dashboard reads. */
+  dashboard: DashboardParts;
+  /** A background map tile (z/x/y), or null. */
+  tile: (z: number, x: number, y: number) => { body: Buffer; type: string } | null;
 }
 
 export interface Reply {
@@ -28,6 +33,8 @@ export interface Reply {
   body: unknown;
   /** A text body instead of JSON (mavlink2rest's `Ok(N)`). */
   text?: boolean;
+  /** Bytes of this content type instead of JSON (a map tile). */
+  contentType?: string;
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -65,7 +72,15 @@ export function templateOf(registry: MessageRegistry, name: string): unknown {
   return { header: { system_id: 255, component_id: 240, sequence: 0 }, message };
 }
 
-const ROUTES = ['/mavlink', '/mavlink/<path>', '/helper/mavlink?name=NAME', '/info', '/stats', '/health', '/control', '/ws/mavlink?filter=REGEX', '/ws/raw'];
+const ROUTES = ['/mavlink', '/mavlink/<path>', '/helper/mavlink?name=NAME', '/info', '/stats', '/health', '/control', '/dashboard?since=MS&after=SEQ', '/map', '/map/Z/X/Y', '/ws/mavlink?filter=REGEX', '/ws/raw'];
+
+/** A query number that must be a whole number of at least 0, or 0 when absent. */
+function queryNumber(url: URL, name: string): number | null {
+  const text = url.searchParams.get(name);
+  if (text === null || text === '') return 0;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
 
 export async function handleRest(method: string, path: string, url: URL, req: IncomingMessage, principal: Principal, api: ApiContext): Promise<Reply> {
   const { hub } = api;
@@ -81,6 +96,21 @@ export async function handleRest(method: string, path: string, url: URL, req: In
       return { status: 200, body: { ...api.gatewayStats(), clients: hub.stats(), control: hub.describeHolder(hub.lease.holder), disconnected_slow: hub.disconnectedSlow } };
     }
     if (path === '/control') return { status: 200, body: { control: hub.describeHolder(hub.lease.holder) } };
+    if (path === '/dashboard') {
+      const since = queryNumber(url, 'since');
+      const after = queryNumber(url, 'after');
+      if (since === null || after === null) return { status: 400, body: { error: 'since (ms) and after (a timeline sequence number) are whole numbers' } };
+      return { status: 200, body: dashboardFeed(api.dashboard, api.viewFor(principal), since, after) };
+    }
+    if (path === '/map') {
+      const map = api.dashboard.map();
+      return map ? { status: 200, body: map } : { status: 404, body: { error: 'no background map: give one with --map FILE.mbtiles (or dashboard.map in the config file)' } };
+    }
+    const tile = /^\/map\/(\d+)\/(\d+)\/(\d+)$/.exec(path);
+    if (tile) {
+      const found = api.tile(Number(tile[1]), Number(tile[2]), Number(tile[3]));
+      return found ? { status: 200, body: found.body, contentType: found.type } : { status: 404, body: { error: `no tile ${tile[1]}/${tile[2]}/${tile[3]} in the map` } };
+    }
     if (path === '/helper/mavlink') {
       const name = url.searchParams.get('name') ?? '';
       const template = templateOf(api.registry, name);

@@ -1,6 +1,7 @@
 /** What `mavgate run` is told about its clients (config file and flags), without loading the server. */
 import type { Endpoint } from '../links/endpoint.js';
 import type { ClientHubOptions } from './client-hub.js';
+import { DEFAULT_DASHBOARD, type DashboardSettings } from './dashboard-feed.js';
 import type { TokenEntry } from './tokens.js';
 
 export type GcsListenEndpoint = Extract<Endpoint, { host: string }> & { kind: 'udp-listen' | 'tcp-listen' };
@@ -29,7 +30,9 @@ export interface ServerSettings {
   tls: TlsSettings | null;
   /** Where Cockpit is served, for pairing links that open it on mavgate's socket. */
   cockpit?: string;
+  /** The operator's dashboard: the battery warning level, an offline map. */
+  dashboard: DashboardSettings;
 }
 
-export const DEFAULT_SERVER: ServerSettings = { listen: { host: '127.0.0.1', port: 8088 }, origins: [], hosts: [], hub: {}, tokens: [], gcs: [], tls: null };
+export const DEFAULT_SERVER: ServerSettings = { listen: { host: '127.0.0.1', port: 8088 }, origins: [], hosts: [], hub: {}, tokens: [], gcs: [], tls: null, dashboard: DEFAULT_DASHBOARD };
 

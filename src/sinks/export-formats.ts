@@ -4,6 +4,7 @@
  * (CSV keeps one header per message type, GPX/KML follow one vehicle).
  */
 import { type Fields, type Frame, frameRecord } from '../mavlink/index.js';
+import { hasFix } from '../router/flight-history.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv', 'gpx', 'kml'] as const;
 export type ExportFormatName = (typeof EXPORT_FORMATS)[number];
@@ -105,9 +106,6 @@ export function fixed(value: number, decimals: number): string {
 
 interface TrackPoint { lat: string; lon: string; alt: string; time: string }
 
-/** GPS_FIX_TYPE_2D_FIX: below it (no GPS, no fix) a position is the autopilot's guess, often 0,0. */
-const FIRST_FIX = 2;
-
 /**
  * A vehicle's track from GLOBAL_POSITION_INT, values exact (degrees from 1e-7 integers,
  * metres from millimetres). Positions without a fix are skipped: at 0,0, or while the
@@ -132,13 +130,13 @@ function trackFormat(file: string, sysid: number | null, header: () => string, p
       const f = frame.decode()!;
       const lat = f.lat as number;
       const lon = f.lon as number;
-      const hasFix = (lat !== 0 || lon !== 0) && (fixOf.get(frame.sysid) ?? FIRST_FIX) >= FIRST_FIX;
+      const fix = hasFix(lat, lon, fixOf.get(frame.sysid));
       vehicle ??= frame.sysid;
       if (frame.sysid !== vehicle) {
         skipped.add(frame.sysid);
         return;
       }
-      if (!hasFix) {
+      if (!fix) {
         noFix++;
         return;
       }

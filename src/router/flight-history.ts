@@ -1,0 +1,164 @@
+/**
+ * What happened, kept by the gateway so that an operator's page that reloads (or opens
+ * late) sees it again: each vehicle's track, and a timeline of what the vehicles said
+ * (STATUSTEXT, by severity), their mode and arming changes, failsafes, vehicles lost and
+ * back, links going down and up. Bounded: the track thins out (every other point) past
+ * its limit, the timeline keeps its newest events. Track points and status texts keep
+ * their frame, so that a reader sees them through its role's residency filter.
+ */
+import type { Frame, MessageRegistry } from '../mavlink/index.js';
+import type { Router } from './router.js';
+import type { VehicleEvent, VehicleStateStore } from './vehicle-state.js';
+
+/** GPS_FIX_TYPE_2D_FIX: below it (no GPS, no fix) an autopilot's position is a guess, often 0,0. */
+export const FIRST_FIX = 2;
+
+/** A position worth drawing: not 0,0, and not while the vehicle's GPS reports less than a 2D fix. */
+export function hasFix(lat: number, lon: number, fixType: number | undefined): boolean {
+  return (lat !== 0 || lon !== 0) && (fixType ?? FIRST_FIX) >= FIRST_FIX;
+}
+
+/** MAV_SEVERITY: 0 emergency … 7 debug. */
+export const SEVERITY = { emergency: 0, alert: 1, critical: 2, error: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
+
+export interface TrackPoint {
+  /** Wall time, ms. */
+  at: number;
+  /** The GLOBAL_POSITION_INT frame, as it arrived. */
+  frame: Buffer;
+}
+
+export type TimelineKind = 'text' | 'mode' | 'arming' | 'failsafe' | 'lost' | 'back' | 'seen' | 'link';
+
+export interface TimelineEvent {
+  /** Increasing with each event: a reader asks for what came after the last it saw. */
+  seq: number;
+  at: number;
+  kind: TimelineKind;
+  severity: number;
+  sysid?: number;
+  text: string;
+  /** A STATUSTEXT's frame, for the reader's residency filter. */
+  frame?: Buffer;
+}
+
+const MAX_TRACK_POINTS = 4000;
+const MAX_EVENTS = 1000;
+/** A new track point when the vehicle moved this far (1e-7 degrees, about 1 m), or this long passed. */
+const MIN_MOVE_E7 = 9;
+const MAX_INTERVAL_MS = 10_000;
+const MAV_STATE_CRITICAL = 5;
+const MAV_STATE_EMERGENCY = 6;
+
+interface VehicleTrack {
+  points: TrackPoint[];
+  /** When the track was last thinned out: a reader that saw it before must read it whole again. */
+  thinnedAt: number;
+  last: { lat: number; lon: number; at: number } | null;
+  fix: number | undefined;
+  failsafe: boolean;
+}
+
+export class FlightHistory {
+  private readonly tracks = new Map<number, VehicleTrack>();
+  private readonly timeline: TimelineEvent[] = [];
+  private seq = 0;
+  private readonly unsubscribe: () => void;
+  private readonly subscription: { unsubscribe(): void };
+
+  constructor(router: Router, state: VehicleStateStore, registry: MessageRegistry, private readonly now: () => number = Date.now) {
+    const ids = { position: registry.byName('GLOBAL_POSITION_INT')?.id, gps: registry.byName('GPS_RAW_INT')?.id, text: registry.byName('STATUSTEXT')?.id };
+    this.unsubscribe = router.onFrame((frame) => {
+      if (!frame.verified) return;
+      if (frame.msgid === ids.position) this.position(frame);
+      else if (frame.msgid === ids.gps) this.vehicle(frame.sysid).fix = frame.decode()!.fix_type as number;
+      else if (frame.msgid === ids.text) this.statusText(frame);
+      else if (frame.msgid === 0) this.heartbeat(frame, state);
+    });
+    this.subscription = state.events$.subscribe((e) => this.vehicleEvent(e));
+  }
+
+  private vehicle(sysid: number): VehicleTrack {
+    let v = this.tracks.get(sysid);
+    if (!v) {
+      v = { points: [], thinnedAt: 0, last: null, fix: undefined, failsafe: false };
+      this.tracks.set(sysid, v);
+    }
+    return v;
+  }
+
+  private position(frame: Frame): void {
+    const f = frame.decode()!;
+    const lat = f.lat as number;
+    const lon = f.lon as number;
+    const v = this.vehicle(frame.sysid);
+    if (!hasFix(lat, lon, v.fix)) return;
+    const at = this.now();
+    const last = v.last;
+    if (last && Math.abs(lat - last.lat) < MIN_MOVE_E7 && Math.abs(lon - last.lon) < MIN_MOVE_E7 && at - last.at < MAX_INTERVAL_MS) return;
+    v.last = { lat, lon, at };
+    v.points.push({ at, frame: frame.copy() });
+    if (v.points.length > MAX_TRACK_POINTS) {
+      // Thin out, keeping the first and the newest: the whole flight stays on the map, at half the detail.
+      v.points = v.points.filter((_, i) => i % 2 === 0 || i === v.points.length - 1);
+      v.thinnedAt = at;
+    }
+  }
+
+  private statusText(frame: Frame): void {
+    const f = frame.decode()!;
+    const text = String(f.text ?? '').replace(/\0.*$/s, '');
+    this.add({ kind: 'text', severity: f.severity as number, sysid: frame.sysid, text, frame: frame.copy() });
+  }
+
+  /** A failsafe shows as the autopilot's system status CRITICAL or EMERGENCY (ArduPilot and PX4 both). */
+  private heartbeat(frame: Frame, state: VehicleStateStore): void {
+    if (!state.get(frame.sysid, frame.compid)?.isVehicle) return;
+    const status = frame.decode()!.system_status as number;
+    const v = this.vehicle(frame.sysid);
+    const failsafe = status === MAV_STATE_CRITICAL || status === MAV_STATE_EMERGENCY;
+    if (failsafe === v.failsafe) return;
+    v.failsafe = failsafe;
+    this.add(failsafe
+      ? { kind: 'failsafe', severity: SEVERITY.alert, sysid: frame.sysid, text: `FAILSAFE: system status ${status === MAV_STATE_CRITICAL ? 'CRITICAL' : 'EMERGENCY'}` }
+      : { kind: 'failsafe', severity: SEVERITY.notice, sysid: frame.sysid, text: 'failsafe cleared' });
+  }
+
+  private vehicleEvent(e: VehicleEvent): void {
+    const c = e.component;
+    if (!c.isVehicle || !c.heartbeat) return;
+    const hb = c.heartbeat;
+    if (e.type === 'seen') this.add({ kind: 'seen', severity: SEVERITY.info, sysid: c.sysid, text: `heard: ${hb.mode}, ${hb.armed ? 'armed' : 'disarmed'}` });
+    else if (e.type === 'lost') this.add({ kind: 'lost', severity: SEVERITY.critical, sysid: c.sysid, text: 'LOST: no heartbeat' });
+    else if (e.type === 'back') this.add({ kind: 'back', severity: SEVERITY.notice, sysid: c.sysid, text: 'heard again' });
+    else if (e.type === 'mode') {
+      if (e.from && e.from.armed !== hb.armed) this.add({ kind: 'arming', severity: SEVERITY.notice, sysid: c.sysid, text: hb.armed ? 'ARMED' : 'disarmed' });
+      if (!e.from || e.from.mode !== hb.mode) this.add({ kind: 'mode', severity: SEVERITY.info, sysid: c.sysid, text: `mode ${e.from ? `${e.from.mode} → ` : ''}${hb.mode}` });
+    }
+  }
+
+  /** An event from outside the router's view (a link going down or up). */
+  add(event: Omit<TimelineEvent, 'seq' | 'at'>): void {
+    this.timeline.push({ seq: ++this.seq, at: this.now(), ...event });
+    if (this.timeline.length > MAX_EVENTS) this.timeline.shift();
+  }
+
+  /** The timeline's events after `seq`, oldest first. */
+  events(afterSeq = 0): TimelineEvent[] {
+    const i = this.timeline.findIndex((e) => e.seq > afterSeq);
+    return i < 0 ? [] : this.timeline.slice(i);
+  }
+
+  /** The vehicle's track points newer than `since` (ms), or all of them (`whole`) when it was thinned out since. */
+  track(sysid: number, since = 0): { points: TrackPoint[]; whole: boolean } {
+    const v = this.tracks.get(sysid);
+    if (!v) return { points: [], whole: since === 0 };
+    const whole = since === 0 || v.thinnedAt > since;
+    return { points: whole ? v.points : v.points.filter((p) => p.at > since), whole };
+  }
+
+  stop(): void {
+    this.unsubscribe();
+    this.subscription.unsubscribe();
+  }
+}
