@@ -178,7 +178,7 @@ export class Gateway {
     this.subscriptions.push(this.events$.subscribe((e) => {
       if (e.type !== 'link' || e.state.reason === 'closed') return;
       const { status, reason } = e.state;
-      this.history.add({ kind: 'link', severity: status === 'up' ? SEVERITY.info : SEVERITY.error, text: `link ${e.link.endpoint.text}: ${status}${reason ? ` (${reason})` : ''}` });
+      this.history.add({ kind: 'link', severity: status === 'up' || status === 'connecting' ? SEVERITY.info : SEVERITY.error, text: `link ${e.link.endpoint.text}: ${status}${reason ? ` (${reason})` : ''}` });
     }));
   }
 

@@ -1,0 +1,24 @@
+// When mavgate refuses the page (401: tokens are configured), ask for a token on the page
+// itself, and say how to open the page with one.
+import { setToken } from '../lib/api.js';
+
+export function setupTokenPrompt(retry) {
+  const form = document.getElementById('token-form');
+  document.getElementById('token-url').textContent = `${location.origin}/?token=TOKEN`;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    setToken(form.elements.token.value.trim());
+    form.elements.token.value = '';
+    retry();
+  });
+}
+
+/** Shows (with the server's reason) or hides the request for a token. */
+export function askForToken(reason) {
+  const box = document.getElementById('token-form');
+  box.hidden = reason === null;
+  if (reason !== null) {
+    document.getElementById('token-reason').textContent = reason;
+    if (!box.contains(document.activeElement)) document.getElementById('token-input').focus();
+  }
+}
