@@ -145,4 +145,5 @@ export function drawTracks(vehicles, map) {
   ctx.fill();
   ctx.fillText('N', nx - 4, 44);
   canvas.dataset.scaleMetres = String(metres);
+  canvas.dataset.points = String(vehicles.reduce((n, v) => n + v.track.length, 0));
 }

@@ -175,10 +175,15 @@ export class Gateway {
     this.node = new GatewayNode(this.registry, this.router, this.state, { ...DEFAULT_GATEWAY_NODE, ...options.node });
     this.monitor = new LinkMonitor(() => this.stats().links, this.router, this.registry, options.now);
     this.history = new FlightHistory(this.router, this.state, this.registry, options.now);
+    // Link changes on the timeline: once each, not every retry of a link that stays down.
+    const lastSaid = new Map<string, string>();
     this.subscriptions.push(this.events$.subscribe((e) => {
-      if (e.type !== 'link' || e.state.reason === 'closed') return;
+      if (e.type !== 'link' || e.state.status === 'connecting' || e.state.reason === 'closed') return;
       const { status, reason } = e.state;
-      this.history.add({ kind: 'link', severity: status === 'up' || status === 'connecting' ? SEVERITY.info : SEVERITY.error, text: `link ${e.link.endpoint.text}: ${status}${reason ? ` (${reason})` : ''}` });
+      const text = `link ${e.link.endpoint.text}: ${status}${reason ? ` (${reason})` : ''}`;
+      if (lastSaid.get(e.link.id) === text) return;
+      lastSaid.set(e.link.id, text);
+      this.history.add({ kind: 'link', severity: status === 'up' ? SEVERITY.info : SEVERITY.error, text });
     }));
   }
 
