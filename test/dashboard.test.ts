@@ -26,6 +26,7 @@ import { DEFAULT_SOURCES, generateToken, hashToken } from '../src/server/tokens.
 import { Client, commandLong } from './helpers/clients.js';
 import { frame, registry } from './helpers/frames.js';
 import { gateFor } from './helpers/gate.js';
+import { makeMbtiles } from './helpers/mbtiles.js';
 import { freeUdpPort } from './helpers/ports.js';
 
 /** The page's DOM, as the functions evaluated in the browser see it (the tests are typed for Node). */
@@ -245,6 +246,39 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in headless Chromium', () => {
     await other.waitForSelector('[data-vehicle="1"]', { timeout: 10_000 });
     expect(await other.locator('#token-form').isHidden()).toBe(true);
     await other.close();
+  });
+
+  it('draws the track over an offline map from an MBTiles file, its tiles served by mavgate', async () => {
+    const maker = await browser.newPage({ viewport: { width: 256, height: 256 } });
+    await maker.setContent('<body style="margin:0;background:#ff00ff"></body>');
+    const magenta = await maker.screenshot({ clip: { x: 0, y: 0, width: 256, height: 256 } });
+    await maker.close();
+    // Tiles around the simulated vehicle's home (ArduPilot SITL, CMAC) at zoom 17.
+    const z = 17;
+    const lat = -35.363262;
+    const x = Math.floor(((149.165237 + 180) / 360) * 2 ** z);
+    const y = Math.floor(((1 - Math.log(Math.tan((lat * Math.PI) / 180) + 1 / Math.cos((lat * Math.PI) / 180)) / Math.PI) / 2) * 2 ** z);
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-dashboard-map-'));
+    const tiles: [number, number, number, Buffer][] = [];
+    for (let dx = -2; dx <= 2; dx++) for (let dy = -2; dy <= 2; dy++) tiles.push([z, x + dx, 2 ** z - 1 - (y + dy), magenta]);
+    makeMbtiles(join(dir, 'cmac.mbtiles'), 'png', tiles, [z, z]);
+    const withMap = await ClientServices.start({ ...gateway, gate: gateFor({ approved_sinks: { directories: [dir] } }), stats: () => gateway.stats() } as unknown as Gateway, {
+      ...DEFAULT_SERVER, listen: { host: '127.0.0.1', port: 0 }, dashboard: { ...DEFAULT_SERVER.dashboard, mapFile: join(dir, 'cmac.mbtiles') },
+    }, 'test', () => {});
+    const mapPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const asked: string[] = [];
+    mapPage.on('request', (r) => void asked.push(r.url()));
+    try {
+      await mapPage.goto(`${withMap.server!.url}/`);
+      await mapPage.waitForSelector('[data-vehicle="1"]', { timeout: 10_000 });
+      await mapPage.waitForFunction(`(${paintOf('#track').replace('data[i] === 0x4f && data[i + 1] === 0x8f && data[i + 2] === 0xd8', 'data[i] === 255 && data[i + 1] === 0 && data[i + 2] === 255')}).sky > 10000`, undefined, { timeout: 10_000 });
+      expect(await mapPage.locator('#track-note').textContent()).toMatch(/map: test map \(made in a test\), from a file mavgate reads/);
+      expect(asked.some((u) => u.includes(`/v1/map/${z}/${x}/${y}`))).toBe(true);
+      for (const url of asked) expect(new URL(url).host).toBe(new URL(withMap.server!.url).host);
+    } finally {
+      await mapPage.close();
+      await withMap.stop();
+    }
   });
 
   it('made no request outside its origin', async () => {
