@@ -11,7 +11,7 @@
 import { existsSync, rmdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { assertGrant, type EgressGate } from '../residency/gate.js';
+import { assertGrant, type DirectoryGrant, type EgressGate, releaseGrant } from '../residency/gate.js';
 
 export class MapFileError extends Error {
   constructor(readonly file: string, reason: string) {
@@ -38,7 +38,7 @@ interface SqliteDatabase {
 }
 
 export class MapTiles {
-  private constructor(private readonly db: SqliteDatabase, readonly description: MapDescription, private readonly type: string) {}
+  private constructor(private readonly db: SqliteDatabase, readonly description: MapDescription, private readonly type: string, private readonly grant: DirectoryGrant) {}
 
   /** Opens `file` read-only, with a directory grant for where it lies; MapFileError when it is not a raster MBTiles. */
   static open(gate: EgressGate, file: string): MapTiles {
@@ -77,11 +77,17 @@ export class MapTiles {
       maxzoom: Number(metadata.get('maxzoom') ?? zooms?.max ?? 0),
       bounds: bounds?.length === 4 && bounds.every(Number.isFinite) ? bounds as [number, number, number, number] : null,
       attribution: metadata.get('attribution') ?? null,
-    }, type);
+    }, type, grant);
   }
 
   /** The tile at z/x/y (XYZ, as web maps number them; MBTiles rows count from the south), or null. */
   tile(z: number, x: number, y: number): { body: Buffer; type: string } | null {
+    // A policy reloaded since that no longer approves the map's directory: no more tiles from it.
+    try {
+      assertGrant(this.grant, 'directory');
+    } catch {
+      return null;
+    }
     if (![z, x, y].every(Number.isInteger) || z < 0 || z > 30 || x < 0 || y < 0 || x >= 2 ** z || y >= 2 ** z) return null;
     const row = this.db.get('SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?', [z, x, 2 ** z - 1 - y]);
     const data = row?.tile_data;
@@ -89,6 +95,7 @@ export class MapTiles {
   }
 
   close(): void {
+    releaseGrant(this.grant);
     this.db.close();
   }
 }
