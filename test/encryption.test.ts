@@ -132,7 +132,7 @@ describe('encrypted recordings end to end', () => {
     const policy = join(dir, 'policy.yaml');
     writeFileSync(policy, `approved_sinks: { directories: [${dir}] }\n`);
     const gw = MavgateProcess.start(['run', '--policy', policy, '--record', dir, '--record-key', k, '--status-interval', '0']);
-    await gw.waitFor(/recording: .*\.tlog\.enc/);
+    await gw.waitFor(/recording the SIMULATED vehicle \(not a flight\): .*_SIMULATED\.tlog\.enc/);
     const name = () => readdirSync(dir).find((n) => n.endsWith('.tlog.enc'));
     await until(() => statSync(join(dir, name()!)).size > 2000, 'a few chunks on disk', 8000);
     expect(await gw.stop('SIGKILL')).toBe(null);

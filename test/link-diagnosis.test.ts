@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { diagnose } from '../src/gateway/link-monitor.js';
+import { diagnose } from '../src/router/link-monitor.js';
 import { MavgateProcess } from './helpers/process.js';
 import { freeUdpPort } from './helpers/ports.js';
 

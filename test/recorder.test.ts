@@ -157,7 +157,7 @@ describe('mavgate run --record', () => {
     writeFileSync(policy, `approved_sinks: { directories: [${dir}] }\nsite: field-3\n`);
     const gw = MavgateProcess.start(['run', '--policy', policy, '--record', dir, '--status-interval', '0']);
     cleanup.push(async () => void (await gw.stop('SIGKILL')));
-    await gw.waitFor(/recording: .*field-3_sys1_\d{8}T\d{6}Z\.tlog/);
+    await gw.waitFor(/recording the SIMULATED vehicle \(not a flight\): .*field-3_sys1_\d{8}T\d{6}Z_SIMULATED\.tlog/);
     await gw.waitFor(/clients: http/);
     const name = recordings(dir)[0]!;
     await until(() => statSync(join(dir, name)).size > 1500, 'a few flushes on disk', 8000);

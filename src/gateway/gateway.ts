@@ -15,7 +15,7 @@ import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
 import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, releaseGrant, ResidencyRefusal, watchGrant } from '../residency/gate.js';
 import { FleetLink, type FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
-import { LinkMonitor } from './link-monitor.js';
+import { LinkMonitor } from '../router/link-monitor.js';
 import { FlightHistory, SEVERITY } from '../router/flight-history.js';
 import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';

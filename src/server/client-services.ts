@@ -11,7 +11,7 @@ import { describeCertificate } from './certificates.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import { type EgressGate, watchGrant } from '../residency/gate.js';
-import type { LinkMonitor } from '../gateway/link-monitor.js';
+import type { LinkMonitor } from '../router/link-monitor.js';
 import type { FlightHistory } from '../router/flight-history.js';
 import type { DashboardParts } from './dashboard-feed.js';
 import { MapFileError, MapTiles } from './map-tiles.js';

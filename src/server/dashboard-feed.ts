@@ -7,7 +7,7 @@
  * filter (a role that may not see positions gets no position and no track). `since` (ms)
  * and `after` (a timeline sequence number) ask only for what is new.
  */
-import type { LinkMonitor } from '../gateway/link-monitor.js';
+import type { LinkMonitor } from '../router/link-monitor.js';
 import type { Fields } from '../mavlink/index.js';
 import type { FlightHistory } from '../router/flight-history.js';
 import type { ComponentState, VehicleStateStore } from '../router/vehicle-state.js';

@@ -9,8 +9,21 @@
  */
 import { Subject } from 'rxjs';
 import type { Frame, MessageRegistry } from '../mavlink/index.js';
-import type { Router } from '../router/router.js';
-import type { LinkStats } from './gateway.js';
+import type { Router } from './router.js';
+
+/** What the monitor reads of a link, once a second (the gateway's link statistics). */
+export interface MonitoredLink {
+  id: string;
+  endpoint: string;
+  bytesIn: number;
+  framesIn: number;
+  crcErrors: number;
+  unknownFrames: number;
+  bytesSkipped: number;
+  /** Loss from sequence gaps over the run, 0..1. */
+  lossRate: number;
+  signing?: { badSignature: number; unsignedDropped: number };
+}
 
 export interface LinkSample {
   /** Wall time, ms. */
@@ -61,7 +74,7 @@ interface Counters {
   received: number;
 }
 
-function countersOf(l: LinkStats): Counters {
+function countersOf(l: MonitoredLink): Counters {
   const received = l.framesIn;
   // Loss rate is over the whole run; the per-second figure comes from the change in lost and received frames.
   const lost = l.lossRate >= 1 ? 0 : Math.round((l.lossRate * received) / (1 - l.lossRate));
@@ -112,7 +125,7 @@ export class LinkMonitor {
   private readonly dialects: string;
 
   constructor(
-    private readonly stats: () => LinkStats[],
+    private readonly stats: () => MonitoredLink[],
     router: Router,
     registry: MessageRegistry,
     private readonly now: () => number = Date.now,
