@@ -58,6 +58,10 @@ describe('mavgate run with clients', () => {
     processes.push(gw);
     await gw.waitFor(/clients: http:\/\/127\.0\.0\.1:(\d+)\//);
     expect(gw.stderr).not.toMatch(/NO CLIENT TOKENS/);
+    // With tokens the bare page is refused: the log names the URL that opens it.
+    expect(gw.stderr).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\/\?token=TOKEN \(TOKEN: one that mavgate token add printed; the page asks for it otherwise\)/);
+    // The config token add wrote has no links: the run says it is on the simulator.
+    expect(gw.stderr).toMatch(/gateway\.yaml has no links: .*starting the built-in simulated vehicle/);
     const port = /clients: http:\/\/127\.0\.0\.1:(\d+)\//.exec(gw.stderr)![1];
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws/mavlink?filter=COMMAND_ACK`, { headers: { authorization: `Bearer ${token}` } });
     const client = new Client(ws);

@@ -149,6 +149,16 @@ describe('tcp-listen', () => {
   });
 });
 
+/** Writes `text` from the other end of a pseudo-terminal pair and waits until the link under test received it. */
+async function fromPeer(path: string, text: string, chunks: string[]): Promise<void> {
+  const { SerialPort } = await import('serialport');
+  const other = new SerialPort({ path, baudRate: 57600 });
+  await new Promise<void>((r) => other.on('open', () => r()));
+  other.write(text);
+  await until(() => chunks.join('').includes(text), `"${text}" at the link`);
+  await new Promise<void>((r) => other.close(() => r()));
+}
+
 describe('serial (pseudo-terminals from socat)', () => {
   it('moves bytes both ways', async () => {
     const pty = await PtyPair.start(dir, 'both');
@@ -173,12 +183,7 @@ describe('serial (pseudo-terminals from socat)', () => {
     expect((await waiting).reason).toMatch(/waiting for .*late-a: not present/);
     const pty = await PtyPair.start(dir, 'late');
     await waitFor(radio.state$, (s) => s.status === 'up', 'the device appeared', 10_000);
-    const { SerialPort } = await import('serialport');
-    const other = new SerialPort({ path: pty.b, baudRate: 57600 });
-    await new Promise<void>((r) => other.on('open', () => r()));
-    other.write('hello');
-    await until(() => chunks.join('').includes('hello'), 'data from the late device');
-    await new Promise<void>((r) => other.close(() => r()));
+    await fromPeer(pty.b, 'hello', chunks);
     await radio.close();
     await pty.stop();
   });
@@ -202,12 +207,7 @@ describe('serial (pseudo-terminals from socat)', () => {
 
     pty = await PtyPair.start(dir, 'unplug');
     await waitFor(radio.state$, (s) => s.status === 'up', 'radio back', 10_000);
-    const { SerialPort } = await import('serialport');
-    const other = new SerialPort({ path: pty.b, baudRate: 57600 });
-    await new Promise<void>((r) => other.on('open', () => r()));
-    other.write('after replug');
-    await until(() => chunks.join('').includes('after replug'), 'data after replug');
-    await new Promise<void>((r) => other.close(() => r()));
+    await fromPeer(pty.b, 'after replug', chunks);
     await radio.close();
     await pty.stop();
   });
