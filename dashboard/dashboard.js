@@ -1,6 +1,6 @@
 // The operator's dashboard: what mavgate keeps (/v1/dashboard: last known state, tracks,
 // timeline, link quality, alarms) and its statistics (/v1/stats), once a second; the
-// attitude live from the mavlink2rest socket (as an observer). One module per panel in
+// attitude live from the mavlink2rest socket (read only: the page never sends). One module per panel in
 // panels/; everything comes from this page's own origin.
 import { getJson, live, on } from './lib/api.js';
 import { renderAlarms, setupAlarmSound } from './panels/alarms.js';
@@ -77,7 +77,7 @@ async function poll() {
 
 on('refused', (reason) => askForToken(reason));
 on('accepted', () => askForToken(null));
-setupTokenPrompt(() => void poll());
+setupTokenPrompt();
 setupAlarmSound(document.getElementById('sound'));
 live(['ATTITUDE'], (sysid, m) => redrawHorizon(sysid, m), (state) => {
   socket = state;

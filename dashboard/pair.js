@@ -1,8 +1,9 @@
 // Pairing a tablet, for an admin: a form that makes a token (POST /v1/pair) and shows its
 // QR code, the link, and the certificate authority the tablet must trust. Self-contained:
 // it adds its own panel, and only when the server says the viewer is an admin.
-const token = new URLSearchParams(location.search).get('token');
-const headers = token ? { authorization: `Bearer ${token}` } : {};
+import { authHeaders } from './lib/api.js';
+
+const headers = authHeaders();
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);

@@ -113,7 +113,7 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in headless Chromium', () => {
     expect(await text('[data-vehicle="1"] .state')).toBe('disarmed');
     expect(await text('#policy')).toContain('field-team-3');
     await page.waitForSelector('#clients tr[data-client]', { timeout: 10_000 });
-    // The page's own socket is an observer's, whatever its token: it never sends.
+    // The page's own socket is listed as a client of its token's role.
     await until(shows, ['#clients tbody', 'screen'], 'the page as a client');
     expect(await text('#clients tbody')).toMatch(/ws-json screen.*observer/);
   });

@@ -1,15 +1,13 @@
 // When mavgate refuses the page (401: tokens are configured), ask for a token on the page
 // itself, and say how to open the page with one.
-import { setToken } from '../lib/api.js';
+import { signIn } from '../lib/api.js';
 
-export function setupTokenPrompt(retry) {
+export function setupTokenPrompt() {
   const form = document.getElementById('token-form');
   document.getElementById('token-url').textContent = `${location.origin}/?token=TOKEN`;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    setToken(form.elements.token.value.trim());
-    form.elements.token.value = '';
-    retry();
+    signIn(form.elements.token.value.trim());
   });
 }
 

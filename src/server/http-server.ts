@@ -186,12 +186,10 @@ export class ClientServer {
     }
     const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const binary = kind === 'ws-raw';
-    // A page that only watches (the dashboard) asks to be an observer, whatever its token's role: it never sends.
-    const principal = url.searchParams.get('role') === 'observer' ? { ...admission.principal, role: 'observer' as const } : admission.principal;
     const session = this.hub.open(
       kind,
       { write: (data, flushed) => ws.send(data, { binary }, flushed), buffered: () => ws.bufferedAmount },
-      principal,
+      admission.principal,
       address,
       {
         reply: (text) => ws.send(text),
