@@ -272,6 +272,23 @@ describe('FrameDecoder: statistics', () => {
     ]);
     expect(s.toJSON()).toMatchObject({ frames: 8, v1: 2, v2: 6, crc_errors: 0, unknown: 0, bytes_skipped: 0 });
   });
+
+  it('counts frames of message ids the registry does not know as received, for a source known from checked frames', () => {
+    const minimal = loadRegistry(['minimal']);
+    const decoder = new FrameDecoder(minimal, () => {});
+    // A vehicle whose every frame but the heartbeat is outside the dialect: no loss at all.
+    decoder.push(Buffer.concat([heartbeat(0), attitude(1), attitude(2), heartbeat(3), attitude(4)]));
+    decoder.end();
+    expect(decoder.stats.sequence.sources()).toEqual([{ sysid: 1, compid: 1, received: 5, lost: 0, lossRate: 0 }]);
+  });
+
+  it("restarts a source's numbering when told (a reconnect, a replay that wraps), keeping its counts", () => {
+    const decoder = new FrameDecoder(registry, () => {});
+    decoder.push(Buffer.concat([heartbeat(0), heartbeat(1), heartbeat(2)]));
+    decoder.stats.sequence.restart([(1 << 8) | 1]);
+    decoder.push(Buffer.concat([heartbeat(200), heartbeat(201)]));
+    expect(decoder.stats.sequence.sources()).toEqual([{ sysid: 1, compid: 1, received: 5, lost: 0, lossRate: 0 }]);
+  });
 });
 
 describe('FrameDecoder: the dialect set', () => {
@@ -282,5 +299,56 @@ describe('FrameDecoder: the dialect set', () => {
     decoder.push(Buffer.concat([heartbeat(0), attitude(1), heartbeat(2)]));
     expect(seen).toEqual([['HEARTBEAT', true], [null, false], ['HEARTBEAT', true]]);
     expect(decoder.stats.unknown).toBe(1);
+  });
+});
+
+/** A damaged MAVLink 1 frame as the issue saw it: its 0xFE sequence byte reads as a frame claiming 263 bytes. */
+const damaged = Buffer.from('fe05feff008effffffff01f43b', 'hex');
+
+describe('FrameDecoder: datagrams and quiet streams', () => {
+  it('reads a datagram as whole frames: a false start marker at its end does not hold back the next datagram', () => {
+    const seen: number[] = [];
+    const decoder = new FrameDecoder(registry, (f) => seen.push(f.seq));
+    decoder.pushWhole(damaged);
+    expect(decoder.pendingBytes).toBe(0);
+    for (let seq = 1; seq <= 3; seq++) decoder.pushWhole(heartbeat(seq));
+    expect(seen).toEqual([1, 2, 3]);
+    expect(decoder.stats.bytesSkipped).toBe(damaged.length);
+  });
+
+  it('on a stream, holds frames behind a false marker until the stream goes quiet, then hands them on', () => {
+    const seen: number[] = [];
+    const decoder = new FrameDecoder(registry, (f) => seen.push(f.seq));
+    decoder.push(damaged);
+    for (let seq = 1; seq <= 3; seq++) decoder.push(heartbeat(seq));
+    expect(seen).toEqual([]);
+    decoder.idle();
+    expect(seen).toEqual([1, 2, 3]);
+    expect(decoder.pendingBytes).toBe(0);
+    decoder.push(heartbeat(4));
+    expect(seen).toEqual([1, 2, 3, 4]);
+  });
+
+  it('keeps waiting for a frame whose last bytes are late when nothing complete follows it', () => {
+    const seen: number[] = [];
+    const decoder = new FrameDecoder(registry, (f) => seen.push(f.seq));
+    const whole = attitude(7);
+    decoder.push(whole.subarray(0, 10));
+    decoder.idle();
+    expect(decoder.pendingBytes).toBe(10);
+    decoder.push(whole.subarray(10));
+    expect(seen).toEqual([7]);
+  });
+
+  it('gives up several false markers in a row when the stream goes quiet, keeping a late frame after them waiting', () => {
+    const seen: number[] = [];
+    const decoder = new FrameDecoder(registry, (f) => seen.push(f.seq));
+    const late = attitude(9);
+    decoder.push(Buffer.concat([damaged, Buffer.from([0xfd, 0xff, 0, 0, 0, 1, 1, 0xee, 0xee, 0xee]), heartbeat(1), heartbeat(2), late.subarray(0, 12)]));
+    decoder.idle();
+    expect(seen).toEqual([1, 2]);
+    expect(decoder.pendingBytes).toBe(12);
+    decoder.push(late.subarray(12));
+    expect(seen).toEqual([1, 2, 9]);
   });
 });

@@ -73,6 +73,29 @@ describe('decoder properties', () => {
       { numRuns: 300 },
     );
   });
+
+  it('datagrams of whole frames: every frame comes out at once, whatever garbage datagrams come between', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(frameStream.map((frames) => ({ frames })), fc.uint8Array({ minLength: 1, maxLength: 300 }).map((garbage) => ({ garbage: Buffer.from(garbage) }))), { minLength: 1, maxLength: 12 }),
+        (datagrams) => {
+          const found: string[] = [];
+          const decoder = new FrameDecoder(registry, (f) => found.push(f.copy().toString('hex')));
+          for (const d of datagrams) {
+            const before = found.length;
+            if ('garbage' in d) {
+              decoder.pushWhole(d.garbage);
+              continue;
+            }
+            decoder.pushWhole(Buffer.concat(d.frames));
+            expect(found.slice(before)).toEqual(d.frames.map((f) => f.toString('hex')));
+            expect(decoder.pendingBytes).toBe(0);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
 });
 
 describe('encoder properties', () => {

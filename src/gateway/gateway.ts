@@ -22,6 +22,9 @@ import { defaultPolicy } from '../residency/policy.js';
 import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
 
+/** A stream link silent this long, with a candidate frame waiting, is quiet (a 263-byte frame takes 46 ms at 57600 baud). */
+const QUIET_MS = 100;
+
 export interface GatewayOptions {
   links: Endpoint[];
   dialects?: readonly string[];
@@ -57,6 +60,8 @@ export interface LinkHandle {
   /** Frames of unknown message ids this link dropped (`drop_unknown`). */
   unknownDropped: number;
   unwatch: () => void;
+  /** The link's byte count when quiet links were last looked for. */
+  bytesInAtLastCheck: number;
 }
 
 export interface ReloadResult {
@@ -159,6 +164,7 @@ export class Gateway {
   private linkCount = 0;
   /** Links being closed after their grant was revoked: stop() waits for them. */
   private readonly closing = new Set<Promise<void>>();
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly options: GatewayOptions) {
     this.gate = options.gate ?? new EgressGate(defaultPolicy());
@@ -235,7 +241,7 @@ export class Gateway {
       }
       : accept);
     const subscriptions: Subscription[] = [];
-    const handle: LinkHandle = { link, grant, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions, signing, unknownDropped: 0, unwatch: () => {} };
+    const handle: LinkHandle = { link, grant, decoder, port, meter, entry, state: { status: 'connecting' }, routeEndpoint, subscriptions, signing, unknownDropped: 0, unwatch: () => {}, bytesInAtLastCheck: 0 };
     this.links.push(handle);
     handle.unwatch = watchGrant(grant, {
       // The new policy's rule for this destination, from the next frame on.
@@ -248,7 +254,12 @@ export class Gateway {
       revoked: (refusal) => this.revokeLink(handle, refusal),
     });
     subscriptions.push(
-      link.data$.subscribe((chunk) => decoder.push(chunk)),
+      link.data$.subscribe(link.wholeFrames ? (chunk) => decoder.pushWhole(chunk) : (chunk) => decoder.push(chunk)),
+      link.restarts$.subscribe(() => {
+        // The link's own numbering and the merged numbering of the sources behind it start afresh: a reconnect is not loss.
+        decoder.restart();
+        this.router.sequence.restart(port.sources);
+      }),
       link.state$.subscribe((state) => {
         handle.state = state;
         this.gate.record('link_state', { link: endpoint.text, status: state.status, ...(state.reason ? { reason: state.reason } : {}) });
@@ -394,10 +405,25 @@ export class Gateway {
     this.node.start();
     this.monitor.start();
     this.heartbeatTimer = setInterval(() => this.state.checkHeartbeats(), 500);
+    this.idleTimer = setInterval(() => this.settleQuietLinks(), QUIET_MS);
+  }
+
+  /**
+   * A stream link that received nothing for a while, with bytes held back for a candidate
+   * frame: the decoder decides now whether the candidate can still be real, so that a
+   * false start marker cannot hold the frames behind it until more bytes come.
+   */
+  private settleQuietLinks(): void {
+    for (const handle of this.links) {
+      const bytesIn = handle.link.counters.bytesIn;
+      if (bytesIn === handle.bytesInAtLastCheck && handle.decoder.pendingBytes > 0) handle.decoder.idle();
+      handle.bytesInAtLastCheck = bytesIn;
+    }
   }
 
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
     for (const handle of this.links) this.recordEgress(handle);
     this.node.stop();
     this.monitor.stop();

@@ -10,7 +10,11 @@ const MAX_RETRY_MS = 5000;
 export abstract class BaseLink implements VehicleLink {
   private readonly data = new Subject<Buffer>();
   private readonly state = new BehaviorSubject<LinkState>({ status: 'connecting' });
+  private readonly restarted = new Subject<string>();
   readonly data$: Observable<Buffer> = this.data.asObservable();
+  readonly restarts$: Observable<string> = this.restarted.asObservable();
+  readonly wholeFrames: boolean = false;
+  private wasUp = false;
   readonly state$: Observable<LinkState> = this.state.pipe(
     distinctUntilChanged((a, b) => a.status === b.status && a.reason === b.reason),
   );
@@ -35,12 +39,22 @@ export abstract class BaseLink implements VehicleLink {
     this.setState('down', 'closed');
     this.state.complete();
     this.data.complete();
+    this.restarted.complete();
   }
 
   protected setState(status: LinkStatus, reason?: string): void {
     if (this.state.closed) return;
+    const again = status === 'up' && this.wasUp && this.state.value.status !== 'up';
     this.state.next(reason === undefined ? { status } : { status, reason });
-    if (status === 'up') this.retryDelay = FIRST_RETRY_MS;
+    if (status !== 'up') return;
+    this.retryDelay = FIRST_RETRY_MS;
+    this.wasUp = true;
+    if (again) this.restart('the link reconnected');
+  }
+
+  /** What arrives from now on does not continue the stream before it. */
+  protected restart(why: string): void {
+    this.restarted.next(why);
   }
 
   protected receive(chunk: Buffer): void {

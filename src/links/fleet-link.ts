@@ -25,6 +25,8 @@ export interface FleetTls {
 const TOPIC = /^mavgate\/([^/]+)\/(\d+)\/([A-Z0-9_]+|event)$/;
 
 export class FleetLink extends BaseLink {
+  /** Each broker message becomes one whole frame. */
+  override readonly wholeFrames = true;
   private client: MqttClient | null = null;
   /** "site/sysid" → fleet system id, in the order vehicles were first heard. */
   private readonly ids = new Map<string, number>();

@@ -27,6 +27,16 @@ export interface VehicleLink {
   readonly endpoint: Endpoint;
   /** Byte chunks as they arrive. */
   readonly data$: Observable<Buffer>;
+  /**
+   * Each chunk holds whole frames only (a UDP datagram, a simulated or replayed frame): a
+   * frame never continues in the next chunk, so a decoder need not wait for one to.
+   */
+  readonly wholeFrames: boolean;
+  /**
+   * The byte stream started again, so what follows does not continue what came before:
+   * the link reconnected, a replayed recording wrapped. The reason, in words.
+   */
+  readonly restarts$: Observable<string>;
   /** connecting → up → down/error → connecting …; replays the current state to new subscribers. */
   readonly state$: Observable<LinkState>;
   readonly counters: LinkCounters;

@@ -69,6 +69,8 @@ async function fileSpan(path: string): Promise<{ size: number; span: { firstUs: 
 }
 
 export class ReplayLink extends BaseLink {
+  /** Recorded frames are played whole. */
+  override readonly wholeFrames = true;
   readonly progress: ReplayProgress = { playedUs: 0, totalUs: null, playedBytes: 0, totalBytes: 0, frames: 0, loops: 0 };
   private queue: { timeUs: number; bytes: Buffer; offset: number }[] = [];
   /** The recorded time of the last frame played, for the forward-only clock. */
@@ -203,6 +205,7 @@ export class ReplayLink extends BaseLink {
   private atEnd(): void {
     if (this.options.loop) {
       this.progress.loops++;
+      this.restart('the recording started again');
       this.play();
       return;
     }

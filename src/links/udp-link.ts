@@ -16,6 +16,8 @@ const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 type NetworkEndpoint = Extract<Endpoint, { host: string }>;
 
 export class UdpLink extends BaseLink {
+  /** Frames never span datagrams. */
+  override readonly wholeFrames = true;
   private socket: Socket | null = null;
   private peer: { address: string; port: number } | null = null;
 

@@ -29,7 +29,7 @@ export abstract class ChunkScanner {
   protected abstract onTruncatedEnd(tail: Buffer, streamOffset: number): void;
 
   push(chunk: Uint8Array): void {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = asBuffer(chunk);
     this.chunkStart = this.stats.bytes;
     this.stats.bytes += buf.length;
     let pos = 0;
@@ -40,6 +40,19 @@ export abstract class ChunkScanner {
     const stop = this.scan(buf, pos, buf.length, buf.length, false);
     // The only copy of the fast path: the head of a unit that the next chunk completes.
     if (stop < buf.length) this.carry = Buffer.from(buf.subarray(stop));
+  }
+
+  /**
+   * A chunk that holds whole units and nothing more (a UDP datagram: frames never span
+   * datagrams). A unit still incomplete at its end never completes, so nothing waits for
+   * the next chunk: the bytes after a false start marker are read at once.
+   */
+  pushWhole(chunk: Uint8Array): void {
+    this.end();
+    const buf = asBuffer(chunk);
+    this.chunkStart = this.stats.bytes;
+    this.stats.bytes += buf.length;
+    this.scan(buf, 0, buf.length, buf.length, true);
   }
 
   /** End of the stream: what is still incomplete never will be. */
@@ -54,6 +67,32 @@ export abstract class ChunkScanner {
   /** Bytes held back waiting for the rest of a unit. */
   get pendingBytes(): number {
     return this.carry?.length ?? 0;
+  }
+
+  /** Forgets the bytes held back (the stream they belonged to is gone); returns how many. */
+  protected dropCarried(): number {
+    const n = this.carry?.length ?? 0;
+    this.carry = null;
+    return n;
+  }
+
+  /** The bytes held back, starting with the unit that waits for the rest of its bytes. */
+  protected get carried(): Buffer | null {
+    return this.carry;
+  }
+
+  /**
+   * Gives up the unit the carried bytes start with, as if the stream had ended after it,
+   * and reads what follows it as usual (keeping a later incomplete unit waiting).
+   */
+  protected giveUpFirstCarried(): void {
+    const tail = this.carry;
+    if (tail === null) return;
+    this.carry = null;
+    this.chunkStart = this.stats.bytes - tail.length;
+    const after = this.scan(tail, 0, 1, tail.length, true);
+    const stop = this.scan(tail, after, tail.length, tail.length, false);
+    if (stop < tail.length) this.carry = tail.subarray(stop);
   }
 
   /**
@@ -79,4 +118,8 @@ export abstract class ChunkScanner {
     }
     return stop - tail.length;
   }
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

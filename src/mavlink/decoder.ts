@@ -85,6 +85,38 @@ export class FrameDecoder extends ChunkScanner {
   }
 
   /**
+   * The stream went quiet while a candidate frame waits for the rest of its bytes. If a
+   * checksum-valid frame starts after the candidate's marker, the candidate cannot be real
+   * (that frame would lie inside it): it is given up and the frames behind it are handed
+   * on now instead of when enough bytes arrive to fill its claimed length, which on a
+   * quiet link may be never. A candidate with nothing complete behind it keeps waiting: it
+   * may be a real frame whose last bytes are still on their way.
+   */
+  idle(): void {
+    let tail = this.carried;
+    while (tail !== null && this.verifiedFrameAfterStart(tail)) {
+      this.giveUpFirstCarried();
+      tail = this.carried;
+    }
+  }
+
+  /**
+   * The stream started again (a reconnect, a replay that wrapped): what was held back will
+   * never be completed, and every source's numbering starts afresh.
+   */
+  restart(): void {
+    this.stats.bytesSkipped += this.dropCarried();
+    this.stats.sequence.restart();
+  }
+
+  private verifiedFrameAfterStart(tail: Buffer): boolean {
+    for (let q = 1; q < tail.length; q++) {
+      if (isStartMarker(tail[q]) && checkFrame(this.registry, tail, q, tail.length, this.probe) === VERIFIED) return true;
+    }
+    return false;
+  }
+
+  /**
    * An unknown message cannot be checksummed, so it is passed on only when the bytes
    * after it start another frame (or there are no bytes after it yet), its incompat
    * flags are understood, and no checksum-valid frame starts inside it. A frame that

@@ -31,6 +31,30 @@ export class SequenceTracker {
     this.received![key]!++;
   }
 
+  /**
+   * A frame whose checksum could not be checked (a message id the registry does not
+   * know): it still took a sequence number, so it counts for a source already known from
+   * checked frames. It cannot introduce a source: its header may be garbage.
+   */
+  observeUnverified(sysid: number, compid: number, seq: number): void {
+    if (this.last !== null && this.last[(sysid << 8) | compid]! >= 0) this.observe(sysid, compid, seq);
+  }
+
+  /** The newest sequence number seen from a source, or -1. */
+  lastSeq(sysid: number, compid: number): number {
+    return this.last?.[(sysid << 8) | compid] ?? -1;
+  }
+
+  /**
+   * The next frame of these sources (all, without an argument) does not continue the
+   * numbering of the last one: the link reconnected, a replay started again. Counts stay.
+   */
+  restart(sources?: Iterable<number>): void {
+    if (this.last === null) return;
+    if (!sources) this.last.fill(-1);
+    else for (const key of sources) this.last[key] = -1;
+  }
+
   private allocate(): void {
     this.last = new Int16Array(SOURCES).fill(-1);
     this.received = new Uint32Array(SOURCES);
@@ -74,6 +98,7 @@ export class DecoderStats {
   countFrame(frame: { version: 1 | 2; verified: boolean; incompatFlags: number; sysid: number; compid: number; seq: number }): void {
     if (!frame.verified) {
       this.unknown++;
+      this.sequence.observeUnverified(frame.sysid, frame.compid, frame.seq);
       return;
     }
     if (frame.version === 2) this.framesV2++;

@@ -122,6 +122,7 @@ export class Router {
       return;
     }
     if (frame.verified) this.sequence.observe(frame.sysid, frame.compid, frame.seq);
+    else this.sequence.observeUnverified(frame.sysid, frame.compid, frame.seq);
     for (const listener of this.listeners) {
       try {
         listener(frame, from);

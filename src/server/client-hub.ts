@@ -235,9 +235,14 @@ export class ClientHub {
     return this.rendered.json;
   }
 
-  /** Raw MAVLink bytes from a stream client (TCP, UDP). */
+  /** Raw MAVLink bytes from a stream client (TCP). */
   receiveRaw(session: ClientSession, chunk: Buffer): void {
     session.decoder.push(chunk);
+  }
+
+  /** One UDP datagram from a ground station: whole frames, never continued in the next one. */
+  receiveDatagram(session: ClientSession, datagram: Buffer): void {
+    session.decoder.pushWhole(datagram);
   }
 
   /** One WebSocket binary message: one or more whole frames. */
@@ -427,6 +432,9 @@ export class ClientHub {
     this.lease.expire();
     for (const t of this.lastStatusText.keys()) if (!this.sessions.has(t.split(':')[0]!)) this.lastStatusText.delete(t);
     for (const session of [...this.sessions.values()]) {
+      // A stream client gone quiet with a candidate frame waiting: see whether it can still be real.
+      if (session.decoder.pendingBytes > 0 && session.decoder.stats.bytes === session.bytesAtLastSweep) session.decoder.idle();
+      session.bytesAtLastSweep = session.decoder.stats.bytes;
       const { queue } = session;
       // Bytes sent around the queue (replies) can fill the transport with no flush of ours to wait for.
       queue.pump();

@@ -61,6 +61,8 @@ export class ClientSession {
   private readonly filterCache = new Map<number, boolean>();
   readonly connectedAt = new Date();
   closed = false;
+  /** Bytes received when the hub last looked for quiet clients. */
+  bytesAtLastSweep = 0;
 
   constructor(
     readonly id: string,

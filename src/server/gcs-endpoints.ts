@@ -79,7 +79,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
         this.peers.set(key, peer);
       }
       peer.lastSeen = Date.now();
-      this.hub.receiveRaw(peer.session, msg);
+      this.hub.receiveDatagram(peer.session, msg);
     });
     this.timer = setInterval(() => {
       for (const [key, peer] of this.peers) {

@@ -4,6 +4,8 @@ import { assertGrant, type InProcessGrant } from '../residency/gate.js';
 import { SimVehicle, type SimOptions } from './sim-vehicle.js';
 
 export class SimLink extends BaseLink {
+  /** The vehicle hands over one whole frame at a time. */
+  override readonly wholeFrames = true;
   readonly vehicle: SimVehicle;
 
   constructor(id: string, grant: InProcessGrant, options: SimOptions = {}) {

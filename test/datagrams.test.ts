@@ -1,0 +1,115 @@
+/**
+ * Frames per datagram and quiet streams, over real loopback sockets: a damaged frame must
+ * never hold back the valid frames after it, whether they come in the next UDP datagram
+ * or on a TCP stream that then goes quiet.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Gateway } from '../src/gateway/gateway.js';
+import { parseEndpoint } from '../src/links/endpoint.js';
+import type { UdpLink } from '../src/links/udp-link.js';
+import { type Frame, MAV_RESULT } from '../src/mavlink/index.js';
+import { HAS_CORPUS, NO_CORPUS_REASON, readCorpus, readJsonLinesGz } from './helpers/corpus.js';
+import { decksPerTest } from './helpers/clients.js';
+import { frame, heartbeat } from './helpers/frames.js';
+import { GroundStation } from './helpers/gcs.js';
+import { until } from './helpers/wait.js';
+
+/** A damaged MAVLink 1 frame, as seen on a real link: its 0xFE sequence byte reads as the start of a 263-byte frame. */
+const DAMAGED = Buffer.from('fe05feff008effffffff01f43b', 'hex');
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+async function gatewayOn(endpoint: string): Promise<{ gateway: Gateway; seqs: number[] }> {
+  const gateway = new Gateway({ links: [parseEndpoint(endpoint)] });
+  await gateway.start();
+  cleanup.push(() => gateway.stop());
+  const seqs: number[] = [];
+  gateway.router.onFrame((f: Frame) => { if (f.name === 'HEARTBEAT') seqs.push(f.seq); });
+  return { gateway, seqs };
+}
+
+async function udpSender(): Promise<UdpSocket> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise((resolve) => socket.close(() => resolve())));
+  return socket;
+}
+
+describe('a vehicle link over UDP', () => {
+  it('reads each datagram as whole frames: heartbeats after a damaged frame arrive at once', async () => {
+    const { gateway, seqs } = await gatewayOn('udp-listen:127.0.0.1:0');
+    const port = (gateway.links[0]!.link as UdpLink).localPort;
+    const vehicle = await udpSender();
+    vehicle.send(DAMAGED, port, '127.0.0.1');
+    for (let seq = 1; seq <= 3; seq++) vehicle.send(heartbeat(seq), port, '127.0.0.1');
+    // Without the datagram boundary the three heartbeats wait for ~250 more bytes, which never come.
+    await until(() => seqs.length === 3, 'three heartbeats behind the damaged frame', 2000);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect(gateway.links[0]!.decoder.pendingBytes).toBe(0);
+  });
+
+  it.skipIf(!HAS_CORPUS)(`relays every frame of a real log with 1,314 bad-checksum frames, its last ones included${HAS_CORPUS ? '' : ` (${NO_CORPUS_REASON})`}`, async () => {
+    const { gateway } = await gatewayOn('udp-listen:127.0.0.1:0');
+    const link = gateway.links[0]!.link as UdpLink;
+    // The log's last 3,000 records, one frame per datagram, as a radio bridge or a replay sends them.
+    const log = readCorpus('tlog', 'arducopter_2015-07-05_v1.tlog');
+    const records = readJsonLinesGz<{ offset: number; len: number; v: number; ok: boolean }>('tlog', 'arducopter_2015-07-05_v1.expected.jsonl.gz')
+      .slice(-3000).filter((r) => r.offset + 8 + 8 + r.len <= log.length);
+    const want = records.filter((r) => r.ok).length;
+    let got = 0;
+    gateway.router.onFrame((f) => { if (f.verified) got++; });
+    const vehicle = await udpSender();
+    let sent = 0;
+    for (let i = 0; i < records.length; i += 100) {
+      for (const r of records.slice(i, i + 100)) {
+        const bytes = log.subarray(r.offset + 8, r.offset + 8 + (r.v === 2 ? 12 : 8) + r.len);
+        vehicle.send(bytes, link.localPort, '127.0.0.1');
+        sent += bytes.length;
+      }
+      await until(() => link.counters.bytesIn === sent, 'the link receiving every datagram');
+    }
+    await until(() => got === want, `all ${want} frames the reference decoder accepts`, 3000);
+  });
+});
+
+describe('a vehicle link over TCP (a stream)', () => {
+  it('hands on frames held behind a false start marker once the stream goes quiet', async () => {
+    const server: Server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const connected = once(server, 'connection') as Promise<[Socket]>;
+    const port = (server.address() as { port: number }).port;
+    const { seqs } = await gatewayOn(`tcp:127.0.0.1:${port}`);
+    const [vehicle] = await connected;
+    cleanup.push(async () => { vehicle.destroy(); });
+    vehicle.write(Buffer.concat([DAMAGED, heartbeat(1), heartbeat(2), heartbeat(3)]));
+    // Nothing more comes: the candidate claiming 263 bytes must not hold the heartbeats forever.
+    await until(() => seqs.length === 3, 'three heartbeats once the stream is quiet', 2000);
+    expect(seqs).toEqual([1, 2, 3]);
+    vehicle.write(heartbeat(4));
+    await until(() => seqs.length === 4, 'the stream carrying on');
+  });
+});
+
+describe('a ground station on a UDP endpoint', () => {
+  const deck = decksPerTest();
+
+  it('reads its datagrams as whole frames: a command after a damaged datagram is answered at once', async () => {
+    const d = await deck({ gcs: [{ endpoint: parseEndpoint('udp-listen:127.0.0.1:0') as never }] });
+    const gcs = await GroundStation.open(d.services!.gcs[0]!.localPort);
+    cleanup.push(() => gcs.close());
+    const ack = gcs.next('COMMAND_ACK', (f) => f.command === 400, 2000);
+    gcs.sendBytes(DAMAGED);
+    gcs.sendBytes(frame({ name: 'COMMAND_LONG', fields: { target_system: 1, target_component: 1, command: 400, param1: 1 } }, { sysid: 255, compid: 190 }));
+    // An anonymous peer is an observer: the command is refused, and the refusal proves it was read.
+    expect((await ack).fields!.result).toBe(MAV_RESULT.DENIED);
+  });
+});
