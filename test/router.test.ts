@@ -92,12 +92,32 @@ describe('Router', () => {
     // Commands to the vehicle go out through both radios.
     const cmd = decodeAll(registry, frame(command(1, 1), { sysid: 255, compid: 190 })).frames[0]!;
     router.route(cmd, gcs.port);
-    // radio2 also got radio1's first copy of the heartbeat (links relay to each other); radio2's copy was dropped.
-    expect([radio1.got.length, radio2.got.length]).toEqual([1, 2]);
-    expect(radio1.got[0]!.equals(cmd.bytes()) && radio2.got[1]!.equals(cmd.bytes())).toBe(true);
+    // Neither radio got the vehicle's heartbeat back: radio2 had heard the vehicle by the time radio1's copy could go to it.
+    expect([radio1.got.length, radio2.got.length]).toEqual([1, 1]);
+    expect(radio1.got[0]!.equals(cmd.bytes()) && radio2.got[0]!.equals(cmd.bytes())).toBe(true);
     now += 150;
     router.route(hb, radio2.port); // same bytes, outside the window: a new frame
     expect(gcs.got).toHaveLength(2);
+    expect(radio1.got).toHaveLength(1); // the vehicle was seen behind radio1: never sent there
+  });
+
+  it('never sends a frame to an endpoint behind which its source was seen, and sends a new source on to a link that turns out not to hear it', () => {
+    let now = 1000;
+    const { endpoint, send } = setup({ dedupWindowMs: 100, now: () => now });
+    const [radio, companion, gcs] = [endpoint('radio'), endpoint('companion'), endpoint('gcs', 'client')];
+    const seqs = (e: TestEndpoint) => e.got.map((b) => b[4]);
+    send(radio, heartbeatFrom, { sysid: 1, compid: 1, seq: 0 });
+    // A new source's frame to another link waits one dedup window: that link may be a second radio to the same vehicle.
+    expect([seqs(companion), seqs(gcs)]).toEqual([[], [0]]);
+    now += 150;
+    send(radio, heartbeatFrom, { sysid: 1, compid: 1, seq: 1 });
+    // The companion never heard system 1: it gets both heartbeats, in order.
+    expect(seqs(companion)).toEqual([0, 1]);
+    send(companion, heartbeatFrom, { sysid: 1, compid: 1, seq: 2 }); // system 1 is behind the companion too, after all
+    send(radio, heartbeatFrom, { sysid: 1, compid: 1, seq: 3 });
+    expect(seqs(companion)).toEqual([0, 1]);
+    expect(seqs(radio)).toEqual([]);
+    expect(seqs(gcs)).toEqual([0, 1, 2, 3]);
   });
 
   it('counts loss per vehicle over the merged stream', () => {

@@ -6,12 +6,16 @@
  * - a frame with target_system 0 (or no target) goes everywhere;
  * - a targeted frame goes only to the endpoints behind which its target was seen
  *   (target_component 0: any component of that system);
- * - a frame never goes back where it came from;
- * - a copy arriving through a redundant link within the dedup window is dropped.
+ * - a frame never goes back where it came from, nor to any endpoint behind which its
+ *   source (sysid, compid) has been seen: two radios to one vehicle never echo its own
+ *   telemetry to it over the other radio;
+ * - a copy arriving through a redundant link within the dedup window is dropped (its
+ *   source is learned first, so the rule above holds for the link it came through).
  * Forwarding hands out the bytes as they arrived; nothing here decodes a payload.
  */
 import { type Frame, type MessageRegistry, SequenceTracker } from '../mavlink/index.js';
 import { Deduplicator } from './dedup.js';
+import { NewSourceHold } from './new-source-hold.js';
 import { TargetReader } from './targets.js';
 
 export type EndpointRole = 'link' | 'client' | 'gateway';
@@ -73,6 +77,8 @@ export class Router {
   private readonly listeners: FrameListener[] = [];
   private readonly targets: TargetReader;
   private readonly dedup: Deduplicator | null;
+  /** With deduplication: a new source's frames on their way to another link wait until that link could have heard it. */
+  private readonly hold: NewSourceHold | null;
   private readonly now: () => number;
   private readonly onListenerError: (err: unknown) => void;
   /** Sequence-gap loss per source over the merged, deduplicated stream: loss per vehicle. */
@@ -84,6 +90,9 @@ export class Router {
     this.targets = new TargetReader(registry);
     this.dedup = options.dedupWindowMs ? new Deduplicator(options.dedupWindowMs) : null;
     this.now = options.now ?? Date.now;
+    this.hold = options.dedupWindowMs
+      ? new NewSourceHold(options.dedupWindowMs, this.now, (port, bytes) => { if (this.ports.includes(port)) this.send(port, bytes); })
+      : null;
     this.onListenerError = options.onListenerError ?? ((err) => { throw err; });
   }
 
@@ -114,12 +123,19 @@ export class Router {
 
   route(frame: Frame, from: RoutePort): void {
     from.framesIn++;
+    const source = (frame.sysid << 8) | frame.compid;
     // Learn before deduplicating, so that both redundant links know the vehicle is behind them.
-    from.sources.add((frame.sysid << 8) | frame.compid);
+    from.sources.add(source);
     from.systems.add(frame.sysid);
-    if (this.dedup && this.dedup.isDuplicate(frame, this.now())) {
-      from.duplicates++;
-      return;
+    let holdForLinks = false;
+    if (this.dedup) {
+      const now = this.now();
+      this.hold!.release();
+      if (this.dedup.isDuplicate(frame, now)) {
+        from.duplicates++;
+        return;
+      }
+      holdForLinks = from.endpoint.role === 'link' && this.hold!.isNew(source, now);
     }
     if (frame.verified) this.sequence.observe(frame.sysid, frame.compid, frame.seq);
     else this.sequence.observeUnverified(frame.sysid, frame.compid, frame.seq);
@@ -135,7 +151,7 @@ export class Router {
     let bytes: Buffer | null = null;
     let delivered = false;
     for (const port of this.ports) {
-      if (port === from || !port.accepts(system, component)) continue;
+      if (port === from || port.sources.has(source) || !port.accepts(system, component)) continue;
       delivered = true;
       const filter = port.endpoint.filter;
       const out = filter ? filter(frame) : undefined;
@@ -143,9 +159,14 @@ export class Router {
         port.withheld++;
         continue;
       }
-      if (port.endpoint.send(out ?? (bytes ??= frame.bytes()))) port.framesOut++;
-      else port.sendDropped++;
+      if (holdForLinks && port.endpoint.role === 'link') this.hold!.hold(port, source, out ?? (bytes ??= frame.bytes()));
+      else this.send(port, out ?? (bytes ??= frame.bytes()));
     }
     if (system !== 0 && !delivered) this.unroutable++;
+  }
+
+  private send(port: RoutePort, bytes: Buffer): void {
+    if (port.endpoint.send(bytes)) port.framesOut++;
+    else port.sendDropped++;
   }
 }
