@@ -122,3 +122,16 @@ describe('FrameEncoder', () => {
     expect(enc.encode({ name: 'HEARTBEAT' }, { sysid: 1, compid: 1, version: 2 })[0]).toBe(0xfd);
   });
 });
+
+describe('STATUSTEXT chunks', () => {
+  it('sends a text of up to 50 characters whole with id 0, a longer one in 50-character chunks sharing an id, an empty chunk after an exact multiple', async () => {
+    const { statusTextChunks, StatusTextIds } = await import('../src/mavlink/index.js');
+    expect(statusTextChunks('x'.repeat(50), 7)).toEqual([{ text: 'x'.repeat(50), id: 0, chunk_seq: 0 }]);
+    expect(statusTextChunks('a'.repeat(50) + 'b'.repeat(20), 7)).toEqual([{ text: 'a'.repeat(50), id: 7, chunk_seq: 0 }, { text: 'b'.repeat(20), id: 7, chunk_seq: 1 }]);
+    expect(statusTextChunks('c'.repeat(100), 9).map((c) => [c.text.length, c.chunk_seq])).toEqual([[50, 0], [50, 1], [0, 2]]);
+    const ids = new StatusTextIds();
+    const seen = Array.from({ length: 65536 }, () => ids.next());
+    expect(seen.includes(0)).toBe(false);
+    expect([seen[0], seen[65534], seen[65535]]).toEqual([1, 65535, 1]);
+  });
+});

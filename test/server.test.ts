@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { MAV_RESULT } from '../src/mavlink/index.js';
 import { frame } from './helpers/frames.js';
 import { decksPerTest, heartbeat } from './helpers/clients.js';
-import { waitFor } from './helpers/wait.js';
+import { until, waitFor } from './helpers/wait.js';
 
 const deck = decksPerTest();
 
@@ -94,6 +94,14 @@ describe('REST', () => {
     expect(await d.http('POST', '/v1/mavlink', { token, body: 'x'.repeat(20_000) })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/too large/) } });
     expect(await d.http('POST', '/v1/mavlink', { token, body: heartbeat() })).toMatchObject({ status: 200, text: expect.stringMatching(/^Ok\(\d+\)$/) });
   });
+
+  it('lists a REST caller among the clients while it is active, and not after it has been quiet a while', async () => {
+    const d = await deck({ tokens: [{ name: 'alice', role: 'pilot' }], hub: { restIdleMs: 300 } });
+    expect(await d.http('POST', '/v1/mavlink', { token: d.tokens.alice!, body: heartbeat() })).toMatchObject({ status: 200 });
+    expect((await d.http('GET', '/v1/stats', { token: d.tokens.alice! })).body).toMatchObject({ clients: [{ kind: 'rest', name: 'alice' }] });
+    await until(() => d.hub.sessions.size === 0, 'the quiet REST caller to be forgotten', 3000);
+    expect(((await d.http('GET', '/v1/stats', { token: d.tokens.alice! })).body as { clients: { kind: string }[] }).clients.filter((c) => c.kind === 'rest')).toEqual([]);
+  });
 });
 
 describe('raw MAVLink WebSocket', () => {
@@ -135,7 +143,7 @@ describe('who gets in', () => {
   it('with no tokens, lets loopback clients in as observers', async () => {
     const d = await deck();
     const client = await d.connect('/v1/ws/mavlink');
-    expect(JSON.parse(await client.request(heartbeat())).error).toMatch(/observers receive telemetry only/);
+    expect(await client.refusal(heartbeat())).toMatch(/^observers receive telemetry only/);
     await client.telemetry('ATTITUDE');
   });
 

@@ -12,5 +12,6 @@ export const MAV_CMD = {
   SET_MESSAGE_INTERVAL: 511, REQUEST_MESSAGE: 512,
 } as const;
 export const MAV_DATA_STREAM = { ALL: 0 } as const;
-export const MAV_MISSION_RESULT = { ACCEPTED: 0, INVALID_SEQUENCE: 13 } as const;
+export const MAV_MISSION_RESULT = { ACCEPTED: 0, INVALID_SEQUENCE: 13, DENIED: 14 } as const;
+export const MAV_SEVERITY = { CRITICAL: 2, WARNING: 4, NOTICE: 5, INFO: 6 } as const;
 export const MAV_PARAM_TYPE = { UINT8: 1, INT8: 2, INT16: 4, INT32: 6, REAL32: 9 } as const;

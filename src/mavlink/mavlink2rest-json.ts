@@ -24,6 +24,8 @@ interface FieldSpec {
   /** The key in the JSON: the field name, or `mavtype` for a field named `type`. */
   key: string;
   render: Render;
+  /** For an enum field: the values the XML names. */
+  named?: Readonly<Record<number, string>>;
 }
 
 function renderer(def: MessageDef, field: MessageDef['fields'][number]): Render {
@@ -45,7 +47,11 @@ const specs = new WeakMap<MessageDef, FieldSpec[]>();
 function specOf(def: MessageDef): FieldSpec[] {
   let spec = specs.get(def);
   if (!spec) {
-    spec = def.fields.map((f) => ({ name: f.name, key: f.name === 'type' ? 'mavtype' : f.name, render: renderer(def, f) }));
+    spec = def.fields.map((f) => {
+      const info = FIELD_ENUMS[`${def.name}.${f.name}`];
+      const named = info && !info.bitmask ? ENUMS[info.enum]?.entries ?? {} : undefined;
+      return { name: f.name, key: f.name === 'type' ? 'mavtype' : f.name, render: renderer(def, f), ...(named ? { named } : {}) };
+    });
     specs.set(def, spec);
   }
   return spec;
@@ -58,11 +64,30 @@ export function renderMessage(def: MessageDef, fields: Fields): Mavlink2RestMess
   return message;
 }
 
-/** The frame in mavlink2rest's JSON shape, or null for a message id the registry does not know. */
-export function toMavlink2Rest(frame: Frame): Mavlink2RestMessage | null {
+/** True when every enum field holds a value the MAVLink XML names. */
+function namesEveryEnum(def: MessageDef, fields: Fields): boolean {
+  for (const f of specOf(def)) {
+    const v = fields[f.name];
+    if (f.named && typeof v === 'number' && f.named[v] === undefined) return false;
+  }
+  return true;
+}
+
+export interface RenderOptions {
+  /**
+   * Leave out a message with an enum value the XML does not name (a COMMAND_ACK for
+   * SET_MODE, whose `command` is the message id 11): mavlink2rest 0.11 drops such a message,
+   * and Cockpit's types hold enum values as names only.
+   */
+  namedEnumsOnly?: boolean;
+}
+
+/** The frame in mavlink2rest's JSON shape, or null for a message id the registry does not know (or, with `namedEnumsOnly`, an unnamed enum value). */
+export function toMavlink2Rest(frame: Frame, options: RenderOptions = {}): Mavlink2RestMessage | null {
   const def = frame.message;
   const fields = frame.decode();
   if (!def || !fields) return null;
+  if (options.namedEnumsOnly && !namesEveryEnum(def, fields)) return null;
   return { header: { system_id: frame.sysid, component_id: frame.compid, sequence: frame.seq }, message: renderMessage(def, fields) };
 }
 
@@ -71,10 +96,10 @@ export function toMavlink2Rest(frame: Frame): Mavlink2RestMessage | null {
  * redacted copy) to its mavlink2rest JSON text; null for a message id the registry does
  * not know.
  */
-export function jsonRenderer(registry: MessageRegistry): (bytes: Buffer) => string | null {
+export function jsonRenderer(registry: MessageRegistry, options: RenderOptions = {}): (bytes: Buffer) => string | null {
   let rendered: string | null = null;
   const decoder = new FrameDecoder(registry, (frame) => {
-    const message = toMavlink2Rest(frame);
+    const message = toMavlink2Rest(frame, options);
     rendered = message ? JSON.stringify(message) : null;
   });
   return (bytes) => {

@@ -12,6 +12,11 @@ export function msgidOf(bytes: Uint8Array): number {
   return bytes[0] === MAGIC_V2 ? bytes[7]! | (bytes[8]! << 8) | (bytes[9]! << 16) : bytes[5]!;
 }
 
+/** The sequence number of a whole frame's bytes. */
+export function seqOf(bytes: Uint8Array): number {
+  return bytes[0] === MAGIC_V2 ? bytes[4]! : bytes[2]!;
+}
+
 /** (sysid << 8 | compid) of a whole frame's bytes. */
 export function sourceOf(bytes: Uint8Array): number {
   return bytes[0] === MAGIC_V2 ? (bytes[5]! << 8) | bytes[6]! : (bytes[3]! << 8) | bytes[4]!;

@@ -71,8 +71,20 @@ export interface HeartbeatStatus {
   mode: string;
 }
 
+/** A parameter as the component last reported it (PARAM_VALUE). */
+export interface ParameterValue {
+  value: number;
+  type: number;
+  index: number;
+  count: number;
+}
+
+const PARAM_VALUE_ID = 22;
+
 export class ComponentState {
   readonly messages = new Map<number, MessageEntry>();
+  /** Its parameters by name, as last reported: what a refused write is answered with (the value stays). */
+  readonly parameters = new Map<string, ParameterValue>();
   heartbeat: HeartbeatStatus | null = null;
   lastHeartbeatAt = 0;
   lost = false;
@@ -120,6 +132,10 @@ export class VehicleStateStore {
     }
     entry.update(frame, now);
     if (frame.msgid === 0 && frame.verified) this.heartbeat(component, frame, now);
+    else if (frame.msgid === PARAM_VALUE_ID && frame.verified) {
+      const f = frame.decode()!;
+      component.parameters.set(f.param_id as string, { value: f.param_value as number, type: f.param_type as number, index: f.param_index as number, count: f.param_count as number });
+    }
   }
 
   private heartbeat(component: ComponentState, frame: Frame, now: number): void {

@@ -6,7 +6,8 @@
  * back to that client alone; control changes and refusals go to the log and the audit log.
  */
 import {
-  type Frame, FrameDecoder, FrameEncoder, MAV_RESULT, MessageEncodeError, type MessageRegistry, msgidOf, SECRET_MESSAGE_IDS, sourceOf, withSequence,
+  encodeFrame, type Frame, FrameDecoder, FrameEncoder, MAV_SEVERITY, MessageEncodeError, type MessageRegistry, msgidOf, type OutgoingMessage, SECRET_MESSAGE_IDS,
+  seqOf, sourceOf, statusTextChunks, StatusTextIds, withSequence,
 } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
@@ -16,6 +17,8 @@ import { ControlLease, type ControlEvent, type LeaseHolder } from './control-lea
 import { fromMavlink2Rest, jsonRenderer, Mavlink2RestError } from '../mavlink/mavlink2rest-json.js';
 import { DEFAULT_QUEUE, OutboundQueue, type ClientTransport, type QueueOptions } from './outbound-queue.js';
 import { commandName, DEFAULT_PERMISSIONS, type PermissionSettings, Permissions } from './permissions.js';
+import { type Ids, refusalAnswer, replySource } from './refusal-answers.js';
+import { ReplySlots } from './reply-slots.js';
 import { type Principal, sourceAllowed } from './tokens.js';
 
 export interface ClientHubOptions {
@@ -32,6 +35,8 @@ export interface ClientHubOptions {
   queue: QueueOptions;
   /** A client whose queue has not moved for this long is disconnected. */
   stallTimeoutMs: number;
+  /** A REST caller that sent nothing for this long is no longer listed as a client. */
+  restIdleMs: number;
 }
 
 export const DEFAULT_HUB: ClientHubOptions = {
@@ -41,6 +46,7 @@ export const DEFAULT_HUB: ClientHubOptions = {
   rateLimit: { perSecond: 100, burst: 200 },
   queue: DEFAULT_QUEUE,
   stallTimeoutMs: 10_000,
+  restIdleMs: 60_000,
 };
 
 /** What the hub needs of the gateway (the gate can be replaced by a reload). */
@@ -71,7 +77,11 @@ const KEEP = /^(COMMAND_ACK|STATUSTEXT|MISSION_.*|PARAM_.*|LOG_.*|FILE_TRANSFER_
 const MAX_JSON_BYTES = 16 * 1024;
 /** WebSocket close code (application range) for a client whose token expired, was removed or rotated: sign in again. */
 export const CLOSE_CREDENTIALS_ENDED = 4001;
-const MAV_SEVERITY_WARNING = 4;
+const HEARTBEAT_ID = 0;
+/** How long a reply in a vehicle's name waits for a telemetry frame of that vehicle whose place (and number) to take. */
+const REPLY_WAIT_MS = 500;
+/** The same refusal's reason goes to a client as a status text at most this often. */
+const STATUS_TEXT_EVERY_MS = 5000;
 
 export class ClientHub {
   readonly sessions = new Map<string, ClientSession>();
@@ -96,6 +106,9 @@ export class ClientHub {
   private readonly timer: NodeJS.Timeout;
   private readonly lastStatusText = new Map<string, number>();
   private readonly unwatchPolicy: () => void;
+  private readonly statusTextIds = new StatusTextIds();
+  /** JSON for the /v1/ws/mavlink clients of a reply made for one of them. */
+  private readonly renderReply: (bytes: Buffer) => string | null;
 
   constructor(private readonly context: HubContext, options: Partial<ClientHubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
@@ -105,7 +118,9 @@ export class ClientHub {
     for (const def of registry) if (def.id < 65536 && KEEP.test(def.name)) this.keep[def.id] = 1;
     this.encoder = new FrameEncoder(registry);
     this.outlet = new FrameDecoder(registry, (frame) => context.router.route(frame, this.routingFrom!.port));
-    this.render = jsonRenderer(registry);
+    // Cockpit's types hold enum values as names: a message with an unnamed one is left out, as mavlink2rest does.
+    this.render = jsonRenderer(registry, { namedEnumsOnly: true });
+    this.renderReply = jsonRenderer(registry, { namedEnumsOnly: true });
     this.lease = new ControlLease(this.options.controlTimeoutMs, (e) => this.onControl(e), this.now);
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
@@ -133,7 +148,8 @@ export class ClientHub {
   /** A new client: attached to the router with its role's residency filter, and audited. */
   open(kind: ClientKind, transport: ClientTransport | null, principal: Principal, address: string, hooks: SessionHooks, options: OpenOptions = {}): ClientSession {
     const id = `client${this.nextId++}`;
-    const { filter, meter } = this.gate.egressForRole(principal.role, this.context.registry);
+    const { registry } = this.context;
+    const { filter, meter } = this.gate.egressForRole(principal.role, registry);
     const queue = new OutboundQueue(transport ?? { write: () => {}, buffered: () => 0 }, this.options.queue, this.now);
     let session!: ClientSession;
     const port = this.context.router.attach({
@@ -145,9 +161,10 @@ export class ClientHub {
       send: (bytes) => (kind === 'rest' ? true : this.deliver(session, bytes)),
     });
     const decoder = new FrameDecoder(this.context.registry, (frame) => this.judgeAndRoute(session, frame));
+    const replies = new ReplySlots((message, source, seq) => encodeFrame(registry, message, { sysid: source >> 8, compid: source & 0xff, seq }), REPLY_WAIT_MS);
     session = new ClientSession(
       id, kind, principal, address, queue, port, meter, decoder, new RateLimiter(this.options.rateLimit, this.now), hooks,
-      options.filter ?? null, options.autoControl ?? this.options.controlMode === 'auto',
+      options.filter ?? null, options.autoControl ?? this.options.controlMode === 'auto', replies, this.now(),
     );
     this.sessions.set(id, session);
     this.gate.record('client_connected', { client: session.entry, principal: principal.name, role: principal.role, kind, address });
@@ -199,6 +216,7 @@ export class ClientHub {
   close(session: ClientSession, why: string): void {
     if (session.closed) return;
     session.closed = true;
+    if (session.replyTimer) clearTimeout(session.replyTimer);
     this.sessions.delete(session.id);
     this.context.router.detach(session.port);
     this.lease.disconnected(session.id);
@@ -214,8 +232,14 @@ export class ClientHub {
     const msgid = msgidOf(bytes);
     // SETUP_SIGNING carries a secret key: it goes to the vehicle, never to a client.
     if (SECRET_MESSAGE_IDS.has(msgid)) return true;
-    const key = sourceOf(bytes) * 0x1000000 + msgid;
+    const source = sourceOf(bytes);
     const keep = msgid < 65536 && this.keep[msgid] === 1;
+    if (!keep && msgid !== HEARTBEAT_ID && session.replies.waitingFor(source)) {
+      // A reply made in this source's name takes this telemetry frame's place and number.
+      this.queueReply(session, session.replies.take(source, seqOf(bytes))!);
+      return true;
+    }
+    const key = source * 0x1000000 + msgid;
     if (session.kind !== 'ws-json') {
       session.queue.push(bytes, key, keep);
       return true;
@@ -224,6 +248,16 @@ export class ClientHub {
     const json = this.jsonOf(bytes);
     if (json !== null) session.queue.push(json, key, keep);
     return true;
+  }
+
+  /** A reply to this client alone, never coalesced away. */
+  private queueReply(session: ClientSession, bytes: Buffer): void {
+    if (session.kind !== 'ws-json') {
+      session.queue.push(bytes, -1, true);
+      return;
+    }
+    const json = this.renderReply(bytes);
+    if (json !== null) session.queue.push(Buffer.from(json), -1, true);
   }
 
   /** mavlink2rest JSON of a frame, rendered once however many clients it goes to. */
@@ -262,12 +296,19 @@ export class ClientHub {
 
   /** The session REST requests of one token send through (rate limit, lease and counters shared across requests). */
   restSession(principal: Principal, address: string): ClientSession {
-    for (const s of this.sessions.values()) if (s.kind === 'rest' && s.principal.name === principal.name) return s;
-    return this.open('rest', null, principal, address, { close: () => {} });
+    let session = [...this.sessions.values()].find((s) => s.kind === 'rest' && s.principal.name === principal.name);
+    session ??= this.open('rest', null, principal, address, { close: () => {} });
+    session.lastActive = this.now();
+    return session;
   }
 
-  /** One mavlink2rest JSON message (or a control request) from a WebSocket client; returns the reply. */
-  receiveJson(session: ClientSession, text: string): string {
+  /**
+   * One mavlink2rest JSON message (or a control request) from a WebSocket client; returns
+   * the text reply: `Ok(N)`, `{"error": …}` for a message that is not one, or null for a
+   * refused message, which is answered as MAVLink messages (a denied COMMAND_ACK, a status
+   * text with the reason) in mavlink2rest's shape, as Cockpit reads them.
+   */
+  receiveJson(session: ClientSession, text: string): string | null {
     if (Buffer.byteLength(text) > MAX_JSON_BYTES) return this.errorReply(session, 'bad_input', 'message', `message too large (${Buffer.byteLength(text)} bytes; the limit is ${MAX_JSON_BYTES})`);
     let json: unknown;
     try {
@@ -280,7 +321,8 @@ export class ClientHub {
       return JSON.stringify(this.controlRequest(session.principal, session.id, control, force === true));
     }
     const result = this.sendJson(session, json);
-    return result.ok ? `Ok(${result.bytes})` : JSON.stringify({ error: result.reason });
+    if (result.ok) return `Ok(${result.bytes})`;
+    return result.kind === 'bad_input' ? JSON.stringify({ error: result.reason }) : null;
   }
 
   /** A mavlink2rest message from a client (WebSocket or REST): encoded, checked and routed. */
@@ -334,12 +376,11 @@ export class ClientHub {
       this.outlet.push(bytes);
       this.routingFrom = null;
       this.pendingResult?.({ ok: true, bytes: bytes.length });
-    } else if (this.pendingResult) {
-      // A JSON or REST caller is waiting: the refusal is its reply.
-      this.pendingResult(result);
-    } else {
-      this.tellRawClient(session, frame, result.reason);
+      return;
     }
+    // A JSON or REST caller is waiting for the result; every client but a REST one also hears the refusal as MAVLink.
+    this.pendingResult?.(result);
+    if (session.kind !== 'rest') this.answerRefusal(session, frame, result.reason);
   }
 
   private judge(session: ClientSession, frame: Frame): SendResult {
@@ -392,25 +433,58 @@ export class ClientHub {
   }
 
   /**
-   * A refusal told to a MAVLink client alone: a denied COMMAND_ACK for a command, a status
-   * text, and on the raw WebSocket also the error as text.
+   * A refusal told to its client alone, in MAVLink: the refused message's own protocol
+   * answer (a denied COMMAND_ACK, MISSION_ACK, the unchanged PARAM_VALUE) and the reason as
+   * a STATUSTEXT (chunked past 50 characters; the same reason at most every 5 s), in the
+   * name of the vehicle the message was for, since that is whose answer ground stations
+   * wait for. On the raw WebSocket the error also comes as text.
    */
-  private tellRawClient(session: ClientSession, frame: Frame, reason: string): void {
+  private answerRefusal(session: ClientSession, frame: Frame, reason: string): void {
     if (session.kind === 'ws-raw') session.hooks.reply?.(JSON.stringify({ error: reason }));
-    const fields = frame.message?.name === 'COMMAND_LONG' || frame.message?.name === 'COMMAND_INT' ? frame.decode() : null;
-    if (fields) {
-      // Answered as the command's target would, to this client alone, so that a GCS shows "denied" instead of retrying.
-      const target = { sysid: Number(fields.target_system) || this.context.source.sysid, compid: Number(fields.target_component) || this.context.source.compid };
-      const ack = this.encoder.encode({ name: 'COMMAND_ACK', fields: { command: fields.command, result: MAV_RESULT.DENIED, target_system: frame.sysid, target_component: frame.compid } }, target);
-      session.queue.push(ack, -1, true);
-    }
-    // A status text once per reason and client every 5 s: a GCS shows it, without flooding.
-    const throttleKey = `${session.id}:${reason}`;
+    const fields = frame.message && frame.verified ? frame.decode() : null;
+    const from = replySource(this.context.state, fields, this.context.source);
+    const messages: OutgoingMessage[] = [];
+    const answer = fields ? refusalAnswer(frame.message!.name, fields, { sysid: frame.sysid, compid: frame.compid }, from, this.context.state) : null;
+    if (answer) messages.push(answer);
+    const key = `${session.id}:${reason}`;
     const t = this.now();
-    if (t - (this.lastStatusText.get(throttleKey) ?? -Infinity) < 5000) return;
-    this.lastStatusText.set(throttleKey, t);
-    const text = `mavgate: ${reason}`.slice(0, 50);
-    session.queue.push(this.encoder.encode({ name: 'STATUSTEXT', fields: { severity: MAV_SEVERITY_WARNING, text } }, this.context.source), -1, true);
+    if (t - (this.lastStatusText.get(key) ?? -Infinity) >= STATUS_TEXT_EVERY_MS) {
+      this.lastStatusText.set(key, t);
+      for (const chunk of statusTextChunks(`mavgate: ${reason}`, this.statusTextIds.next())) {
+        messages.push({ name: 'STATUSTEXT', fields: { severity: MAV_SEVERITY.WARNING, ...chunk } });
+      }
+    }
+    this.replyAs(session, from, messages);
+  }
+
+  /**
+   * Replies in the name of `from`. While that source streams to the client, each takes the
+   * place and number of its next telemetry frame (reply-slots.ts); a source never heard has
+   * no numbering to keep, so the client's own count for it goes on.
+   */
+  private replyAs(session: ClientSession, from: Ids, messages: OutgoingMessage[]): void {
+    if (messages.length === 0) return;
+    const source = (from.sysid << 8) | from.compid;
+    if (this.context.router.sequence.lastSeq(from.sysid, from.compid) < 0) {
+      for (const message of messages) {
+        const seq = session.ownSequence.get(source) ?? 0;
+        session.ownSequence.set(source, (seq + 1) & 0xff);
+        this.queueReply(session, encodeFrame(this.context.registry, message, { ...from, seq }));
+      }
+      return;
+    }
+    const t = this.now();
+    for (const message of messages) session.replies.park(source, message, t);
+    session.replyTimer ??= setTimeout(() => this.sendOverdueReplies(session), REPLY_WAIT_MS).unref();
+  }
+
+  /** The source fell silent: its parked replies go now, numbered on from its last frame. */
+  private sendOverdueReplies(session: ClientSession): void {
+    session.replyTimer = null;
+    if (session.closed) return;
+    const sequence = this.context.router.sequence;
+    for (const bytes of session.replies.overdue(this.now(), (source) => sequence.lastSeq(source >> 8, source & 0xff))) this.queueReply(session, bytes);
+    if (session.replies.size > 0) session.replyTimer = setTimeout(() => this.sendOverdueReplies(session), REPLY_WAIT_MS).unref();
   }
 
   private onControl(event: ControlEvent): void {
@@ -432,6 +506,10 @@ export class ClientHub {
     this.lease.expire();
     for (const t of this.lastStatusText.keys()) if (!this.sessions.has(t.split(':')[0]!)) this.lastStatusText.delete(t);
     for (const session of [...this.sessions.values()]) {
+      if (session.kind === 'rest' && this.now() - session.lastActive > this.options.restIdleMs) {
+        this.close(session, `no request for ${Math.round(this.options.restIdleMs / 1000)} s`);
+        continue;
+      }
       // A stream client gone quiet with a candidate frame waiting: see whether it can still be real.
       if (session.decoder.pendingBytes > 0 && session.decoder.stats.bytes === session.bytesAtLastSweep) session.decoder.idle();
       session.bytesAtLastSweep = session.decoder.stats.bytes;

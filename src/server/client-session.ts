@@ -3,6 +3,7 @@
  * and its counters. The hub does the deciding; a session only holds the state.
  */
 import type { FrameDecoder } from '../mavlink/index.js';
+import type { ReplySlots } from './reply-slots.js';
 import type { RoutePort } from '../router/router.js';
 import type { EgressMeter } from '../residency/egress-meter.js';
 import { OutboundQueue } from './outbound-queue.js';
@@ -80,7 +81,15 @@ export class ClientSession {
     private readonly nameFilter: RegExp | null,
     /** Take the control lease on the first message that needs it (GCS endpoints: QGroundControl cannot ask). */
     readonly autoControl: boolean,
+    /** Replies made in a vehicle's name, waiting for a frame of that vehicle whose place to take. */
+    readonly replies: ReplySlots,
+    /** When the client last sent something (REST callers are forgotten after a while). */
+    public lastActive: number,
   ) {}
+
+  /** Sequence numbers of replies in the name of a source this client never heard (numbered from 0). */
+  readonly ownSequence = new Map<number, number>();
+  replyTimer: NodeJS.Timeout | null = null;
 
   /** The peer's IP address (`address` without its port). */
   get ip(): string {

@@ -202,16 +202,20 @@ export class ClientServer {
       },
       filter ? { filter } : {},
     );
+    const replyTo = (text: string) => {
+      const reply = this.hub.receiveJson(session, text);
+      if (reply !== null) ws.send(reply);
+    };
     ws.on('message', (data: Buffer, isBinary) => {
       if (session.closed) return;
       if (kind === 'ws-json') {
         if (isBinary) ws.send(JSON.stringify({ error: 'this socket takes mavlink2rest JSON text; send raw frames to /v1/ws/raw' }));
-        else ws.send(this.hub.receiveJson(session, data.toString('utf8')));
+        else replyTo(data.toString('utf8'));
       } else if (isBinary) {
         this.hub.receiveRawMessage(session, data);
       } else {
         // Text on the raw socket: a control request.
-        ws.send(this.hub.receiveJson(session, data.toString('utf8')));
+        replyTo(data.toString('utf8'));
       }
     });
     this.sessions.add(session);

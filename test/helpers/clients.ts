@@ -77,6 +77,31 @@ export class Client {
     return waitFor(this.frames$, (f) => f.name === name && match(f.fields!), `${name} frame on the raw WebSocket`, ms);
   }
 
+  /**
+   * The next status text from mavgate (JSON clients): its chunks joined (STATUSTEXT id and
+   * chunk_seq), the `mavgate: ` prefix removed, with the header of its last chunk.
+   */
+  statusText(ms = 5000): Promise<{ text: string; header: Record<string, number> }> {
+    const parts: string[] = [];
+    let header: Record<string, number> = {};
+    return waitFor(this.messages$, (m) => {
+      const json = 'json' in m ? (m.json as { header: Record<string, number>; message: { type: string; text: string[]; id: number; chunk_seq: number } } | null) : null;
+      if (json?.message?.type !== 'STATUSTEXT') return false;
+      const text = json.message.text.join('').split('\u0000')[0]!;
+      if (parts.length === 0 && !text.startsWith('mavgate: ')) return false;
+      parts.push(text);
+      header = json.header;
+      return json.message.id === 0 || text.length < 50;
+    }, 'a status text from mavgate', ms).then(() => ({ text: parts.join('').slice('mavgate: '.length), header }));
+  }
+
+  /** Sends `body` (a message mavgate refuses) and resolves with the reason its status text gives. */
+  async refusal(body: unknown): Promise<string> {
+    const text = this.statusText();
+    this.ws.send(JSON.stringify(body));
+    return (await text).text;
+  }
+
   /** Sends `body` and resolves with the reply (the next text message that is not telemetry). */
   async request(body: unknown): Promise<string> {
     const reply = waitFor(this.messages$, (m) => 'text' in m && !m.text.startsWith('{"header"'), 'a reply on the WebSocket');

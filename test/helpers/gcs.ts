@@ -14,7 +14,34 @@ export interface Received {
   bytes: Buffer;
 }
 
+/**
+ * Loss as pymavlink (MAVProxy) counts it, per (sysid, compid): each frame is expected to
+ * carry the last number + 1; any other number counts the frames in between as lost, so a
+ * repeated number counts 255. QGroundControl and Mission Planner count per source alike.
+ */
+export class LossCounter {
+  private readonly last = new Map<string, number>();
+  readonly sources = new Map<string, { received: number; lost: number }>();
+
+  observe(sysid: number, compid: number, seq: number): void {
+    const key = `${sysid}/${compid}`;
+    const last = this.last.get(key);
+    const counts = this.sources.get(key) ?? { received: 0, lost: 0 };
+    if (last !== undefined && seq !== ((last + 1) & 0xff)) counts.lost += (seq - last - 1) & 0xff;
+    counts.received++;
+    this.last.set(key, seq);
+    this.sources.set(key, counts);
+  }
+
+  /** The sources with any loss: `{ "1/1": 255 }`. */
+  get losses(): Record<string, number> {
+    return Object.fromEntries([...this.sources].filter(([, c]) => c.lost > 0).map(([k, c]) => [k, c.lost]));
+  }
+}
+
 export class GroundStation {
+  /** Loss per source as pymavlink would count it from everything received. */
+  readonly loss = new LossCounter();
   readonly socket: Socket;
   private readonly encoder = new FrameEncoder(registry);
   private readonly decoder: FrameDecoder;
@@ -23,9 +50,11 @@ export class GroundStation {
 
   private constructor(readonly target: { host: string; port: number }, readonly sysid = 255, readonly compid = 190) {
     this.socket = createSocket('udp4');
-    this.decoder = new FrameDecoder(registry, (f) =>
-      this.received.next({ name: f.name, sysid: f.sysid, compid: f.compid, seq: f.seq, fields: f.decode(), bytes: f.copy() }));
-    this.socket.on('message', (msg) => this.decoder.push(msg));
+    this.decoder = new FrameDecoder(registry, (f) => {
+      this.loss.observe(f.sysid, f.compid, f.seq);
+      this.received.next({ name: f.name, sysid: f.sysid, compid: f.compid, seq: f.seq, fields: f.decode(), bytes: f.copy() });
+    });
+    this.socket.on('message', (msg) => this.decoder.pushWhole(msg));
   }
 
   static async open(port: number, host = '127.0.0.1'): Promise<GroundStation> {
