@@ -28,7 +28,10 @@ export interface AdmissionSettings {
 export type Admission =
   /** `presented`: the token the request carried itself (not a session), which a page request turns into a session. */
   | { ok: true; principal: Principal; origin: string | undefined; presented?: TokenEntry }
-  | { ok: false; status: 400 | 401 | 403; reason: string };
+  | { ok: false; status: 400 | 401 | 403; reason: string; refused: AdmissionRefusal };
+
+/** What a refusal was about: what the refused client has to change. */
+export type AdmissionRefusal = 'host' | 'origin' | 'token' | 'policy' | 'path';
 
 /** The host name of a Host header (`[::1]:8088` → `::1`). */
 function hostName(host: string): string {
@@ -52,11 +55,11 @@ export function admit(req: IncomingMessage, url: URL, settings: AdmissionSetting
   const host = req.headers.host ?? '';
   const name = hostName(host);
   if (!host || !(isIpLiteral(name) || name === 'localhost' || settings.hosts.has(name))) {
-    return { ok: false, status: 403, reason: `Host "${host}" is not this server's: use its IP address or localhost, or add the name under server.hosts` };
+    return { ok: false, status: 403, refused: 'host', reason: `Host "${host}" is not this server's: use its IP address or localhost, or add the name under server.hosts` };
   }
   const origin = req.headers.origin;
   if (!originAllowed(origin, host, settings)) {
-    return { ok: false, status: 403, reason: `Origin ${origin} is not allowed; add it under server.origins` };
+    return { ok: false, status: 403, refused: 'origin', reason: `Origin ${origin} is not allowed; add it under server.origins` };
   }
   const address = req.socket.remoteAddress ?? '';
   const token = tokenOf(req.headers, url);
@@ -65,19 +68,19 @@ export function admit(req: IncomingMessage, url: URL, settings: AdmissionSetting
   const session = token === undefined ? settings.sessions?.lookup(req.headers.cookie) ?? null : null;
   if (token !== undefined) {
     const found = settings.tokens.find(token);
-    if (!found) return { ok: false, status: 401, reason: 'unknown token' };
-    if (found.expired) return { ok: false, status: 401, reason: `token "${found.entry.name}" expired at ${new Date(found.entry.expires!).toISOString()}` };
+    if (!found) return { ok: false, status: 401, refused: 'token', reason: 'unknown token' };
+    if (found.expired) return { ok: false, status: 401, refused: 'token', reason: `token "${found.entry.name}" expired at ${new Date(found.entry.expires!).toISOString()}` };
     presented = found.entry;
     principal = principalOf(found.entry, true);
   } else if (session) {
-    if (!session.ok) return { ok: false, status: 401, reason: session.reason };
+    if (!session.ok) return { ok: false, status: 401, refused: 'token', reason: session.reason };
     principal = session.principal;
   } else if (settings.tokens.size === 0 && isLoopbackAddress(address)) {
     principal = ANONYMOUS;
   } else {
-    return { ok: false, status: 401, reason: settings.tokens.size === 0 ? 'clients from other machines need a token (mavgate token add)' : 'a token is required: Authorization: Bearer TOKEN, ?token=TOKEN, or the WebSocket subprotocol mavgate.token.TOKEN' };
+    return { ok: false, status: 401, refused: 'token', reason: settings.tokens.size === 0 ? 'clients from other machines need a token (mavgate token add)' : 'a token is required: Authorization: Bearer TOKEN, ?token=TOKEN, or the WebSocket subprotocol mavgate.token.TOKEN' };
   }
   const verdict = settings.gate().admitClient(`client ${principal.name} from ${address}`, address, principal.role);
-  if (!verdict.approved) return { ok: false, status: 403, reason: `residency policy refuses the client: ${verdict.reason} (rule: ${verdict.rule})` };
+  if (!verdict.approved) return { ok: false, status: 403, refused: 'policy', reason: `residency policy refuses the client: ${verdict.reason} (rule: ${verdict.rule})` };
   return { ok: true, principal, origin, ...(presented ? { presented } : {}) };
 }

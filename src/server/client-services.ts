@@ -132,7 +132,7 @@ export class ClientServices {
           added: (entry) => void (options.persistToken ? undefined : runOnly.set(entry.name, entry)),
           ...(settings.cockpit ? { cockpit: settings.cockpit } : {}),
         };
-        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate, sessions }, tls, pairing);
+        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate, sessions }, tls, pairing, log);
         await running.start();
         started.push(running);
         tls?.start();

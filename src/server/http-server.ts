@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { assertGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
-import { type Admission, type AdmissionSettings, admit } from './admission.js';
+import { type Admission, type AdmissionRefusal, type AdmissionSettings, admit } from './admission.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientKind, ClientSession } from './client-session.js';
 import { CONTENT_SECURITY_POLICY, dashboardAsset } from './dashboard-assets.js';
@@ -30,12 +30,25 @@ const WS_KINDS: Record<string, ClientKind> = { '/ws/mavlink': 'ws-json', '/ws/ra
 const MAX_WS_MESSAGE = 1024 * 1024;
 /** How long a client sent away gets to answer the close frame. */
 const CLOSE_GRACE_MS = 2000;
+/** Refused upgrades are told once per origin (or address) and kind: a page retrying every second must not flood the log. */
+const REFUSALS_REMEMBERED = 4096;
+
+/** What the person behind a refused upgrade has to change, in the words of the flags and settings. */
+function refusedUpgradeFix(refused: AdmissionRefusal, origin: string | undefined): string {
+  switch (refused) {
+    case 'origin': return `to let this page connect, start mavgate with --origin ${origin} (or add it under server.origins)`;
+    case 'token': return 'open the page with ?token=TOKEN, or send Authorization: Bearer TOKEN (mavgate token add creates one)';
+    case 'host': return 'open it by IP address or localhost, or add the name under server.hosts';
+    case 'path': case 'policy': return '';
+  }
+}
 
 export class ClientServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly address: string;
   private readonly sessions = new Set<ClientSession>();
+  private readonly refusedUpgrades = new Set<string>();
 
   constructor(
     private readonly grant: ListenGrant,
@@ -44,6 +57,7 @@ export class ClientServer {
     private readonly admission: AdmissionSettings,
     private readonly tls: ServerTls | null = null,
     private readonly pairing: PairingContext | null = null,
+    private readonly log: (level: 'info' | 'warn', message: string) => void = () => {},
   ) {
     assertGrant(grant, 'listen');
     this.address = grant.address;
@@ -163,13 +177,35 @@ export class ClientServer {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://mavgate');
     const kind = WS_KINDS[normalisePath(url.pathname)];
-    const admission: Admission = kind ? admit(req, url, this.admission) : { ok: false, status: 400, reason: `no WebSocket at ${url.pathname}; use /v1/ws/mavlink or /v1/ws/raw` };
+    const admission: Admission = kind ? admit(req, url, this.admission) : { ok: false, status: 400, refused: 'path', reason: `no WebSocket at ${url.pathname}; use /v1/ws/mavlink or /v1/ws/raw` };
     if (!admission.ok) {
+      this.tellRefusedUpgrade(req, url, admission);
       const body = JSON.stringify({ error: admission.reason });
       socket.end(`HTTP/1.1 ${admission.status} ${admission.status === 401 ? 'Unauthorized' : admission.status === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, kind!, admission, url, req));
+  }
+
+  /**
+   * A browser shows nothing of a refused upgrade but a failed connection, so mavgate says
+   * it: once per kind and origin (or address, without one) in the log with what to change,
+   * and among the dashboard's latest refusals. Refusals by the residency policy are
+   * recorded by the gate already.
+   */
+  private tellRefusedUpgrade(req: IncomingMessage, url: URL, refusal: Extract<Admission, { ok: false }>): void {
+    const address = req.socket.remoteAddress ?? '';
+    const origin = req.headers.origin;
+    const key = `${refusal.refused} ${origin ?? address}`;
+    if (this.refusedUpgrades.has(key)) return;
+    if (this.refusedUpgrades.size >= REFUSALS_REMEMBERED) this.refusedUpgrades.clear();
+    this.refusedUpgrades.add(key);
+    const who = `WebSocket ${url.pathname} from ${address}${origin ? ` (page at ${origin})` : ''}`;
+    const fix = refusedUpgradeFix(refusal.refused, origin);
+    this.log('warn', `${who} refused (${refusal.status}): ${refusal.reason}${fix ? `; ${fix}` : ''}`);
+    if (refusal.refused !== 'policy') {
+      this.admission.gate().record('client_refused', { entry: who, address, ...(origin ? { origin } : {}), status: refusal.status, reason: `${refusal.reason}${fix ? `; ${fix}` : ''}` });
+    }
   }
 
   private attach(ws: WebSocket, kind: ClientKind, admission: Extract<Admission, { ok: true }>, url: URL, req: IncomingMessage): void {
