@@ -160,7 +160,7 @@ function addClientAndRecordingOptions(command: Command): Command {
     .option('--no-server', 'no HTTP/WebSocket server for clients')
     .option('--tls', 'serve clients over HTTPS/WSS with the local certificate authority (mavgate tls init; made on first use), or server.tls of the config')
     .option('--map <file>', 'a raster MBTiles file (in an approved directory) drawn under the dashboard\'s track; nothing is fetched from anywhere')
-    .option('--gcs <endpoint>', 'a UDP/TCP endpoint for ground stations (QGroundControl, MAVProxy): udp-listen:HOST:PORT[,as=TOKEN_NAME]; repeat for several', collect, [])
+    .option('--gcs <endpoint>', 'a ground station: udp:HOST:PORT or tcp:HOST:PORT to send to one that listens (QGroundControl on udp:127.0.0.1:14550), udp-listen:HOST:PORT or tcp-listen:HOST:PORT for ones that connect; [,as=TOKEN_NAME] gives them that token\'s role; repeat for several', collect, [])
     .option('--origin <url>', 'a browser origin allowed to connect besides the server\'s own, e.g. http://cockpit.local; repeat for several', collect, [])
     .option('--record <dir>', 'where flight recordings (.tlog) go; default: recordings/ in the policy\'s first approved directory (./mavgate-data)')
     .option('--no-record', 'do not record')
@@ -241,7 +241,7 @@ Examples:
   $ mavgate run --link udp-listen:127.0.0.1:14550       # a vehicle or SITL sending to 14550
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
-  $ mavgate run --gcs udp-listen:127.0.0.1:14550,as=qgc   # QGroundControl as the token "qgc"
+  $ mavgate run --gcs udp:127.0.0.1:14550,as=qgc          # QGroundControl with its defaults, as the token "qgc"
   $ mavgate run --config /etc/mavgate/gateway.yaml
   $ mavgate run --policy /etc/mavgate/policy.yaml --link udp:192.168.10.20:14550   # exit 3 if not approved`,
     );

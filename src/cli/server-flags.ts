@@ -1,6 +1,6 @@
 /** The client server's endpoints as written in flags and the config file. */
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
-import type { GcsListenEndpoint } from '../server/settings.js';
+import type { GcsEndpointSpec } from '../server/settings.js';
 
 /** `HOST:PORT` where the HTTP/WebSocket server listens (`[::1]:8088` for IPv6). */
 export function parseListen(text: string): { host: string; port: number } {
@@ -9,17 +9,21 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: endpoint.host, port: endpoint.port };
 }
 
-/** A ground-station endpoint: `udp-listen:HOST:PORT` or `tcp-listen:HOST:PORT`. */
-export function parseGcsEndpoint(text: string): GcsListenEndpoint {
+/**
+ * A ground-station endpoint: `udp-listen:HOST:PORT` or `tcp-listen:HOST:PORT` (ground
+ * stations connect to mavgate), `udp:HOST:PORT` or `tcp:HOST:PORT` (a ground station that
+ * listens, as QGroundControl does on UDP 14550: mavgate sends to it).
+ */
+export function parseGcsEndpoint(text: string): GcsEndpointSpec {
   const endpoint = parseEndpoint(text);
-  if (endpoint.kind !== 'udp-listen' && endpoint.kind !== 'tcp-listen') {
-    throw new EndpointError(text, 'a ground-station endpoint listens: udp-listen:HOST:PORT or tcp-listen:HOST:PORT');
+  if (!('host' in endpoint) || endpoint.kind === 'fleet') {
+    throw new EndpointError(text, 'a ground-station endpoint is udp:HOST:PORT or tcp:HOST:PORT (a ground station that listens), or udp-listen:HOST:PORT or tcp-listen:HOST:PORT');
   }
-  return endpoint as GcsListenEndpoint;
+  return endpoint;
 }
 
 /** `--gcs ENDPOINT[,as=TOKEN_NAME]`. */
-export function parseGcsFlag(text: string): { endpoint: GcsListenEndpoint; as?: string } {
+export function parseGcsFlag(text: string): { endpoint: GcsEndpointSpec; as?: string } {
   const [endpoint, ...options] = text.split(',');
   let as: string | undefined;
   for (const option of options) {

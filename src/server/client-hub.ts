@@ -11,7 +11,10 @@ import {
 } from '../mavlink/index.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
-import type { EgressGate } from '../residency/gate.js';
+import type { EgressFilter } from '../residency/egress-filter.js';
+import type { EgressMeter } from '../residency/egress-meter.js';
+import type { ConnectGrant, EgressGate } from '../residency/gate.js';
+import { bothFilters } from './destination-filter.js';
 import { ClientSession, type ClientKind, RateLimiter, type RateLimit, type SessionHooks } from './client-session.js';
 import { ControlLease, type ControlEvent, type LeaseHolder } from './control-lease.js';
 import { fromMavlink2Rest, jsonRenderer, Mavlink2RestError } from '../mavlink/mavlink2rest-json.js';
@@ -70,6 +73,8 @@ export type SendResult = { ok: true; bytes: number } | { ok: false; kind: Refusa
 export interface OpenOptions {
   filter?: RegExp;
   autoControl?: boolean;
+  /** A ground station mavgate sends to: the policy's rule for its address applies too, and a new policy must still approve it. */
+  destination?: ConnectGrant;
 }
 
 /** Replies that must reach the client even when it is slow: never coalesced away. */
@@ -149,7 +154,7 @@ export class ClientHub {
   open(kind: ClientKind, transport: ClientTransport | null, principal: Principal, address: string, hooks: SessionHooks, options: OpenOptions = {}): ClientSession {
     const id = `client${this.nextId++}`;
     const { registry } = this.context;
-    const { filter, meter } = this.gate.egressForRole(principal.role, registry);
+    const { filter, meter } = this.egressOf(principal.role, options.destination);
     const queue = new OutboundQueue(transport ?? { write: () => {}, buffered: () => 0 }, this.options.queue, this.now);
     let session!: ClientSession;
     const port = this.context.router.attach({
@@ -164,7 +169,7 @@ export class ClientHub {
     const replies = new ReplySlots((message, source, seq) => encodeFrame(registry, message, { sysid: source >> 8, compid: source & 0xff, seq }), REPLY_WAIT_MS);
     session = new ClientSession(
       id, kind, principal, address, queue, port, meter, decoder, new RateLimiter(this.options.rateLimit, this.now), hooks,
-      options.filter ?? null, options.autoControl ?? this.options.controlMode === 'auto', replies, this.now(),
+      options.filter ?? null, options.autoControl ?? this.options.controlMode === 'auto', replies, this.now(), options.destination ?? null,
     );
     this.sessions.set(id, session);
     this.gate.record('client_connected', { client: session.entry, principal: principal.name, role: principal.role, kind, address });
@@ -180,6 +185,7 @@ export class ClientHub {
   applyPolicy(): { disconnected: number } {
     let disconnected = 0;
     for (const session of [...this.sessions.values()]) {
+      // A ground station mavgate sends to is judged as a destination by its grant (revoked: its endpoint cuts it off).
       const verdict = this.gate.admitClient(session.entry, session.ip, session.principal.role);
       if (!verdict.approved) {
         disconnected++;
@@ -189,12 +195,13 @@ export class ClientHub {
         continue;
       }
       this.gate.record('egress', { entry: session.entry, withheld: session.port.withheld, sent: session.meter.snapshot() });
-      const { filter, meter } = this.gate.egressForRole(session.principal.role, this.context.registry);
+      const { filter, meter } = this.egressOf(session.principal.role, session.destination ?? undefined);
       session.port.endpoint.filter = filter;
       session.meter = meter;
     }
     return { disconnected };
   }
+
 
   /**
    * The tokens in force changed, or one expired: every client whose token no longer
@@ -210,6 +217,15 @@ export class ClientHub {
       this.close(session, why);
     }
     return disconnected;
+  }
+
+  /** What a client may receive: its role's rule, and for a ground station mavgate sends to, its address's rule too. */
+  private egressOf(role: Principal['role'], destination: ConnectGrant | undefined): { filter: EgressFilter; meter: EgressMeter } {
+    const { registry } = this.context;
+    const byRole = this.gate.egressForRole(role, registry);
+    if (!destination) return byRole;
+    const byAddress = this.gate.egressFor(destination, registry);
+    return { filter: bothFilters(byRole.filter, byAddress.filter, registry), meter: byAddress.meter };
   }
 
   /** The client went away (or is sent away): its lease ends, and what it received is audited. */

@@ -10,7 +10,7 @@ import { isLoopbackAddress } from '../residency/verdicts.js';
 import { describeCertificate } from './certificates.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
-import { type EgressGate, watchGrant } from '../residency/gate.js';
+import { type EgressGate, type Grant, watchGrant } from '../residency/gate.js';
 import type { LinkMonitor } from '../router/link-monitor.js';
 import type { FlightHistory } from '../router/flight-history.js';
 import type { DashboardParts } from './dashboard-feed.js';
@@ -19,12 +19,12 @@ import { ClientHub } from './client-hub.js';
 import type { PairingContext } from './pairing.js';
 import { ServerTls, serverNames } from './server-tls.js';
 import { DashboardSessions } from './sessions.js';
-import { type GcsEndpoint, TcpGcsEndpoint, UdpGcsEndpoint } from './gcs-endpoints.js';
+import { type GcsEndpoint, TcpGcsEndpoint, TcpGcsPush, UdpGcsEndpoint, UdpGcsPush } from './gcs-endpoints.js';
 import { ClientServer } from './http-server.js';
 import type { ApiContext } from './rest-api.js';
 import { roleView } from './role-view.js';
-import type { ServerSettings } from './settings.js';
-import { ANONYMOUS, principalOf, type TokenChanges, type TokenEntry, TokenStore } from './tokens.js';
+import type { GcsEndpointSpec, ServerSettings } from './settings.js';
+import { ANONYMOUS, type Principal, principalOf, type TokenChanges, type TokenEntry, TokenStore } from './tokens.js';
 
 /** What the client services need of the gateway. */
 export interface GatewayParts {
@@ -158,9 +158,7 @@ export class ClientServices {
           if (now) last = principalOf(now);
           return last;
         };
-        const protocol = endpoint.kind === 'udp-listen' ? 'udp' : 'tcp';
-        const grant = await gateway.gate.grantListen(`gcs[${i}] ${endpoint.text}`, protocol, endpoint.host, endpoint.port);
-        const gcs = protocol === 'udp' ? new UdpGcsEndpoint(endpoint.text, grant, hub, principal) : new TcpGcsEndpoint(endpoint.text, grant, hub, principal);
+        const { gcs, grant } = await gcsEndpoint(gateway.gate, `gcs[${i}] ${endpoint.text}`, endpoint, hub, principal);
         await gcs.start();
         started.push(gcs);
         watchGrant(grant, {
@@ -171,7 +169,10 @@ export class ClientServices {
           },
         });
         endpoints.push(gcs);
-        log('info', `clients: ground stations on ${endpoint.text} as ${last.name} (${last.role})`);
+        const listens = endpoint.kind === 'udp-listen' || endpoint.kind === 'tcp-listen';
+        log('info', listens
+          ? `clients: ground stations on ${endpoint.text} as ${last.name} (${last.role})`
+          : `clients: sending to the ground station at ${endpoint.text} (from ${endpoint.kind} port ${gcs.localPort || 'any'}) as ${last.name} (${last.role})`);
       }
       if (tokens.size === 0) {
         log('warn', 'NO CLIENT TOKENS CONFIGURED: clients on this machine are read-only observers and nobody can fly. Create one with: mavgate token add --role pilot NAME --config FILE');
@@ -243,4 +244,26 @@ export class ClientServices {
 /** A token as the audit log records it: never the token, nor its whole hash. */
 function describeToken(entry: TokenEntry): Record<string, unknown> {
   return { name: entry.name, role: entry.role, sha256_prefix: entry.sha256.slice(0, 12), ...(entry.expires !== undefined ? { expires: new Date(entry.expires).toISOString() } : {}) };
+}
+
+/** The endpoint for a `--gcs` entry, with the gate's grant: to listen on its address, or to send to it. */
+async function gcsEndpoint(gate: EgressGate, entry: string, endpoint: GcsEndpointSpec, hub: ClientHub, principal: () => Principal): Promise<{ gcs: GcsEndpoint; grant: Grant }> {
+  switch (endpoint.kind) {
+    case 'udp-listen': {
+      const grant = await gate.grantListen(entry, 'udp', endpoint.host, endpoint.port);
+      return { gcs: new UdpGcsEndpoint(endpoint.text, grant, hub, principal), grant };
+    }
+    case 'tcp-listen': {
+      const grant = await gate.grantListen(entry, 'tcp', endpoint.host, endpoint.port);
+      return { gcs: new TcpGcsEndpoint(endpoint.text, grant, hub, principal), grant };
+    }
+    case 'udp': {
+      const grant = await gate.grantConnect(entry, 'udp', endpoint.host, endpoint.port);
+      return { gcs: new UdpGcsPush(endpoint.text, grant, hub, principal), grant };
+    }
+    case 'tcp': {
+      const grant = await gate.grantConnect(entry, 'tcp', endpoint.host, endpoint.port);
+      return { gcs: new TcpGcsPush(endpoint.text, grant, hub, principal), grant };
+    }
+  }
 }

@@ -3,6 +3,7 @@
  * and its counters. The hub does the deciding; a session only holds the state.
  */
 import type { FrameDecoder } from '../mavlink/index.js';
+import type { ConnectGrant } from '../residency/gate.js';
 import type { ReplySlots } from './reply-slots.js';
 import type { RoutePort } from '../router/router.js';
 import type { EgressMeter } from '../residency/egress-meter.js';
@@ -85,6 +86,8 @@ export class ClientSession {
     readonly replies: ReplySlots,
     /** When the client last sent something (REST callers are forgotten after a while). */
     public lastActive: number,
+    /** For a ground station mavgate sends to (`--gcs udp:HOST:PORT`): the grant for its address. */
+    readonly destination: ConnectGrant | null,
   ) {}
 
   /** Sequence numbers of replies in the name of a source this client never heard (numbered from 0). */

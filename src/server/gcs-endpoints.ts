@@ -1,13 +1,13 @@
 /**
  * Ground stations that speak MAVLink over UDP or TCP (QGroundControl, MAVProxy, Mission
- * Planner): each peer that reaches the endpoint becomes a client of the hub, with the
- * role of the token the endpoint is bound to, under the same rules as WebSocket clients.
- * They cannot ask for the control lease, so they take it on their first control message
- * when nobody holds it.
+ * Planner): each peer that reaches a listening endpoint, or the ground station mavgate
+ * sends to, becomes a client of the hub, with the role of the token the endpoint is bound
+ * to, under the same rules as WebSocket clients. They cannot ask for the control lease,
+ * so they take it on their first control message when nobody holds it.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import { assertGrant, type ListenGrant } from '../residency/gate.js';
+import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
 import { isLoopbackAddress } from '../residency/verdicts.js';
 import type { ClientHub } from './client-hub.js';
@@ -16,6 +16,9 @@ import type { Principal } from './tokens.js';
 
 /** A UDP peer silent this long is gone (ground stations send a heartbeat every second). */
 const UDP_IDLE_MS = 5000;
+/** Reconnecting to a ground station's TCP port, as vehicle links do: 250 ms doubling to 5 s. */
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 5000;
 
 export interface GcsEndpoint {
   readonly text: string;
@@ -184,5 +187,147 @@ export class TcpGcsEndpoint implements GcsEndpoint {
 
   policyChanged(): void {
     // Each TCP peer is a session: the hub judges those again itself.
+  }
+}
+
+/** Admits the ground station mavgate is to send to as who it is, or says why not in words that name the endpoint. */
+function admitDestination(hub: ClientHub, text: string, principalNow: () => Principal, address: string): Principal {
+  const admitted = admitPeer(hub, text, principalNow, address);
+  if (admitted) return admitted;
+  const principal = principalNow();
+  throw new LinkError(text, principal.anonymous
+    ? `without as=TOKEN_NAME only a ground station on this machine is served (${address} is not); bind a token: ${text},as=NAME`
+    : `the residency policy's client networks, or the token's state, do not admit ${principal.name} (${principal.role}) at ${address}`);
+}
+
+/**
+ * A ground station that listens and waits for a vehicle to send to it: QGroundControl on
+ * UDP 14550, as MAVProxy's --out and mavlink-router's UDP client endpoints serve it.
+ * mavgate sends from a port of its own (never the ground station's), and takes what comes
+ * back from that address as the ground station's messages.
+ */
+export class UdpGcsPush implements GcsEndpoint {
+  private socket: UdpSocket | null = null;
+  private session: ClientSession | null = null;
+
+  constructor(readonly text: string, private readonly grant: ConnectGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
+    assertGrant(grant, 'connect');
+  }
+
+  get localPort(): number {
+    return this.socket?.address().port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { address, port } = this.grant;
+    const principal = admitDestination(this.hub, this.text, this.principal, address);
+    const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
+    this.socket = socket;
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (err) => reject(new LinkError(this.text, `cannot open: ${describeSystemError(err)}`)));
+      // A connected socket: datagrams from anyone but the ground station are dropped by the kernel.
+      socket.bind({ port: 0 }, () => socket.connect(port, address, () => {
+        socket.removeAllListeners('error');
+        // ICMP "port unreachable" while the ground station is not running: it is sent to until it is.
+        socket.on('error', () => {});
+        resolve();
+      }));
+    });
+    const session = this.hub.open('udp', {
+      write: (data, flushed) => {
+        if (this.socket === socket) socket.send(data);
+        flushed();
+      },
+      buffered: () => 0,
+    }, principal, `${address}:${port}`, { close: () => this.cutOff('closed by the hub') }, { autoControl: true, destination: this.grant });
+    this.session = session;
+    socket.on('message', (msg) => this.hub.receiveDatagram(session, msg));
+  }
+
+  async stop(): Promise<void> {
+    const socket = this.socket;
+    const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
+    this.cutOff('server stopping');
+    await closed;
+  }
+
+  /** Nothing more is sent: the session leaves the router and the socket closes (its grant revoked, the server stopping). */
+  cutOff(why: string): void {
+    const { socket, session } = this;
+    this.socket = null;
+    this.session = null;
+    if (session) this.hub.close(session, why);
+    socket?.close();
+  }
+
+  policyChanged(): void {
+    // Its one session is judged again by the hub, its destination by the gate through the grant.
+  }
+}
+
+/**
+ * A ground station serving MAVLink on a TCP port: mavgate connects to it, and reconnects
+ * with backoff when it goes away; each connection is a client of the hub.
+ */
+export class TcpGcsPush implements GcsEndpoint {
+  private socket: Socket | null = null;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay = FIRST_RETRY_MS;
+  private why = '';
+  readonly localPort = 0;
+
+  constructor(readonly text: string, private readonly grant: ConnectGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
+    assertGrant(grant, 'connect');
+  }
+
+  /** Starts connecting; a ground station not up yet is waited for, not an error. */
+  async start(): Promise<void> {
+    admitDestination(this.hub, this.text, this.principal, this.grant.address);
+    this.connect();
+  }
+
+  private connect(): void {
+    const { address, port } = this.grant;
+    const socket = connect({ host: address, port, noDelay: true });
+    this.socket = socket;
+    let session: ClientSession | null = null;
+    socket.on('connect', () => {
+      this.retryDelay = FIRST_RETRY_MS;
+      // The token as it is now (a reload may have changed or removed it).
+      const principal = admitPeer(this.hub, this.text, this.principal, address);
+      if (!principal) {
+        socket.destroy();
+        return;
+      }
+      session = this.hub.open('tcp', {
+        write: (data, flushed) => socket.write(data, () => flushed()),
+        buffered: () => socket.writableLength,
+      }, principal, `${address}:${port}`, { close: () => socket.destroy() }, { autoControl: true, destination: this.grant });
+      socket.on('data', (chunk) => this.hub.receiveRaw(session!, chunk));
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (session) this.hub.close(session, this.stopped ? this.why : 'the ground station closed the connection');
+      if (this.stopped || this.socket !== socket) return;
+      this.retryTimer = setTimeout(() => this.connect(), this.retryDelay);
+      this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.cutOff('server stopping');
+  }
+
+  cutOff(why: string): void {
+    this.stopped = true;
+    this.why = why;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  policyChanged(): void {
+    // Its session is judged again by the hub, its destination by the gate through the grant.
   }
 }

@@ -4,7 +4,8 @@ import type { ClientHubOptions } from './client-hub.js';
 import { DEFAULT_DASHBOARD, type DashboardSettings } from './dashboard-feed.js';
 import type { TokenEntry } from './tokens.js';
 
-export type GcsListenEndpoint = Extract<Endpoint, { host: string }> & { kind: 'udp-listen' | 'tcp-listen' };
+/** A ground-station endpoint: one mavgate listens on (`udp-listen:`, `tcp-listen:`), or a ground station that listens and is sent to (`udp:`, `tcp:`). */
+export type GcsEndpointSpec = Extract<Endpoint, { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' }>;
 
 export type TlsSettings =
   /** The local authority's certificate (`mavgate tls init`), in `directory` (default: `tls/` in the data directory). */
@@ -25,7 +26,7 @@ export interface ServerSettings {
   hub: Partial<ClientHubOptions>;
   tokens: TokenEntry[];
   /** UDP/TCP endpoints for ground stations; `as` names the token whose role and source ids their peers get. */
-  gcs: { endpoint: GcsListenEndpoint; as?: string }[];
+  gcs: { endpoint: GcsEndpointSpec; as?: string }[];
   /** HTTPS and WSS instead of HTTP and WS; null: plain (loopback only, unless the policy allows it on the network). */
   tls: TlsSettings | null;
   /** Where Cockpit is served, for pairing links that open it on mavgate's socket. */

@@ -48,7 +48,7 @@ export class GroundStation {
   private readonly received = new Subject<Received>();
   readonly frames$: Observable<Received> = this.received.asObservable();
 
-  private constructor(readonly target: { host: string; port: number }, readonly sysid = 255, readonly compid = 190) {
+  private constructor(public target: { host: string; port: number }, readonly sysid = 255, readonly compid = 190) {
     this.socket = createSocket('udp4');
     this.decoder = new FrameDecoder(registry, (f) => {
       this.loss.observe(f.sysid, f.compid, f.seq);
@@ -59,6 +59,14 @@ export class GroundStation {
 
   static async open(port: number, host = '127.0.0.1'): Promise<GroundStation> {
     const gcs = new GroundStation({ host, port });
+    await new Promise<void>((resolve) => gcs.socket.bind(0, '127.0.0.1', resolve));
+    return gcs;
+  }
+
+  /** A ground station that listens, as QGroundControl does on 14550, and answers whoever sends to it. */
+  static async listening(): Promise<GroundStation> {
+    const gcs = new GroundStation({ host: '127.0.0.1', port: 0 });
+    gcs.socket.on('message', (_msg, rinfo) => { gcs.target = { host: rinfo.address, port: rinfo.port }; });
     await new Promise<void>((resolve) => gcs.socket.bind(0, '127.0.0.1', resolve));
     return gcs;
   }
