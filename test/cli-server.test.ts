@@ -75,15 +75,15 @@ describe('mavgate run with clients', () => {
     expect(await gw.stop()).toBe(0);
   });
 
-  it('exits 2 naming the problem: server port in use, a GCS endpoint that does not listen, an unknown token name', async () => {
+  it('exits 2 naming the problem: server port in use, a GCS endpoint that is not a network one, an unknown token name', async () => {
     const holder = createServer().listen(0, '127.0.0.1');
     await new Promise((resolve) => holder.once('listening', resolve));
     const port = (holder.address() as { port: number }).port;
     const inUse = await runMavgate(['run', '--listen', `127.0.0.1:${port}`]);
     holder.close();
     expect(inUse).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot listen: address already in use.*--listen HOST:PORT, or --no-server/) });
-    const gcs = await runMavgate(['run', '--gcs', 'udp:127.0.0.1:14550']);
-    expect(gcs).toMatchObject({ code: 2, stderr: expect.stringMatching(/a ground-station endpoint listens: udp-listen:HOST:PORT or tcp-listen:HOST:PORT/) });
+    const gcs = await runMavgate(['run', '--gcs', 'serial:/dev/ttyUSB0:57600']);
+    expect(gcs).toMatchObject({ code: 2, stderr: expect.stringMatching(/a ground-station endpoint is udp:HOST:PORT or tcp:HOST:PORT \(a ground station that listens\), or udp-listen:HOST:PORT or tcp-listen:HOST:PORT/) });
     const as = await runMavgate(['run', '--gcs', 'udp-listen:127.0.0.1:0,as=nobody']);
     expect(as).toMatchObject({ code: 2, stderr: expect.stringMatching(/gcs\[0\]: no token named "nobody"/) });
   });
