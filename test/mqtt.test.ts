@@ -64,10 +64,12 @@ async function gatewayWithSink(broker: string, options: { policy?: object; spool
   return { gateway, sink, audit, event, dir, stop };
 }
 
+/** The numbers of the injected `event N` status texts, in the order received (the vehicle's own texts left out). */
 const eventNumbers = (received: Received[]) => {
   const seen = new Set<string>();
-  return received.filter((r) => r.topic === 'mavgate/team-3/1/event' && r.payload.event === 'statustext' && !seen.has(r.payload.id as string) && seen.add(r.payload.id as string))
-    .map((r) => Number(String((r.payload.message as { text: string[] }).text.join('')).replace(/\0.*$/, '').split(' ')[1]));
+  const textOf = (r: Received) => String((r.payload.message as { text: string[] }).text.join('')).replace(/\0.*$/, '');
+  return received.filter((r) => r.topic === 'mavgate/team-3/1/event' && r.payload.event === 'statustext' && textOf(r).startsWith('event ') && !seen.has(r.payload.id as string) && seen.add(r.payload.id as string))
+    .map((r) => Number(textOf(r).split(' ')[1]));
 };
 
 describe.skipIf(!HAS_MOSQUITTO)('publishing to a Mosquitto broker on loopback', () => {

@@ -16,7 +16,7 @@ export { TlogDecoder, TlogStats, encodeTlogRecord, looksLikeRecord, TLOG_TIMESTA
 export type { FieldValue, Fields } from './values.js';
 export { msgidOf, seqOf, sourceOf, withSequence } from './resequence.js';
 export {
-  FrameSigner, SignatureVerifier, SigningError, SECRET_MESSAGE_IDS, SIGNING_EPOCH_MS, SIGNING_KEY_BYTES, SIGNING_WINDOW, signingTimestamp, type VerifyResult,
+  FrameSigner, SignatureVerifier, SigningError, SECRET_MESSAGE_IDS, SIGNING_EPOCH_MS, SIGNING_KEY_BYTES, SIGNING_WINDOW, signatureTimestamp, signingTimestamp, type VerifyResult,
 } from './signing.js';
 export { frameRecord, type FrameRecord } from './frame-json.js';
 export { MAV_AUTOPILOT, MAV_CMD, MAV_DATA_STREAM, MAV_MISSION_RESULT, MAV_MODE_FLAG, MAV_PARAM_TYPE, MAV_RESULT, MAV_SEVERITY, MAV_STATE, MAV_TYPE } from './enums.js';

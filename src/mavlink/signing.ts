@@ -72,6 +72,11 @@ export class FrameSigner {
   }
 }
 
+/** The timestamp in a signed frame's signature block (10 µs units since 2015-01-01 UTC). */
+export function signatureTimestamp(frame: Frame): number {
+  return frame.buffer.readUIntLE(frame.signatureOffset + 1, 6);
+}
+
 export type VerifyResult = 'ok' | 'unsigned' | 'bad-signature' | 'replayed' | 'old-stream';
 
 /** Verifies incoming signed frames and keeps the replay-protection state. */

@@ -20,10 +20,13 @@ export class Flight {
   /** Angle around the circle (rad) and distance from home (m). */
   angle = 0;
   radius = 0;
-  heading = 0;
+  /** Degrees; the circle's tangent at angle 0 until the first step. */
+  heading = 90;
   battery = 100;
   groundSpeed = 0;
   climb = 0;
+  /** Seconds simulated, for the compass's wander on the ground. */
+  private elapsed = 0;
 
   step(dt: number, armed: boolean): void {
     if (dt <= 0) return;
@@ -50,7 +53,10 @@ export class Flight {
     }
     this.climb = (this.altitude - before) / dt;
     this.groundSpeed = this.phase === 'ground' || this.phase === 'land' ? 0 : SPEED;
-    this.heading = ((this.angle + Math.PI / 2) * 180) / Math.PI % 360;
+    this.elapsed += dt;
+    // On the ground a real compass wanders a degree or two (magnetic noise, the motors' field); in flight the circle sets the heading.
+    const wander = this.phase === 'ground' ? 1.2 * Math.sin(this.elapsed * 0.21) + 0.4 * Math.sin(this.elapsed * 1.3) : 0;
+    this.heading = (((this.angle + Math.PI / 2) * 180) / Math.PI + wander + 360) % 360;
   }
 
   get airborne(): boolean {

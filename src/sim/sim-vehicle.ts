@@ -4,10 +4,11 @@
  * Transport-free: it takes bytes in `receive` and gives bytes to `send`.
  */
 import {
-  type Fields, type Frame, FrameSigner, SignatureVerifier, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_MODE_FLAG, MAV_RESULT, MAV_STATE, MAV_TYPE,
-  type MessageRegistry, type OutgoingMessage, loadRegistry,
+  type Fields, type Frame, FrameSigner, SignatureVerifier, FrameDecoder, FrameEncoder, MAV_AUTOPILOT, MAV_CMD, MAV_MODE_FLAG, MAV_RESULT, MAV_SEVERITY, MAV_STATE, MAV_TYPE,
+  type MessageRegistry, type OutgoingMessage, loadRegistry, signatureTimestamp, SIGNING_EPOCH_MS,
 } from '../mavlink/index.js';
 import { COPTER_MODES, modeName } from '../router/modes.js';
+import { EXTRA_TELEMETRY, extraTelemetry, RADIO_SOURCE, STREAM_GROUPS } from './extra-telemetry.js';
 import { Flight, HOME } from './flight.js';
 import { MissionStore } from './mission.js';
 import { defaultParams, type Param } from './params.js';
@@ -28,6 +29,12 @@ export interface SimOptions {
   damage?: number;
   /** Seed for loss and damage, so a test sees the same sequence every run. */
   seed?: number;
+  /**
+   * With `signingKey`: how far behind the real time its signing clock starts (an autopilot
+   * booted without GPS time). It moves forward when a newer signed frame arrives, as
+   * ArduPilot's does.
+   */
+  signingClockBehindMs?: number;
   registry?: MessageRegistry;
 }
 
@@ -39,6 +46,10 @@ const STREAMS: [string, number][] = [
   ['GLOBAL_POSITION_INT', 5], ['GPS_RAW_INT', 5], ['VFR_HUD', 5],
 ];
 const TICK_MS = 100;
+/** The rate a message asked for with interval 0 ("the default") gets when it is not one of the default streams. */
+const EXTRA_DEFAULT_HZ = 1;
+/** Streams a REQUEST_DATA_STREAM for every stream does not touch: the heartbeat, and the radio's own status. */
+const NOT_IN_ALL = new Set(['HEARTBEAT', 'RADIO_STATUS']);
 
 function prng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -78,6 +89,10 @@ export class SimVehicle {
   damage: number;
   private readonly startedAt = Date.now();
   private lastStep = Date.now();
+  /** Where the signing clock stands against the real one (negative: behind). */
+  private signingOffsetMs: number;
+  /** The mode and armed state last announced with a STATUSTEXT. */
+  private announced: { mode: string; armed: boolean } | null = null;
 
   constructor(private readonly options: SimOptions = {}) {
     this.sysid = options.sysid ?? 1;
@@ -92,6 +107,8 @@ export class SimVehicle {
     this.mission = new MissionStore((m) => this.emit(m));
     const rate = options.rate ?? 1;
     for (const [name, hz] of STREAMS) this.intervals.set(name, 1000 / (hz * rate));
+    for (const name of EXTRA_TELEMETRY) this.intervals.set(name, 0);
+    this.signingOffsetMs = -(options.signingClockBehindMs ?? 0);
     if (options.signingKey) this.startSigning(options.signingKey);
   }
 
@@ -100,15 +117,27 @@ export class SimVehicle {
   }
 
   private startSigning(key: Buffer): void {
-    this.signer = new FrameSigner(key, 0, this.registry);
+    this.signer = new FrameSigner(key, 0, this.registry, () => Date.now() + this.signingOffsetMs);
     this.verifier = new SignatureVerifier(key);
+  }
+
+  /** A signed frame newer than the vehicle's own signing clock moves that clock forward (MAVLink signing's rule). */
+  private catchUpSigningClock(frame: Frame): void {
+    const theirsMs = SIGNING_EPOCH_MS + signatureTimestamp(frame) / 100;
+    this.signingOffsetMs = Math.max(this.signingOffsetMs, theirsMs - Date.now());
   }
 
   start(): void {
     if (this.timer) return;
     const tickMs = Math.max(1, TICK_MS / Math.max(1, this.options.rate ?? 1));
     this.timer = setInterval(() => this.tick(), tickMs);
+    this.announce('ArduCopter V4.5.7 (mavgate simulated vehicle)', MAV_SEVERITY.INFO);
+    this.announce('Frame: QUAD/X', MAV_SEVERITY.INFO);
     this.tick();
+  }
+
+  private announce(text: string, severity: number = MAV_SEVERITY.INFO): void {
+    this.emit({ name: 'STATUSTEXT', fields: { severity, text } });
   }
 
   stop(): void {
@@ -130,6 +159,7 @@ export class SimVehicle {
     this.flight.step((now - this.lastStep) / 1000, this.armed);
     this.lastStep = now;
     if (this.armed && this.flight.phase === 'ground' && this.mode === 'LAND') this.armed = false;
+    this.announceChanges();
     for (const [name, interval] of this.intervals) {
       if (interval <= 0) continue;
       const due = this.due.get(name) ?? now;
@@ -140,11 +170,23 @@ export class SimVehicle {
     }
   }
 
+  /** Mode and arming changes are told in a STATUSTEXT too, as ArduPilot tells its ground station. */
+  private announceChanges(): void {
+    const now = { mode: this.mode, armed: this.armed };
+    const before = this.announced;
+    this.announced = now;
+    if (!before) return;
+    if (before.armed !== now.armed) this.announce(now.armed ? 'Arming motors' : 'Disarming motors', MAV_SEVERITY.NOTICE);
+    if (before.mode !== now.mode) this.announce(`Mode ${now.mode}`, MAV_SEVERITY.NOTICE);
+  }
+
   private emit(message: OutgoingMessage): void {
-    const frame = this.encoder.encode(message, { sysid: this.sysid, compid: this.compid });
+    // RADIO_STATUS comes from the telemetry radio, under its own ids, and unsigned: a SiK radio cannot sign.
+    const fromRadio = message.name === 'RADIO_STATUS';
+    const frame = this.encoder.encode(message, fromRadio ? RADIO_SOURCE : { sysid: this.sysid, compid: this.compid });
     const { loss, damage } = this;
     if (loss > 0 && this.random() < loss) return;
-    const out = this.signer?.sign(frame) ?? frame;
+    const out = (fromRadio ? null : this.signer?.sign(frame)) ?? frame;
     if (damage > 0 && this.random() < damage) out[1 + Math.floor(this.random() * (out.length - 1))] ^= 0xa5;
     this.send(out);
   }
@@ -183,8 +225,13 @@ export class SimVehicle {
       case 'VFR_HUD':
         return { name, fields: { airspeed: f.groundSpeed, groundspeed: f.groundSpeed, heading: Math.round(f.heading) % 360,
           throttle: this.armed ? 45 : 0, alt: HOME.altMsl + f.altitude, climb: f.climb } };
-      default:
-        throw new Error(`no telemetry for ${name}`);
+      default: {
+        const fields = extraTelemetry(name, {
+          flight: f, armed: this.armed, nowMs: now, timeBootMs, missionItems: this.mission.items.length, jitter: this.random,
+        });
+        if (!fields) throw new Error(`no telemetry for ${name}`);
+        return { name, fields };
+      }
     }
   }
 
@@ -194,9 +241,12 @@ export class SimVehicle {
 
   private handle(frame: Frame): void {
     if (!frame.verified) return;
-    if (this.verifier && this.verifier.verify(frame) !== 'ok') {
-      this.rejectedUnsigned++;
-      return;
+    if (this.verifier) {
+      if (this.verifier.verify(frame) !== 'ok') {
+        this.rejectedUnsigned++;
+        return;
+      }
+      this.catchUpSigningClock(frame);
     }
     const f = frame.decode()!;
     const from = { sysid: frame.sysid, compid: frame.compid };
@@ -225,11 +275,11 @@ export class SimVehicle {
     }
   }
 
-  /** ArduPilot's stream groups, simplified: stream 0 (all) sets every telemetry rate but the heartbeat's. */
+  /** ArduPilot's stream groups: stream 0 (all) sets every telemetry rate but the heartbeat's; the others their own messages. */
   private requestDataStream(f: Fields): void {
-    if (f.req_stream_id !== 0) return;
+    const names = f.req_stream_id === 0 ? [...this.intervals.keys()].filter((n) => !NOT_IN_ALL.has(n)) : STREAM_GROUPS[f.req_stream_id as number] ?? [];
     const hz = f.start_stop === 1 ? (f.req_message_rate as number) : 0;
-    for (const name of this.intervals.keys()) if (name !== 'HEARTBEAT') this.intervals.set(name, hz > 0 ? 1000 / hz : 0);
+    for (const name of names) this.intervals.set(name, hz > 0 ? 1000 / hz : 0);
   }
 
   private sendParam(index: number): void {
@@ -284,10 +334,11 @@ export class SimVehicle {
         if ((p(1) & MAV_MODE_FLAG.CUSTOM_MODE_ENABLED) === 0) return MAV_RESULT.DENIED;
         return this.setMode(p(2));
       case MAV_CMD.SET_MESSAGE_INTERVAL: {
+        // As ArduPilot: any message it can send, at the interval asked (0: its default rate, -1: off).
         const def = this.registry.byId(p(1));
         if (!def || !this.intervals.has(def.name)) return MAV_RESULT.DENIED;
         const us = p(2);
-        const defaultHz = STREAMS.find(([n]) => n === def.name)![1];
+        const defaultHz = STREAMS.find(([n]) => n === def.name)?.[1] ?? EXTRA_DEFAULT_HZ;
         this.intervals.set(def.name, us < 0 ? 0 : us === 0 ? 1000 / defaultHz : us / 1000);
         return MAV_RESULT.ACCEPTED;
       }
