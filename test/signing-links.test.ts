@@ -113,6 +113,46 @@ describe('a signed vehicle link', () => {
   });
 });
 
+describe('a vehicle whose signing clock is behind', () => {
+  it('gets a signed frame at once, moves its clock forward, and is heard: stale frames counted apart from replays, and said in the log', async () => {
+    const key = randomBytes(32);
+    // Require signatures, sign nothing else, no ground station, no --heartbeat: nothing but the nudge would ever reach the vehicle.
+    const vehicleSide = { ...parseEndpoint('udp-listen:127.0.0.1:0'), signing: { key, sign: false, requireSigned: true, linkId: 0, allowUnsigned: DEFAULT_ALLOW_UNSIGNED } };
+    const gateway = new Gateway({ links: [vehicleSide], gate: gateFor({}) });
+    const notices: string[] = [];
+    gateway.events$.subscribe((e) => { if (e.type === 'notice') notices.push(`${e.level} ${e.message}`); });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const port = (gateway.links[0]!.link as UdpLink).localPort;
+    // An autopilot that booted without GPS time: its signing clock ten minutes behind.
+    const sim = await startSim(parseEndpoint(`udp:127.0.0.1:${port}`) as TransportEndpoint, { signingKey: key, signingClockBehindMs: 600_000, rate: 5 }, defaultPolicy());
+    cleanup.push(() => sim.stop());
+    await until(() => gateway.state.vehicles().length === 1, 'the vehicle heard despite its old clock', 5000);
+    const counters = gateway.stats().links[0]!.signing!;
+    expect(counters.staleStream).toBeGreaterThan(0);
+    expect(counters.replayed).toBe(0);
+    expect(counters.clockNudges).toBeGreaterThanOrEqual(1);
+    expect(counters.signedOut).toBe(counters.clockNudges);
+    expect(notices[0]).toMatch(/^warn link links\[0\] udp-listen:127\.0\.0\.1:0: 1\/1 signs with a clock (59\d|60\d) s behind mavgate's.*dropped as a stale stream.*sending it a signed frame/);
+    await until(() => notices.some((n) => /^info .*signed frames from 1\/1 accepted again/.test(n)), 'the recovery told');
+  });
+
+  it('counts as signed out only what left the link', async () => {
+    const key = randomBytes(32);
+    const vehicleSide = { ...parseEndpoint('udp-listen:127.0.0.1:0'), signing: { key, sign: true, requireSigned: false, linkId: 0, allowUnsigned: DEFAULT_ALLOW_UNSIGNED } };
+    const gateway = new Gateway({ links: [vehicleSide, parseEndpoint('udp-listen:127.0.0.1:0')], gate: gateFor({}) });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const gcs = await GroundStation.open((gateway.links[1]!.link as UdpLink).localPort);
+    cleanup.push(() => gcs.close());
+    // Nobody has spoken on the vehicle link yet: it has no peer, and what is routed to it cannot leave.
+    for (let i = 0; i < 5; i++) gcs.send({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } });
+    const link = gateway.links[0]!;
+    await until(() => link.link.counters.writesDropped >= 5, 'the writes dropped');
+    expect(link.signing!.counters.signedOut).toBe(0);
+  });
+});
+
 describe('mavgate key setup', () => {
   it('refuses a link that is not serial unless it is marked trusted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-keysetup-'));

@@ -12,7 +12,7 @@ export function renderLinks(stats, diagnoses) {
   table.querySelector('tbody').replaceChildren(...stats.links.map((l) => {
     const b = before.get(l.id) ?? l;
     const s = l.signing;
-    const signing = s ? `${s.signedAccepted} ok, ${s.unsignedDropped} unsigned, ${s.badSignature} bad, ${s.replayed} replayed, ${s.signedOut} signed out` : 'off';
+    const signing = s ? `${s.signedAccepted} ok, ${s.unsignedDropped} unsigned, ${s.badSignature} bad, ${s.replayed} replayed, ${s.staleStream} stale, ${s.signedOut} signed out` : 'off';
     const diagnosis = diagnoses.get(l.id);
     const state = el('span', { class: `link-state ${l.state.status === 'up' ? 'ok' : 'bad'}`, textContent: `${l.state.status}${l.state.reason ? `: ${l.state.reason}` : ''}` });
     return row(labels, [

@@ -63,6 +63,8 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
       log(level, `link ${e.link.endpoint.text}: ${e.state.status}${e.state.reason ? ` (${e.state.reason})` : ''}`);
     } else if (e.type === 'revoked') {
       log('warn', `link ${e.link.endpoint.text}: closed: ${e.refusal.message}`);
+    } else if (e.type === 'notice') {
+      log(e.level, e.message);
     } else if (e.type === 'vehicle') {
       const c = e.event.component;
       const who = `system ${c.sysid}/${c.compid}`;

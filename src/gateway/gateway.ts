@@ -142,6 +142,8 @@ export type GatewayEvent =
   | { type: 'link'; link: VehicleLink; state: LinkState }
   /** A new policy refused the link: it was taken off the router and closed. */
   | { type: 'revoked'; link: VehicleLink; refusal: ResidencyRefusal }
+  /** Something the operator should know, in words (a vehicle's signing clock behind). */
+  | { type: 'notice'; level: 'info' | 'warn'; message: string }
   | { type: 'vehicle'; event: VehicleEvent }
   | { type: 'error'; error: unknown };
 
@@ -216,9 +218,16 @@ export class Gateway {
     const link = this.makeLink(id, endpoint, grant);
     const { filter, meter } = this.gate.egressFor(grant, this.registry);
     const signing = 'signing' in endpoint && endpoint.signing
-      ? new LinkSigning(endpoint.signing, this.registry, entry, (event, details) => this.gate.record(event, details))
+      ? new LinkSigning(endpoint.signing, this.registry, entry, {
+        audit: (event, details) => this.gate.record(event, details),
+        tell: (level, message) => this.events.next({ type: 'notice', level, message }),
+        // While a frame is being handled: to its sender, even one a listener does not answer yet (its frames are stale, not forged).
+        nudge: (signed) => (link.answerSender ? link.answerSender(signed) : link.write(signed)),
+        nudgeFrame: () => this.node.heartbeatFrame(),
+      })
       : null;
-    const send = signing ? (bytes: Buffer) => link.write(signing.outgoing(bytes)) : (bytes: Buffer) => link.write(bytes);
+    const write = (bytes: Buffer) => link.write(bytes);
+    const send = signing ? (bytes: Buffer) => signing.send(bytes, write) : write;
     const routeEndpoint = { id, role: 'link' as const, send, filter };
     const port = this.router.attach(routeEndpoint);
     const dropUnknown = 'dropUnknown' in endpoint && endpoint.dropUnknown === true;
@@ -261,6 +270,8 @@ export class Gateway {
         this.router.sequence.restart(port.sources);
       }),
       link.state$.subscribe((state) => {
+        // A signed link that comes up gets mavgate's signed frame at once: a vehicle whose signing clock is behind moves it forward.
+        if (state.status === 'up' && handle.state.status !== 'up') signing?.nudge();
         handle.state = state;
         this.gate.record('link_state', { link: endpoint.text, status: state.status, ...(state.reason ? { reason: state.reason } : {}) });
         this.events.next({ type: 'link', link, state });

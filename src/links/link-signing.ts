@@ -3,10 +3,16 @@
  * (`requireSigned`; a few messages radios cannot sign excepted), what goes out is signed
  * with the link's id (`sign`). Counted per link; each kind of rejection audited, at most
  * once a minute with the count since the last record. The key never leaves this object.
+ *
+ * A vehicle whose signing clock is more than a minute behind mavgate's (an autopilot that
+ * booted without GPS time) starts a stream mavgate must refuse as stale. The specification's
+ * cure is that a signing peer moves its clock forward when it receives a newer signed
+ * frame, so mavgate sends one (its own heartbeat, signed) when the link comes up and when
+ * it finds a stream stale, and says so in the log.
  */
 import type { Frame } from '../mavlink/frame.js';
 import type { MessageRegistry } from '../mavlink/registry.js';
-import { FrameSigner, SignatureVerifier, type VerifyResult } from '../mavlink/signing.js';
+import { FrameSigner, SIGNING_EPOCH_MS, signatureTimestamp, SignatureVerifier, type VerifyResult } from '../mavlink/signing.js';
 
 export interface SigningSettings {
   key: Buffer;
@@ -28,33 +34,74 @@ export interface SigningCounters {
   unsignedDropped: number;
   badSignature: number;
   replayed: number;
+  /** Signed frames refused because their stream started more than a minute behind: the sender's signing clock is old. */
+  staleStream: number;
+  /** Signed frames sent to move a vehicle's signing clock forward (at link up, on a stale stream). */
+  clockNudges: number;
+  /** Signed frames that left on the link. */
   signedOut: number;
   /** Frames sent unsigned because they cannot be signed (MAVLink 1, unknown message ids, already signed by a client). */
   unsignableOut: number;
 }
 
 const AUDIT_EVERY_MS = 60_000;
+/** A stale stream gets at most one signed frame this often: its every frame is stale until one arrives. */
+const NUDGE_EVERY_MS = 1000;
 const KIND: Record<Exclude<VerifyResult, 'ok'>, keyof SigningCounters> = {
-  unsigned: 'unsignedDropped', 'bad-signature': 'badSignature', replayed: 'replayed', 'old-stream': 'replayed',
+  unsigned: 'unsignedDropped', 'bad-signature': 'badSignature', replayed: 'replayed', 'old-stream': 'staleStream',
 };
 
+/** What a signed link needs of the gateway beyond its key. */
+export interface SigningHooks {
+  /** A decision for the audit log. */
+  audit: (event: string, details: Record<string, unknown>) => void;
+  /** What is happening, for the operator's log. */
+  tell: (level: 'info' | 'warn', message: string) => void;
+  /** Sends one signed frame on the link now (it was handed the signed bytes); false when it could not. */
+  nudge: (signed: Buffer) => boolean;
+  /** mavgate's own frame to sign and send as a nudge (its heartbeat). */
+  nudgeFrame: () => Buffer;
+}
+
 export class LinkSigning {
-  readonly counters: SigningCounters = { signedAccepted: 0, unsignedAllowed: 0, unsignedDropped: 0, badSignature: 0, replayed: 0, signedOut: 0, unsignableOut: 0 };
-  private readonly signer: FrameSigner | null;
+  readonly counters: SigningCounters = {
+    signedAccepted: 0, unsignedAllowed: 0, unsignedDropped: 0, badSignature: 0, replayed: 0, staleStream: 0, clockNudges: 0, signedOut: 0, unsignableOut: 0,
+  };
+  /** Signs nudges always, and everything sent when `sign` is set. */
+  private readonly signer: FrameSigner;
+  private readonly signAll: boolean;
   private readonly verifier: SignatureVerifier | null;
   private readonly allowed: ReadonlySet<string>;
   private readonly audited = new Map<string, { at: number; since: number }>();
+  private lastNudgeAt = -Infinity;
+  /** Sources whose stream was found stale and not yet accepted since: told once, and again when they recover. */
+  private readonly stale = new Set<string>();
 
   constructor(
     settings: SigningSettings,
     registry: MessageRegistry,
     private readonly entry: string,
-    private readonly audit: (event: string, details: Record<string, unknown>) => void,
+    private readonly hooks: SigningHooks,
     private readonly clock: () => number = Date.now,
   ) {
-    this.signer = settings.sign ? new FrameSigner(settings.key, settings.linkId, registry, clock) : null;
+    this.signer = new FrameSigner(settings.key, settings.linkId, registry, clock);
+    this.signAll = settings.sign;
     this.verifier = settings.requireSigned ? new SignatureVerifier(settings.key, clock) : null;
     this.allowed = new Set(settings.allowUnsigned);
+  }
+
+  /**
+   * Sends one signed frame, so that a vehicle whose signing clock is behind moves it
+   * forward to mavgate's. Called when the link comes up, and (at most once a second) while
+   * the vehicle's stream is stale.
+   */
+  nudge(): void {
+    const signed = this.signer.sign(this.hooks.nudgeFrame());
+    this.lastNudgeAt = this.clock();
+    if (signed && this.hooks.nudge(signed)) {
+      this.counters.clockNudges++;
+      this.counters.signedOut++;
+    }
   }
 
   /**
@@ -66,8 +113,12 @@ export class LinkSigning {
     const result = this.verifier.verify(frame);
     if (result === 'ok') {
       this.counters.signedAccepted++;
+      if (this.stale.size > 0 && this.stale.delete(`${frame.sysid}/${frame.compid}`)) {
+        this.hooks.tell('info', `link ${this.entry}: signed frames from ${frame.sysid}/${frame.compid} accepted again: its signing clock caught up`);
+      }
       return 'verified';
     }
+    if (result === 'old-stream') this.staleStream(frame);
     if (result === 'unsigned' && this.allowed.has(frame.name ?? '')) {
       this.counters.unsignedAllowed++;
       return 'allowed';
@@ -77,13 +128,29 @@ export class LinkSigning {
     return 'refused';
   }
 
-  /** What to send for outgoing frame bytes: a signed copy, or the bytes as they are when they cannot be signed. */
-  outgoing(bytes: Buffer): Buffer {
-    if (!this.signer) return bytes;
+  /**
+   * Sends outgoing frame bytes with `write`: a signed copy with `sign`, or the bytes as they
+   * are when they cannot be signed. Counts what left, not what was attempted.
+   */
+  send(bytes: Buffer, write: (bytes: Buffer) => boolean): boolean {
+    if (!this.signAll) return write(bytes);
     const signed = this.signer.sign(bytes);
+    if (!write(signed ?? bytes)) return false;
     if (signed) this.counters.signedOut++;
     else this.counters.unsignableOut++;
-    return signed ?? bytes;
+    return true;
+  }
+
+  /** A stream that started more than a minute behind: told once, nudged at most once a second. */
+  private staleStream(frame: Frame): void {
+    const source = `${frame.sysid}/${frame.compid}`;
+    if (!this.stale.has(source)) {
+      this.stale.add(source);
+      const behindS = Math.round((this.clock() - (SIGNING_EPOCH_MS + signatureTimestamp(frame) / 100)) / 1000);
+      this.hooks.tell('warn', `link ${this.entry}: ${source} signs with a clock ${behindS} s behind mavgate's (an autopilot booted without GPS time?): `
+        + 'its frames are dropped as a stale stream until it moves its clock forward; sending it a signed frame so that it does');
+    }
+    if (this.clock() - this.lastNudgeAt >= NUDGE_EVERY_MS) this.nudge();
   }
 
   private record(kind: string, frame: Frame): void {
@@ -94,6 +161,6 @@ export class LinkSigning {
       return;
     }
     this.audited.set(kind, { at: now, since: 0 });
-    this.audit('signing_rejected', { link: this.entry, kind, source: `${frame.sysid}/${frame.compid}`, message: frame.name ?? `#${frame.msgid}`, ...(last ? { rejected_since_last_record: last.since + 1 } : {}) });
+    this.hooks.audit('signing_rejected', { link: this.entry, kind, source: `${frame.sysid}/${frame.compid}`, message: frame.name ?? `#${frame.msgid}`, ...(last ? { rejected_since_last_record: last.since + 1 } : {}) });
   }
 }

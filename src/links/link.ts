@@ -46,6 +46,11 @@ export interface VehicleLink {
   write(bytes: Uint8Array): boolean;
   /** The frame being handled verified: a listener may answer its sender (links with required signatures). */
   confirmSender?(): void;
+  /**
+   * Sends to whoever sent the chunk being handled, without making it the peer (a listener
+   * that answers only confirmed senders); outside a chunk's handling, as `write`.
+   */
+  answerSender?(bytes: Uint8Array): boolean;
   close(): Promise<void>;
 }
 

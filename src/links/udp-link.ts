@@ -57,6 +57,13 @@ export class UdpLink extends BaseLink {
     if (this.sender) this.peer = this.sender;
   }
 
+  answerSender(bytes: Uint8Array): boolean {
+    const { socket, sender } = this;
+    if (!socket || !sender || this.closed) return this.write(bytes);
+    socket.send(bytes, sender.port, sender.address);
+    return this.sent(bytes.length);
+  }
+
   /** The address this link is bound to (useful with port 0). */
   get localPort(): number {
     return this.socket?.address().port ?? 0;

@@ -69,7 +69,17 @@ export class GatewayNode {
   }
 
   private sendHeartbeat(): void {
-    this.send({ name: 'HEARTBEAT', fields: { type: MAV_TYPE.GCS, autopilot: MAV_AUTOPILOT.INVALID, system_status: MAV_STATE.ACTIVE, mavlink_version: 3 } });
+    this.decoder.push(this.heartbeatFrame());
+  }
+
+  /**
+   * One HEARTBEAT of mavgate's, numbered in its own sequence, for a single link (a signed
+   * link moving a vehicle's signing clock forward). Its system id is mavgate's, never the
+   * vehicle's SYSID_MYGCS, so it cannot stand in for a ground station's heartbeat.
+   */
+  heartbeatFrame(): Buffer {
+    return this.encoder.encode({ name: 'HEARTBEAT', fields: { type: MAV_TYPE.GCS, autopilot: MAV_AUTOPILOT.INVALID, system_status: MAV_STATE.ACTIVE, mavlink_version: 3 } },
+      { sysid: this.options.sysid, compid: this.options.compid });
   }
 
   /** ArduPilot takes REQUEST_DATA_STREAM for all its streams at once; PX4 wants SET_MESSAGE_INTERVAL per message. */
