@@ -48,6 +48,11 @@ describe('roles', () => {
     expect(await alice.refusal(paramSet('SYSID_THISMAV', 7))).toBe('a pilot may not send PARAM_SET (admin only)');
     expect(await alice.refusal(commandLong('MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN', { param1: 1 }))).toBe('a pilot may not send MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN (admin only)');
     expect(d.sim.received.get('PARAM_SET') ?? 0).toBe(0);
+    // Listing the onboard logs is harmless; downloading them is the admin's.
+    const header = { system_id: 255, component_id: 240, sequence: 0 };
+    expect(await alice.request({ header, message: { type: 'LOG_REQUEST_LIST', target_system: 1, target_component: 1, start: 0, end: 65535 } })).toMatch(/^Ok/);
+    await until(() => d.sim.received.get('LOG_REQUEST_LIST') === 1, 'the log list request at the vehicle');
+    expect(await alice.refusal({ header, message: { type: 'LOG_REQUEST_DATA', target_system: 1, target_component: 1, id: 1, ofs: 0, count: 90 } })).toBe('a pilot may not send LOG_REQUEST_DATA (admin only)');
   });
 
   it('an admin writes parameters once in control, and sees the PARAM_VALUE', async () => {

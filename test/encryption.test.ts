@@ -105,6 +105,12 @@ describe('encrypted recordings end to end', () => {
     const policy = join(r.dir, 'policy.yaml');
     writeFileSync(policy, `approved_sinks: { directories: [${r.dir}] }\n`);
     const plain = join(r.dir, 'plain.tlog');
+    // A wrong key first: refused, and nothing left behind, so the retry with the right key finds the name free.
+    const wrongKey = join(r.dir, 'wrong.key');
+    writeFileSync(wrongKey, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    const before = readdirSync(r.dir).sort();
+    expect(await runMavgate(['decrypt', '--key', wrongKey, '--policy', policy, file, plain])).toMatchObject({ code: 2, stderr: expect.stringMatching(/wrong key.*nothing written to/) });
+    expect(readdirSync(r.dir).sort()).toEqual(before);
     expect(await runMavgate(['decrypt', '--key', k, '--policy', policy, file, plain])).toMatchObject({ code: 0 });
     expect(tlogFrames(plain).map((f) => f.bytes)).toEqual(frames);
     expect(await runMavgate(['decrypt', '--key', k, '--policy', policy, file, plain])).toMatchObject({ code: 2, stderr: expect.stringMatching(/the file exists/) });

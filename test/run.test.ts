@@ -77,6 +77,20 @@ describe('mavgate run', () => {
     await pty.stop();
   });
 
+  it('logs vehicles as systems, a ground station as one, and its own heartbeat not at all', async () => {
+    const port = await freeUdpPort();
+    // A ground station on a link of its own (as QGroundControl on --link udp:…), whose heartbeat is routed like any frame.
+    const gw = start(['run', '--heartbeat', '--link', 'sim', '--link', `udp-listen:127.0.0.1:${port}`, '--status-interval', '0']);
+    await gw.waitFor(/system 1\/1: heartbeat, STABILIZE, disarmed/);
+    const { GroundStation } = await import('./helpers/gcs.js');
+    const gcs = await GroundStation.open(port);
+    gcs.send({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } });
+    await gw.waitFor(/ground station 255\/190: heard \(not a vehicle\)/);
+    await gcs.close();
+    expect(await gw.stop()).toBe(0);
+    expect(gw.stderr).not.toMatch(/system 255\/190|system 245\/191|245\/191: heard/);
+  });
+
   it('follows a serial radio that is unplugged and plugged back in (socat killed and restarted on the same path)', async () => {
     let pty = await PtyPair.start(dir, 'radio');
     const gw = start(['run', '--link', `serial:${pty.a}:57600`, '--status-interval', '0']);

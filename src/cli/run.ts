@@ -3,6 +3,7 @@
  * built-in simulated vehicle in-process, so a newcomer sees live telemetry at once.
  */
 import type { Endpoint } from '../links/endpoint.js';
+import { MAV_TYPE } from '../mavlink/enums.js';
 import { AuditLog } from '../residency/audit-log.js';
 import { EgressGate } from '../residency/gate.js';
 import { defaultPolicy } from '../residency/policy.js';
@@ -67,6 +68,12 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
       log(e.level, e.message);
     } else if (e.type === 'vehicle') {
       const c = e.event.component;
+      // Ground stations, cameras and mavgate's own heartbeat are not vehicles: one line when first heard, if not ours.
+      if (!c.isVehicle) {
+        const own = c.sysid === gateway.node.options.sysid && c.compid === gateway.node.options.compid;
+        if (e.event.type === 'seen' && !own) log('info', `${c.heartbeat!.type === MAV_TYPE.GCS ? 'ground station' : 'component'} ${c.sysid}/${c.compid}: heard (not a vehicle)`);
+        return;
+      }
       const who = `system ${c.sysid}/${c.compid}`;
       if (e.event.type === 'seen') log('info', `${who}: heartbeat, ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`);
       if (e.event.type === 'lost') log('warn', `${who}: lost (no heartbeat for 3 s)`);

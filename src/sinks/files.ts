@@ -5,7 +5,7 @@
  * since, or that the policy in force no longer approves, is refused, not followed.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, link, open, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { assertGrant, checkGrant, type DirectoryGrant } from '../residency/gate.js';
 
@@ -40,6 +40,21 @@ export function readFileIn(grant: DirectoryGrant, name: string): string {
 
 export function removeFile(grant: DirectoryGrant, name: string): void {
   unlinkSync(inside(grant, name));
+}
+
+/**
+ * Gives a finished file its final name, never replacing one that exists (EEXIST): a link
+ * under the new name, then the old name removed, so the final name holds the whole file
+ * or nothing.
+ */
+export async function publishFile(grant: DirectoryGrant, from: string, to: string): Promise<void> {
+  await link(inside(grant, from), inside(grant, to));
+  await unlink(inside(grant, from));
+}
+
+/** Removes a file if it is there (an unfinished one being abandoned). */
+export async function discardFile(grant: DirectoryGrant, name: string): Promise<void> {
+  await unlink(inside(grant, name)).catch(() => {});
 }
 
 /** Recreates the granted directory if it vanished (a USB disk pulled and put back, a cleanup script). */
