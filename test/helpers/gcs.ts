@@ -57,8 +57,8 @@ export class GroundStation {
     this.socket.on('message', (msg) => this.decoder.pushWhole(msg));
   }
 
-  static async open(port: number, host = '127.0.0.1'): Promise<GroundStation> {
-    const gcs = new GroundStation({ host, port });
+  static async open(port: number, host = '127.0.0.1', ids: { sysid: number; compid: number } = { sysid: 255, compid: 190 }): Promise<GroundStation> {
+    const gcs = new GroundStation({ host, port }, ids.sysid, ids.compid);
     await new Promise<void>((resolve) => gcs.socket.bind(0, '127.0.0.1', resolve));
     return gcs;
   }
