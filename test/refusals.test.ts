@@ -28,19 +28,20 @@ async function deckWithGcs(role: 'observer' | 'pilot'): Promise<{ d: Deck; gcs: 
   return { d, gcs, texts };
 }
 
-/** Every status text from `gcs` from now on, chunks joined by STATUSTEXT id. */
+/** Every status text from mavgate `gcs` hears from now on, chunks joined by STATUSTEXT id (the vehicle's own left out). */
 function statusTexts(gcs: GroundStation): string[] {
   const done: string[] = [];
+  const push = (text: string) => void (text.startsWith('mavgate: ') && done.push(text));
   const open = new Map<number, string[]>();
   gcs.frames$.subscribe((f) => {
     if (f.name !== 'STATUSTEXT') return;
     const { text, id, chunk_seq: chunk } = f.fields as { text: string; id: number; chunk_seq: number };
-    if (id === 0) return void done.push(text);
+    if (id === 0) return push(text);
     const parts = open.get(id) ?? [];
     parts[chunk] = text;
     open.set(id, parts);
     if (text.length < 50) {
-      done.push(parts.join(''));
+      push(parts.join(''));
       open.delete(id);
     }
   });

@@ -5,25 +5,28 @@
  * frames bound from one link to another wait for one dedup window after the source is
  * first heard, and then go only to the links that have still not heard it.
  */
-import type { RoutePort } from './router.js';
+/** What the hold needs of a router port: who has been heard behind it. */
+interface Port {
+  readonly sources: ReadonlySet<number>;
+}
 
-interface Held {
-  port: RoutePort;
+interface Held<P extends Port> {
+  port: P;
   source: number;
   bytes: Buffer;
   releaseAt: number;
 }
 
-export class NewSourceHold {
+export class NewSourceHold<P extends Port> {
   private readonly firstHeard = new Map<number, number>();
-  private held: Held[] = [];
+  private held: Held<P>[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly windowMs: number,
     private readonly now: () => number,
     /** Sends held bytes on, if the port is still attached. */
-    private readonly deliver: (port: RoutePort, bytes: Buffer) => void,
+    private readonly deliver: (port: P, bytes: Buffer) => void,
   ) {}
 
   /** Notes that `source` was heard; true while it is new enough that its frames to other links must wait. */
@@ -36,7 +39,7 @@ export class NewSourceHold {
     return now - first < this.windowMs;
   }
 
-  hold(port: RoutePort, source: number, bytes: Buffer): void {
+  hold(port: P, source: number, bytes: Buffer): void {
     this.held.push({ port, source, bytes, releaseAt: this.firstHeard.get(source)! + this.windowMs });
     this.timer ??= setTimeout(() => {
       this.timer = null;
@@ -48,7 +51,7 @@ export class NewSourceHold {
   release(): void {
     if (this.held.length === 0) return;
     const now = this.now();
-    const waiting: Held[] = [];
+    const waiting: Held<P>[] = [];
     for (const h of this.held) {
       if (h.releaseAt > now) waiting.push(h);
       else if (!h.port.sources.has(h.source)) this.deliver(h.port, h.bytes);

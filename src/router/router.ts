@@ -78,7 +78,7 @@ export class Router {
   private readonly targets: TargetReader;
   private readonly dedup: Deduplicator | null;
   /** With deduplication: a new source's frames on their way to another link wait until that link could have heard it. */
-  private readonly hold: NewSourceHold | null;
+  private readonly hold: NewSourceHold<RoutePort> | null;
   private readonly now: () => number;
   private readonly onListenerError: (err: unknown) => void;
   /** Sequence-gap loss per source over the merged, deduplicated stream: loss per vehicle. */
