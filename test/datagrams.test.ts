@@ -4,8 +4,6 @@
  * or on a TCP stream that then goes quiet.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
@@ -15,6 +13,7 @@ import { HAS_CORPUS, NO_CORPUS_REASON, readCorpus, readJsonLinesGz } from './hel
 import { decksPerTest } from './helpers/clients.js';
 import { frame, heartbeat } from './helpers/frames.js';
 import { GroundStation } from './helpers/gcs.js';
+import { tcpServer } from './helpers/ports.js';
 import { until } from './helpers/wait.js';
 
 /** A damaged MAVLink 1 frame, as seen on a real link: its 0xFE sequence byte reads as the start of a 263-byte frame. */
@@ -81,14 +80,11 @@ describe('a vehicle link over UDP', () => {
 
 describe('a vehicle link over TCP (a stream)', () => {
   it('hands on frames held behind a false start marker once the stream goes quiet', async () => {
-    const server: Server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanup.push(() => new Promise((resolve) => server.close(() => resolve())));
-    const connected = once(server, 'connection') as Promise<[Socket]>;
-    const port = (server.address() as { port: number }).port;
-    const { seqs } = await gatewayOn(`tcp:127.0.0.1:${port}`);
-    const [vehicle] = await connected;
+    const vehicleServer = await tcpServer();
+    cleanup.push(() => vehicleServer.close());
+    const connected = vehicleServer.nextConnection();
+    const { seqs } = await gatewayOn(`tcp:127.0.0.1:${vehicleServer.port}`);
+    const vehicle = await connected;
     cleanup.push(async () => { vehicle.destroy(); });
     vehicle.write(Buffer.concat([DAMAGED, heartbeat(1), heartbeat(2), heartbeat(3)]));
     // Nothing more comes: the candidate claiming 263 bytes must not hold the heartbeats forever.

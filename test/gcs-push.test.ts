@@ -4,8 +4,7 @@
  * gate must approve. Real loopback sockets; 127.0.0.2 is the unapproved decoy (nothing is
  * ever sent there).
  */
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../src/gateway/gateway.js';
 import { parseGcsEndpoint, parseGcsFlag } from '../src/cli/server-flags.js';
@@ -19,6 +18,7 @@ import { registry } from './helpers/frames.js';
 import { gateFor } from './helpers/gate.js';
 import { parsePolicy } from '../src/residency/policy-parse.js';
 import { GroundStation } from './helpers/gcs.js';
+import { tcpServer } from './helpers/ports.js';
 import { until } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -100,13 +100,10 @@ describe('--gcs udp:HOST:PORT', () => {
 
 describe('--gcs tcp:HOST:PORT', () => {
   it('connects to a ground station serving TCP, and connects again when it goes away', async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanup.push(() => new Promise((resolve) => server.close(() => resolve())));
-    const port = (server.address() as { port: number }).port;
-    const first = once(server, 'connection') as Promise<[Socket]>;
-    const d = await Deck.start({ gcs: [{ endpoint: parseGcsEndpoint(`tcp:127.0.0.1:${port}`) }] });
+    const gcsServer = await tcpServer();
+    cleanup.push(() => gcsServer.close());
+    const first = gcsServer.nextConnection();
+    const d = await Deck.start({ gcs: [{ endpoint: parseGcsEndpoint(`tcp:127.0.0.1:${gcsServer.port}`) }] });
     cleanup.push(() => d.stop());
     const heard = async (socket: Socket) => {
       const names = new Set<string>();
@@ -114,11 +111,11 @@ describe('--gcs tcp:HOST:PORT', () => {
       socket.on('data', (c) => decoder.push(c));
       await until(() => names.has('HEARTBEAT'), 'a heartbeat over TCP');
     };
-    const [a] = await first;
+    const a = await first;
     await heard(a);
-    const second = once(server, 'connection') as Promise<[Socket]>;
+    const second = gcsServer.nextConnection();
     a.destroy();
-    const [b] = await second;
+    const b = await second;
     cleanup.push(async () => { b.destroy(); });
     await heard(b);
     expect(d.hub.stats()).toEqual([expect.objectContaining({ kind: 'tcp', role: 'observer' })]);

@@ -4,8 +4,6 @@
  * the dialect in use does not know.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -17,6 +15,7 @@ import type { ReplayLink } from '../src/links/replay-link.js';
 import { encodeTlogRecord } from '../src/mavlink/index.js';
 import { attitude, heartbeat } from './helpers/frames.js';
 import { gateFor } from './helpers/gate.js';
+import { tcpServer } from './helpers/ports.js';
 import { until } from './helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -30,22 +29,19 @@ const burst = (from: number, count: number) => Buffer.concat(Array.from({ length
 
 describe('sequence tracking restarts', () => {
   it('when a TCP link reconnects: the vehicle restarting its numbering is not loss', async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanup.push(() => new Promise((resolve) => server.close(() => resolve())));
-    const port = (server.address() as { port: number }).port;
-    const gateway = new Gateway({ links: [parseEndpoint(`tcp:127.0.0.1:${port}`)] });
-    const first = once(server, 'connection') as Promise<[Socket]>;
+    const vehicleServer = await tcpServer();
+    cleanup.push(() => vehicleServer.close());
+    const gateway = new Gateway({ links: [parseEndpoint(`tcp:127.0.0.1:${vehicleServer.port}`)] });
+    const first = vehicleServer.nextConnection();
     await gateway.start();
     cleanup.push(() => gateway.stop());
     const handle = gateway.links[0]!;
-    let [vehicle] = await first;
+    let vehicle = await first;
     vehicle.write(burst(0, 10));
     await until(() => handle.port.framesIn === 10, 'the first ten frames');
-    const again = once(server, 'connection') as Promise<[Socket]>;
+    const again = vehicleServer.nextConnection();
     vehicle.destroy();
-    [vehicle] = await again;
+    vehicle = await again;
     cleanup.push(async () => { vehicle.destroy(); });
     // A rebooted autopilot (or a replugged radio's other end) numbers from wherever it is now.
     vehicle.write(burst(100, 10));

@@ -248,22 +248,12 @@ function describeToken(entry: TokenEntry): Record<string, unknown> {
 
 /** The endpoint for a `--gcs` entry, with the gate's grant: to listen on its address, or to send to it. */
 async function gcsEndpoint(gate: EgressGate, entry: string, endpoint: GcsEndpointSpec, hub: ClientHub, principal: () => Principal): Promise<{ gcs: GcsEndpoint; grant: Grant }> {
-  switch (endpoint.kind) {
-    case 'udp-listen': {
-      const grant = await gate.grantListen(entry, 'udp', endpoint.host, endpoint.port);
-      return { gcs: new UdpGcsEndpoint(endpoint.text, grant, hub, principal), grant };
-    }
-    case 'tcp-listen': {
-      const grant = await gate.grantListen(entry, 'tcp', endpoint.host, endpoint.port);
-      return { gcs: new TcpGcsEndpoint(endpoint.text, grant, hub, principal), grant };
-    }
-    case 'udp': {
-      const grant = await gate.grantConnect(entry, 'udp', endpoint.host, endpoint.port);
-      return { gcs: new UdpGcsPush(endpoint.text, grant, hub, principal), grant };
-    }
-    case 'tcp': {
-      const grant = await gate.grantConnect(entry, 'tcp', endpoint.host, endpoint.port);
-      return { gcs: new TcpGcsPush(endpoint.text, grant, hub, principal), grant };
-    }
+  const udp = endpoint.kind === 'udp' || endpoint.kind === 'udp-listen';
+  const protocol = udp ? 'udp' : 'tcp';
+  if (endpoint.kind === 'udp-listen' || endpoint.kind === 'tcp-listen') {
+    const grant = await gate.grantListen(entry, protocol, endpoint.host, endpoint.port);
+    return { gcs: udp ? new UdpGcsEndpoint(endpoint.text, grant, hub, principal) : new TcpGcsEndpoint(endpoint.text, grant, hub, principal), grant };
   }
+  const grant = await gate.grantConnect(entry, protocol, endpoint.host, endpoint.port);
+  return { gcs: udp ? new UdpGcsPush(endpoint.text, grant, hub, principal) : new TcpGcsPush(endpoint.text, grant, hub, principal), grant };
 }

@@ -42,6 +42,13 @@ function admitPeer(hub: ClientHub, text: string, principalNow: () => Principal, 
   return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal) ? principal : null;
 }
 
+/** Cuts an endpoint off and resolves once its UDP socket has closed. */
+function cutOffAndClose(socket: UdpSocket | null, cutOff: () => void): Promise<void> {
+  const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
+  cutOff();
+  return closed;
+}
+
 export class UdpGcsEndpoint implements GcsEndpoint {
   private socket: UdpSocket | null = null;
   private readonly peers = new Map<string, { session: ClientSession; lastSeen: number }>();
@@ -102,11 +109,8 @@ export class UdpGcsEndpoint implements GcsEndpoint {
     });
   }
 
-  async stop(): Promise<void> {
-    const socket = this.socket;
-    const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
-    this.cutOff('server stopping');
-    await closed;
+  stop(): Promise<void> {
+    return cutOffAndClose(this.socket, () => this.cutOff('server stopping'));
   }
 
   cutOff(why: string): void {
@@ -244,11 +248,8 @@ export class UdpGcsPush implements GcsEndpoint {
     socket.on('message', (msg) => this.hub.receiveDatagram(session, msg));
   }
 
-  async stop(): Promise<void> {
-    const socket = this.socket;
-    const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
-    this.cutOff('server stopping');
-    await closed;
+  stop(): Promise<void> {
+    return cutOffAndClose(this.socket, () => this.cutOff('server stopping'));
   }
 
   /** Nothing more is sent: the session leaves the router and the socket closes (its grant revoked, the server stopping). */
