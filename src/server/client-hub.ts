@@ -266,12 +266,14 @@ export class ClientHub {
     return true;
   }
 
-  /** A reply to this client alone, never coalesced away. */
+  /** A reply to this client alone, never coalesced away (a JSON client's `?filter=` still applies). */
   private queueReply(session: ClientSession, bytes: Buffer): void {
     if (session.kind !== 'ws-json') {
       session.queue.push(bytes, -1, true);
       return;
     }
+    const msgid = msgidOf(bytes);
+    if (!session.wants(msgid, () => this.context.registry.byId(msgid)?.name)) return;
     const json = this.renderReply(bytes);
     if (json !== null) session.queue.push(Buffer.from(json), -1, true);
   }
