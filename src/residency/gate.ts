@@ -34,7 +34,7 @@ export type Resolver = (host: string) => Promise<string[]>;
 const systemResolver: Resolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /** Events the dashboard lists as refusals. */
-const REFUSALS = new Set(['refused', 'peer_refused', 'client_refused', 'client_refused_message', 'control_refused', 'signing_rejected', 'recording_error', 'recording_dropping']);
+const REFUSALS = new Set(['refused', 'revoked', 'peer_refused', 'client_refused', 'client_refused_message', 'control_refused', 'signing_rejected', 'recording_error', 'recording_dropping']);
 const RECENT_REFUSALS = 20;
 
 export class EgressGate {
