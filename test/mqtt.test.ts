@@ -103,6 +103,8 @@ describe.skipIf(!HAS_MOSQUITTO)('publishing to a Mosquitto broker on loopback', 
     await until(() => gateway.state.vehicles().length > 0, 'the simulated vehicle heard');
     const sink = await MqttSink.start(gateway, { broker: broker.url, spoolDirectory: join(dir, 'spool'), spoolMaxBytes: 1 << 20 }, 'team-3', () => {});
     cleanup.push(() => sink.stop());
+    // Subscribed once the broker holds it: what a subscriber then gets is the retained copy, not the live one.
+    await until(() => sink.stats().published > 0 && sink.stats().spool.messages === 0, 'the heartbeat acknowledged by the broker');
     const sub = await subscriber(broker, 'mavgate/team-3/1/heartbeat');
     await until(() => sub.received.length > 0, 'the retained heartbeat');
     expect(sub.received[0]).toMatchObject({ retain: true, payload: { online: true, mode: 'STABILIZE', armed: false } });
