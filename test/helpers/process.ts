@@ -3,6 +3,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { MAVGATE, withTestDefaults } from './cli.js';
 
+/** Every process still running; killed when the test worker exits, so a failed test leaves none behind. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export class MavgateProcess {
   stderr = '';
   private readonly waiters: { pattern: RegExp; resolve: () => void }[] = [];
@@ -20,7 +26,10 @@ export class MavgateProcess {
   }
 
   static start(args: string[]): MavgateProcess {
-    return new MavgateProcess(spawn(process.execPath, [MAVGATE, ...withTestDefaults(args)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = spawn(process.execPath, [MAVGATE, ...withTestDefaults(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    return new MavgateProcess(child);
   }
 
   /** Resolves when stderr (so far, or later) matches; fails after `ms` or if the process exits first. */
