@@ -339,9 +339,12 @@ Examples:
     .option('--mqtt <url>', 'publish to this on-premises MQTT broker: mqtt://127.0.0.1:1883 (loopback only) or mqtts:// (certificates in the config file)')
     .option('--signing-key <file>', 'sign from the start with this key (as after SETUP_SIGNING) and ignore unsigned frames')
     .option('--signing-clock-behind <seconds>', 'with --signing-key: start the signing clock this far behind (an autopilot booted without GPS time); it catches up on a newer signed frame', numberOption('--signing-clock-behind', { min: 0, max: 10 * 365 * 86400 }))
+    .option('--log-drop <p>', 'probability of leaving out a chunk (LOG_DATA) of an onboard log download', numberOption('--log-drop', { min: 0, max: 0.9 }), 0)
+    .option('--log-rate <bytes/s>', 'onboard log download speed at most', numberOption('--log-rate', { min: 1000, max: 1e9, integer: true }), 8_000_000)
     .addHelpText(
       'after',
       `
+The vehicle holds four onboard logs (4 kB to 24 MB, synthetic content) for mavgate logs.
 Without --signing-key the vehicle starts signing when it receives SETUP_SIGNING (mavgate key setup).
 
 Examples:
@@ -349,7 +352,7 @@ Examples:
   $ mavgate sim --link tcp-listen:127.0.0.1:5760   # serves MAVLink like ArduPilot SITL
   $ mavgate sim --link serial:/dev/pts/7:57600 --loss 0.05 --damage 0.01`,
     )
-    .action(async (opts: { link: string; policy?: string; sysid: number; rate: number; loss: number; damage: number; seed: number; signingKey?: string; signingClockBehind?: number }) => {
+    .action(async (opts: { link: string; policy?: string; sysid: number; rate: number; loss: number; damage: number; seed: number; signingKey?: string; signingClockBehind?: number; logDrop: number; logRate: number }) => {
       const endpoint = parseEndpoint(opts.link);
       if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') throw new InputError('--link: the simulated vehicle needs a transport endpoint (udp:, tcp-listen:, serial:, …)');
       const log = stderrLogger();
@@ -359,6 +362,7 @@ Examples:
       const sim = await startSim(endpoint as TransportEndpoint, {
         sysid: opts.sysid, rate: opts.rate, loss: opts.loss, damage: opts.damage, seed: opts.seed, ...(opts.signingKey ? { signingKey: loadKey(opts.signingKey) } : {}),
         ...(opts.signingClockBehind !== undefined ? { signingClockBehindMs: opts.signingClockBehind * 1000 } : {}),
+        logs: { drop: opts.logDrop, bytesPerSecond: opts.logRate },
       }, policy);
       log('info', `simulated vehicle ${opts.sysid}/1 on ${endpoint.text}`);
       sim.link.state$.subscribe((s) => log('info', `link ${endpoint.text}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`));

@@ -19,6 +19,7 @@ import { ClientSession, type ClientKind, RateLimiter, type RateLimit, type Sessi
 import { ControlLease, type ControlEvent, type LeaseHolder } from './control-lease.js';
 import { fromMavlink2Rest, jsonRenderer, Mavlink2RestError } from '../mavlink/mavlink2rest-json.js';
 import { DEFAULT_QUEUE, OutboundQueue, type ClientTransport, type QueueOptions } from './outbound-queue.js';
+import { LogDataRoute } from './log-data-route.js';
 import { commandName, DEFAULT_PERMISSIONS, type PermissionSettings, Permissions } from './permissions.js';
 import { type Ids, refusalAnswer, replySource } from './refusal-answers.js';
 import { ReplySlots } from './reply-slots.js';
@@ -114,6 +115,9 @@ export class ClientHub {
   private readonly statusTextIds = new StatusTextIds();
   /** JSON for the /v1/ws/mavlink clients of a reply made for one of them. */
   private readonly renderReply: (bytes: Buffer) => string | null;
+  /** A vehicle's LOG_DATA goes only to the endpoint downloading from it. */
+  private readonly logData: LogDataRoute;
+  private readonly unwatchLogData: () => void;
 
   constructor(private readonly context: HubContext, options: Partial<ClientHubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
@@ -127,6 +131,8 @@ export class ClientHub {
     this.render = jsonRenderer(registry, { namedEnumsOnly: true });
     this.renderReply = jsonRenderer(registry, { namedEnumsOnly: true });
     this.lease = new ControlLease(this.options.controlTimeoutMs, (e) => this.onControl(e), this.now);
+    this.logData = new LogDataRoute(registry, this.now);
+    this.unwatchLogData = context.router.onFrame((frame, from) => this.logData.observe(frame, from));
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
     // Judged again the moment a new policy takes force, before the next frame goes out.
@@ -235,6 +241,7 @@ export class ClientHub {
     if (session.replyTimer) clearTimeout(session.replyTimer);
     this.sessions.delete(session.id);
     this.context.router.detach(session.port);
+    this.logData.release(session.port);
     this.lease.disconnected(session.id);
     this.gate.record('client_closed', {
       client: session.entry, why, accepted: session.counters.accepted, refused: session.counters.refused,
@@ -249,6 +256,7 @@ export class ClientHub {
     // SETUP_SIGNING carries a secret key: it goes to the vehicle, never to a client.
     if (SECRET_MESSAGE_IDS.has(msgid)) return true;
     const source = sourceOf(bytes);
+    if (msgid === this.logData.logData && !this.logData.allows(source >> 8, session.port)) return true;
     const keep = msgid < 65536 && this.keep[msgid] === 1;
     if (!keep && msgid !== HEARTBEAT_ID && session.replies.waitingFor(source)) {
       // A reply made in this source's name takes this telemetry frame's place and number.
@@ -553,6 +561,7 @@ export class ClientHub {
   stop(): void {
     clearInterval(this.timer);
     this.unwatchPolicy();
+    this.unwatchLogData();
     for (const session of [...this.sessions.values()]) {
       session.hooks.close(1001, 'mavgate is stopping');
       this.close(session, 'server stopping');

@@ -11,6 +11,7 @@ import { COPTER_MODES, modeName } from '../router/modes.js';
 import { EXTRA_TELEMETRY, extraTelemetry, RADIO_SOURCE, STREAM_GROUPS } from './extra-telemetry.js';
 import { Flight, HOME } from './flight.js';
 import { MissionStore } from './mission.js';
+import { OnboardLogServer, type SimLogOptions } from './onboard-logs.js';
 import { defaultParams, type Param } from './params.js';
 
 export interface SimOptions {
@@ -36,6 +37,8 @@ export interface SimOptions {
    */
   signingClockBehindMs?: number;
   registry?: MessageRegistry;
+  /** The onboard logs it serves (LOG_REQUEST_LIST/DATA), and whether it drops some of their chunks. */
+  logs?: SimLogOptions;
 }
 
 const FORCE_DISARM_MAGIC = 21196;
@@ -67,6 +70,7 @@ export class SimVehicle {
   readonly flight = new Flight();
   readonly params: Param[];
   readonly mission: MissionStore;
+  readonly logs: OnboardLogServer;
   armed = false;
   /** Frames received, by message name: what the ground side asked of the vehicle. */
   readonly received = new Map<string, number>();
@@ -105,6 +109,7 @@ export class SimVehicle {
     this.damage = options.damage ?? 0;
     this.params = defaultParams(this.sysid);
     this.mission = new MissionStore((m) => this.emit(m));
+    this.logs = new OnboardLogServer(options.logs ?? {}, (messages) => this.emitAll(messages), () => this.armed, this.random);
     const rate = options.rate ?? 1;
     for (const [name, hz] of STREAMS) this.intervals.set(name, 1000 / (hz * rate));
     for (const name of EXTRA_TELEMETRY) this.intervals.set(name, 0);
@@ -143,6 +148,7 @@ export class SimVehicle {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.logs.stop();
   }
 
   /** Bytes from the ground side. */
@@ -181,14 +187,26 @@ export class SimVehicle {
   }
 
   private emit(message: OutgoingMessage): void {
+    const frame = this.frameOf(message);
+    if (frame) this.send(frame);
+  }
+
+  /** Several frames in one write (a burst of log data), as a flight controller fills its UART or datagram. */
+  private emitAll(messages: OutgoingMessage[]): void {
+    const frames = messages.map((m) => this.frameOf(m)).filter((f): f is Buffer => f !== null);
+    if (frames.length > 0) this.send(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+  }
+
+  /** The frame as sent (signed, maybe damaged), or null when the simulated loss takes it. */
+  private frameOf(message: OutgoingMessage): Buffer | null {
     // RADIO_STATUS comes from the telemetry radio, under its own ids, and unsigned: a SiK radio cannot sign.
     const fromRadio = message.name === 'RADIO_STATUS';
     const frame = this.encoder.encode(message, fromRadio ? RADIO_SOURCE : { sysid: this.sysid, compid: this.compid });
     const { loss, damage } = this;
-    if (loss > 0 && this.random() < loss) return;
+    if (loss > 0 && this.random() < loss) return null;
     const out = (fromRadio ? null : this.signer?.sign(frame)) ?? frame;
     if (damage > 0 && this.random() < damage) out[1 + Math.floor(this.random() * (out.length - 1))] ^= 0xa5;
-    this.send(out);
+    return out;
   }
 
   private telemetry(name: string, now: number): OutgoingMessage {
@@ -253,7 +271,7 @@ export class SimVehicle {
     if ('target_system' in f && f.target_system !== 0 && f.target_system !== this.sysid) return;
     const name = frame.name!;
     this.received.set(name, (this.received.get(name) ?? 0) + 1);
-    if (this.mission.handle(name, f, from)) return;
+    if (this.mission.handle(name, f, from) || this.logs.handle(name, f)) return;
     switch (name) {
       case 'COMMAND_LONG': return this.command(f, from);
       case 'SET_MODE': return this.ack(11, this.setMode(f.custom_mode as number), from);

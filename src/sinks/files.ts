@@ -4,7 +4,7 @@
  * the directory is judged again first (`checkGrant`): one that was replaced by a symlink
  * since, or that the policy in force no longer approves, is refused, not followed.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type FileHandle, link, open, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { assertGrant, checkGrant, type DirectoryGrant } from '../residency/gate.js';
@@ -25,6 +25,18 @@ export function createFile(grant: DirectoryGrant, name: string): Promise<FileHan
 /** Writes a small whole file (a sidecar), replacing it. */
 export function writeWholeFile(grant: DirectoryGrant, name: string, data: string | Buffer): void {
   writeFileSync(inside(grant, name), data, { mode: 0o640 });
+}
+
+/** Opens a file that is there: `r` to read it, `r+` to write into it at chosen offsets (a partial download). */
+export function openFileIn(grant: DirectoryGrant, name: string, flags: 'r' | 'r+'): Promise<FileHandle> {
+  return open(inside(grant, name), flags);
+}
+
+/** Replaces a small file whole, so that a crash leaves the old version or the new one (write, then rename). */
+export function replaceWholeFile(grant: DirectoryGrant, name: string, data: string): void {
+  const path = inside(grant, name);
+  writeFileSync(`${path}.tmp`, data, { mode: 0o640 });
+  renameSync(`${path}.tmp`, path);
 }
 
 /** Appends to a file (created if missing), synchronously: the spool must be on disk before it is counted as kept. */

@@ -18,8 +18,14 @@ export interface RecordingLabels {
   simulated?: boolean;
 }
 
-function stamp(ms: number): string {
+/** A time in a file name: `20261125T093000Z` (UTC). */
+export function fileStamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** The site's name as it can stand in a file name. */
+export function fileSafe(site: string): string {
+  return site.replace(/[^A-Za-z0-9._-]/g, '-');
 }
 
 /**
@@ -27,8 +33,7 @@ function stamp(ms: number): string {
  * simulator's end `_SIMULATED.tlog`, so that nobody takes one for a flight.
  */
 export function recordingName(site: string, sysid: number, startedAt: number, encrypted: boolean, attempt = 0, simulated = false): string {
-  const safeSite = site.replace(/[^A-Za-z0-9._-]/g, '-');
-  return `${safeSite}_sys${sysid}_${stamp(startedAt)}${attempt > 0 ? `_${attempt + 1}` : ''}${simulated ? '_SIMULATED' : ''}.tlog${encrypted ? '.enc' : ''}`;
+  return `${fileSafe(site)}_sys${sysid}_${fileStamp(startedAt)}${attempt > 0 ? `_${attempt + 1}` : ''}${simulated ? '_SIMULATED' : ''}.tlog${encrypted ? '.enc' : ''}`;
 }
 
 export const RECORDING_FILE = /\.tlog(\.enc)?$/;
