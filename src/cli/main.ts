@@ -598,6 +598,84 @@ Examples:
       }
     });
 
+  const logs = program.command('logs').description('the vehicle\'s onboard logs (ArduPilot .bin, PX4 .ulg): list them, and download them into an approved directory');
+  const logSource = (command: Command) => command
+    .option('--gateway <url>', 'the running gateway to ask (its client API)', process.env.MAVGATE_GATEWAY ?? 'http://127.0.0.1:8088')
+    .option('--token <token>', 'a token whose role may download logs (admin by default); default: $MAVGATE_TOKEN')
+    .option('-l, --link <endpoint>', 'instead of a gateway: straight on this link to the vehicle (serial:…, udp:…, tcp:…), as key setup does')
+    .option('--sysid <id>', 'the vehicle (default: the one vehicle heard)', numberOption('--sysid', { min: 1, max: 255, integer: true }))
+    .option('-p, --policy <file>', 'with --link: residency policy approving the link and the directory (default: loopback and ./mavgate-data only)')
+    .option('-c, --config <file>', 'with --link: the gateway config whose policy and recording key apply')
+    .option('--key <file>', 'with --link: encrypt the logs at rest with this key (default: the config\'s recording key, if any)')
+    .option('--timeout <ms>', 'with --link: how long to wait for the vehicle', numberOption('--timeout', { min: 100, max: 600_000, integer: true }), 10_000);
+  type LogSourceFlags = { gateway: string; token?: string; link?: string; sysid?: number; policy?: string; config?: string; key?: string; timeout: number };
+  const linkOptions = async (flags: LogSourceFlags, out?: string) => {
+    const endpoint = parseEndpoint(flags.link!);
+    if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') throw new InputError('--link: the vehicle must be on a serial, UDP or TCP link');
+    const base = flags.config ? (await import('./config.js')).loadConfigFile(flags.config) : null;
+    const policy = (await loadPolicy(flags.policy)) ?? base?.policy;
+    const keyFile = flags.key ?? base?.recording?.keyFile;
+    return {
+      endpoint: endpoint as TransportEndpoint, policy: policy ?? defaultPolicy(), audit: policy !== undefined, key: keyFile ? loadKey(keyFile) : null,
+      ...(out !== undefined ? { out: resolve(out) } : {}), ...(flags.sysid !== undefined ? { sysid: flags.sysid } : {}), timeoutMs: flags.timeout,
+    };
+  };
+  const gatewayOptions = (flags: LogSourceFlags) => {
+    for (const [flag, given] of [['--policy', flags.policy], ['--config', flags.config], ['--key', flags.key]] as const) {
+      if (given !== undefined) throw new InputError(`${flag} applies with --link; through a gateway, its own policy and key apply`);
+    }
+    const token = flags.token ?? process.env.MAVGATE_TOKEN;
+    return { url: flags.gateway, ...(token ? { token } : {}), ...(flags.sysid !== undefined ? { sysid: flags.sysid } : {}) };
+  };
+  const logsFailed = async (task: () => Promise<unknown>) => {
+    const { LogsFailed } = await import('./logs.js');
+    try {
+      await task();
+    } catch (err) {
+      if (!(err instanceof LogsFailed)) throw err;
+      process.stderr.write(`mavgate: ${err.message}\n`);
+      process.exitCode = 1;
+    }
+  };
+  logSource(logs.command('list').description('list the vehicle\'s onboard logs, marking those already downloaded'))
+    .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  $ mavgate logs list                                   # through the gateway on http://127.0.0.1:8088
+  $ mavgate logs list --link serial:/dev/ttyACM0:115200  # straight over USB`)
+    .action(async (flags: LogSourceFlags & { json?: boolean }) => {
+      const logsModule = await import('./logs.js');
+      const output = { out: (t: string) => process.stdout.write(t), err: process.stderr };
+      await logsFailed(async () => (flags.link
+        ? logsModule.listOnLink(await linkOptions(flags), flags.json === true, output)
+        : logsModule.listThroughGateway(gatewayOptions(flags), flags.json === true, output)));
+    });
+  logSource(logs.command('download').description('download onboard logs into an approved directory (logs/ of the policy\'s data directory), continuing a partial download where it stopped'))
+    .argument('[ids...]', 'the log ids (mavgate logs list shows them)')
+    .option('--latest', 'the newest log')
+    .option('--all', 'every log')
+    .option('--out <dir>', 'with --link: where the logs go, in a directory the policy approves (default: logs/ in ./mavgate-data or the policy\'s first approved directory)')
+    .addHelpText('after', `
+Each log is written with a sidecar (vehicle, log id, size, time, SHA-256), encrypted at rest
+when recordings are, and audited. A download that stops (a dropped link, Ctrl-C) keeps what
+arrived: the same command continues it. Exit code 1 when a download did not complete.
+
+Examples:
+  $ mavgate logs download --latest --token $ADMIN_TOKEN            # the gateway downloads into its logs/
+  $ mavgate logs download 3 4 --link tcp:127.0.0.1:5760            # straight from ArduPilot SITL
+  $ mavgate logs download --all --link serial:/dev/ttyACM0:115200 --config /etc/mavgate/gateway.yaml`)
+    .action(async (ids: string[], flags: LogSourceFlags & { latest?: boolean; all?: boolean; out?: string }) => {
+      const chosen = [ids.length > 0, flags.latest === true, flags.all === true].filter(Boolean).length;
+      if (chosen !== 1) throw new InputError('say which logs: their ids, --latest or --all (one of them)');
+      const selection = flags.all ? 'all' as const : flags.latest ? 'latest' as const : ids.map(numberOption('log id', { min: 0, max: 0xffff, integer: true }));
+      if (flags.out !== undefined && !flags.link) throw new InputError('--out applies with --link; the gateway downloads into its own logs directory');
+      const logsModule = await import('./logs.js');
+      const output = { out: (t: string) => process.stdout.write(t), err: process.stderr };
+      await logsFailed(async () => (flags.link
+        ? logsModule.downloadOnLink(await linkOptions(flags, flags.out), selection, output)
+        : logsModule.downloadThroughGateway(gatewayOptions(flags), selection, output)));
+    });
+
   program
     .command('decrypt')
     .description('an encrypted recording (.tlog.enc) back to a plain .tlog, in a directory the policy approves')

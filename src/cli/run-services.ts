@@ -6,10 +6,15 @@
 import { dataDirectory } from '../residency/policy.js';
 import type { EgressGate } from '../residency/gate.js';
 import type { ClientServices } from '../server/client-services.js';
+import type { AfterFlight } from '../server/http-server.js';
 import { loadKey } from '../sinks/key-file.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
+import { LogStore } from '../sinks/onboard-logs/log-store.js';
+import { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
 import { DEFAULT_RECORDER, Recorder, type RecorderStats } from '../sinks/recorder.js';
 import type { TokenEntry } from '../server/tokens.js';
+import type { RecordingLabels } from '../sinks/recording-file.js';
+import type { ResidencyPolicy } from '../residency/policy.js';
 import { InputError } from './errors.js';
 import { writeToken } from './token.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -17,15 +22,38 @@ import type { Logger } from './log.js';
 import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
 import { version } from './version.js';
 
+/** What every file mavgate writes says about where it was made. */
+export function labelsOf(policy: ResidencyPolicy): RecordingLabels {
+  return { site: policy.site, jurisdiction: policy.jurisdiction, policySha256: policy.sha256, gatewayVersion: version };
+}
+
+/**
+ * Onboard logs downloaded by the gateway for its clients, into `logs/` of the policy's
+ * data directory, encrypted when recordings are. The directory is granted by the gate in
+ * force for each request, so a reloaded policy applies to the next download.
+ */
+export function startOnboardLogs(gateway: Gateway, key: Buffer | null): OnboardLogService {
+  const directory = dataDirectory(gateway.gate.policy, 'logs');
+  return new OnboardLogService({
+    registry: gateway.registry,
+    router: gateway.router,
+    state: gateway.state,
+    directory,
+    openStore: () => new LogStore(gateway.gate.grantDirectory('logs directory', directory), labelsOf(gateway.gate.policy), key),
+    // The gateway's system, with a ground station's component id of its own: its sequence numbers are its own.
+    source: { sysid: gateway.node.options.sysid, compid: 190 },
+    audit: (event, details) => gateway.gate.record(event, details),
+  });
+}
+
 /** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
 export function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {
-  const { policy } = gate;
-  const directory = config.directory ?? dataDirectory(policy, 'recordings');
+  const directory = config.directory ?? dataDirectory(gate.policy, 'recordings');
   const key = config.keyFile ? loadKey(config.keyFile) : null;
   const grant = gate.grantDirectory('recording.directory', directory);
   return new Recorder(
     grant,
-    { site: policy.site, jurisdiction: policy.jurisdiction, policySha256: policy.sha256, gatewayVersion: version },
+    labelsOf(gate.policy),
     gateway.registry,
     gateway.state,
     {
@@ -72,8 +100,8 @@ export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logge
 }
 
 /** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
-/** `sinks` gives the recorder and the MQTT sink running now (a reload can start them again). */
-export async function startClients(gateway: Gateway, sinks: () => { recorder: Recorder | null; mqttSink: MqttSink | null }, config: RunConfig, log: Logger): Promise<ClientServices> {
+/** `sinks` gives the recorder and the MQTT sink running now (a reload can start them again); `afterFlight`, onboard logs and reports. */
+export async function startClients(gateway: Gateway, sinks: () => { recorder: Recorder | null; mqttSink: MqttSink | null }, config: RunConfig, log: Logger, afterFlight: AfterFlight = {}): Promise<ClientServices> {
   const [{ ClientServices, ServerConfigError }, { PermissionError }, { TlsFileError }] = await Promise.all([
     import('../server/client-services.js'), import('../server/permissions.js'), import('../server/tls-directory.js'),
   ]);
@@ -87,6 +115,7 @@ export async function startClients(gateway: Gateway, sinks: () => { recorder: Re
         const { recorder, mqttSink } = sinks();
         return { ...gateway.stats(), ...(recorder ? { recording: recorder.stats() } : {}), ...(mqttSink ? { mqtt: mqttSink.stats() } : {}) };
       },
+      afterFlight,
     };
     const { configPath } = config;
     const persistToken = configPath ? (entry: TokenEntry) => writeToken(configPath, entry) : undefined;

@@ -13,7 +13,9 @@ import type { Recorder } from '../sinks/recorder.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
-import { clientStatus, recordingStatus, startClients, startMqtt, startRecorder } from './run-services.js';
+import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
+import { loadKey } from '../sinks/key-file.js';
+import { clientStatus, recordingStatus, startClients, startMqtt, startOnboardLogs, startRecorder } from './run-services.js';
 import { StatusLine } from './status.js';
 import { describeTokenChanges } from './token-watch.js';
 
@@ -100,6 +102,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
   // Signal handlers before start-up: a signal that arrives while links open must not kill the process.
   let clients: ClientServices | null = null;
   let mqttSink: MqttSink | null = null;
+  let onboardLogs: OnboardLogService | null = null;
   const statusLine = new StatusLine(gateway, Date.now, () => [
     ...(clients ? [clientStatus(clients)] : []),
     ...(recorder ? [recordingStatus(recorder.stats())] : []),
@@ -159,9 +162,13 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     await gateway.start();
     gatewayUp = true;
     if (config.mqtt) mqttSink = await startMqtt(gateway, config.mqtt, log, auditHead);
-    if (config.server.listen || config.server.gcs.length > 0) clients = await startClients(gateway, () => ({ recorder, mqttSink }), config, log);
+    if (config.server.listen || config.server.gcs.length > 0) {
+      onboardLogs = startOnboardLogs(gateway, config.recording?.keyFile ? loadKey(config.recording.keyFile) : null);
+      clients = await startClients(gateway, () => ({ recorder, mqttSink }), config, log, { logs: onboardLogs });
+    }
   } catch (err) {
     unhook();
+    await onboardLogs?.stop();
     await mqttSink?.stop();
     if (gatewayUp) await gateway.stop();
     await recorder?.close();
@@ -178,6 +185,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     async stop() {
       unhook();
       await clients?.stop();
+      await onboardLogs?.stop();
       await gateway.stop();
       log('info', 'stopped: links closed');
       if (recorder) {

@@ -372,6 +372,16 @@ export class ClientHub {
     return result;
   }
 
+  /**
+   * May this client have the gateway send `message` for it (an API that acts for the
+   * client, such as an onboard log download)? Its role decides, as for a message it sent
+   * itself; a refusal is counted and audited the same way.
+   */
+  judgeRequest(session: ClientSession, message: string): SendResult {
+    const verdict = this.permissions.judge(session.principal.role, message);
+    return verdict.allowed ? { ok: true, bytes: 0 } : this.refuse(session, 'role', message, verdict.reason);
+  }
+
   /** Takes or releases control for `principal`; the reply says who holds it. */
   controlRequest(principal: Principal, session: string | null, action: unknown, force: boolean): { control: unknown } | { error: string } {
     if (action === 'take') {

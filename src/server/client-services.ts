@@ -20,7 +20,7 @@ import type { PairingContext } from './pairing.js';
 import { ServerTls, serverNames } from './server-tls.js';
 import { DashboardSessions } from './sessions.js';
 import { type GcsEndpoint, TcpGcsEndpoint, TcpGcsPush, UdpGcsEndpoint, UdpGcsPush } from './gcs-endpoints.js';
-import { ClientServer } from './http-server.js';
+import { type AfterFlight, ClientServer } from './http-server.js';
 import type { ApiContext } from './rest-api.js';
 import { roleView } from './role-view.js';
 import type { GcsEndpointSpec, ServerSettings } from './settings.js';
@@ -38,6 +38,8 @@ export interface GatewayParts {
   readonly monitor: LinkMonitor;
   readonly history: FlightHistory;
   stats(): ReturnType<ApiContext['gatewayStats']>;
+  /** Onboard logs and the recordings' reports, when the command offers them. */
+  readonly afterFlight?: AfterFlight;
 }
 
 export class ServerConfigError extends Error {
@@ -132,7 +134,7 @@ export class ClientServices {
           added: (entry) => void (options.persistToken ? undefined : runOnly.set(entry.name, entry)),
           ...(settings.cockpit ? { cockpit: settings.cockpit } : {}),
         };
-        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate, sessions }, tls, pairing, log);
+        const running = server = new ClientServer(grant, hub, api, { tokens, origins: new Set(settings.origins), hosts: new Set(settings.hosts), gate, sessions }, tls, pairing, log, gateway.afterFlight);
         await running.start();
         started.push(running);
         tls?.start();

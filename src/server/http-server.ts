@@ -15,6 +15,8 @@ import { type Admission, type AdmissionRefusal, type AdmissionSettings, admit } 
 import type { ClientHub } from './client-hub.js';
 import type { ClientKind, ClientSession } from './client-session.js';
 import { CONTENT_SECURITY_POLICY, dashboardAsset } from './dashboard-assets.js';
+import { handleLogs, type LogsApi } from './logs-api.js';
+import { handleRecordings, REPORT_CONTENT_SECURITY_POLICY, type RecordingsApi } from './recordings-api.js';
 import { type ApiContext, handleRest, type Reply } from './rest-api.js';
 import { handlePairing, type PairingContext } from './pairing.js';
 import type { ServerTls } from './server-tls.js';
@@ -23,6 +25,12 @@ import { ANONYMOUS, SUBPROTOCOL } from './tokens.js';
 /** `/mavlink2rest/v1/x`, `/v1/x` and `/x` are one route (mavlink2rest serves all three; Cockpit uses the first). */
 export function normalisePath(pathname: string): string {
   return pathname.replace(/^\/mavlink2rest(?=\/|$)/, '').replace(/^\/v1(?=\/|$)/, '').replace(/\/+$/, '') || '/';
+}
+
+/** What the server offers after the flight: onboard logs and the recordings' reports (when the command has them). */
+export interface AfterFlight {
+  logs?: LogsApi;
+  recordings?: RecordingsApi;
 }
 
 const WS_KINDS: Record<string, ClientKind> = { '/ws/mavlink': 'ws-json', '/ws/raw': 'ws-raw' };
@@ -58,6 +66,7 @@ export class ClientServer {
     private readonly tls: ServerTls | null = null,
     private readonly pairing: PairingContext | null = null,
     private readonly log: (level: 'info' | 'warn', message: string) => void = () => {},
+    private readonly afterFlight: AfterFlight = {},
   ) {
     assertGrant(grant, 'listen');
     this.address = grant.address;
@@ -160,14 +169,23 @@ export class ClientServer {
     const principal = admission.ok ? admission.principal : ANONYMOUS;
     const origin = admission.ok ? admission.origin : undefined;
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { ...this.corsHeaders(origin), 'access-control-allow-methods': 'GET, POST' });
+      res.writeHead(204, { ...this.corsHeaders(origin), 'access-control-allow-methods': 'GET, POST, DELETE' });
       res.end();
       return;
     }
+    const method = req.method ?? 'GET';
+    const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
     try {
       const reply = path === '/pair' && (req.method === 'GET' || req.method === 'POST')
         ? await handlePairing(req.method, req, `${this.tls ? 'https' : 'http'}://${req.headers.host}`, principal, this.pairing)
-        : await handleRest(req.method ?? 'GET', path, url, req, principal, this.api);
+        : under('/logs') ? await handleLogs(method, path, req, principal, this.hub, this.afterFlight.logs)
+          : under('/recordings') ? await handleRecordings(method, path, principal, this.afterFlight.recordings)
+            : await handleRest(method, path, url, req, principal, this.api);
+      if ('html' in reply) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': REPORT_CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+        res.end(reply.html);
+        return;
+      }
       this.send(res, reply, origin);
     } catch (err) {
       this.send(res, { status: 500, body: { error: `internal error: ${err instanceof Error ? err.message : String(err)}` } }, origin);

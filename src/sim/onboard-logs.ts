@@ -94,6 +94,8 @@ export class OnboardLogServer {
   private warnedArmed = false;
   /** LOG_DATA frames left out on purpose (the `drop` option). */
   dropped = 0;
+  /** Log bytes sent (or left out) since the vehicle started. */
+  sentBytes = 0;
   /** LOG_REQUEST_DATA ignored because a transfer was running. */
   ignoredRequests = 0;
 
@@ -191,6 +193,7 @@ export class OnboardLogServer {
       if (this.drop > 0 && this.random() < this.drop) this.dropped++;
       else batch.push(message);
       t.offset += count;
+      this.sentBytes += count;
       this.budget -= LOG_CHUNK;
       // Done after a short chunk (the end of the log) or when the range is sent, as ArduPilot stops.
       if (count < LOG_CHUNK || t.offset >= t.end) t.done = true;

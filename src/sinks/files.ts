@@ -32,6 +32,18 @@ export function openFileIn(grant: DirectoryGrant, name: string, flags: 'r' | 'r+
   return open(inside(grant, name), flags);
 }
 
+/**
+ * Writes all of `bytes` (at `position`, or where the file is): a write may take less than
+ * asked (a disk filling up), so it goes on from where it stopped.
+ */
+export async function writeAll(handle: FileHandle, bytes: Buffer, position: number | null = null): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position === null ? null : position + done);
+    if (bytesWritten === 0) throw new Error('the disk took nothing (full?)');
+    done += bytesWritten;
+  }
+}
+
 /** Replaces a small file whole, so that a crash leaves the old version or the new one (write, then rename). */
 export function replaceWholeFile(grant: DirectoryGrant, name: string, data: string): void {
   const path = inside(grant, name);

@@ -76,7 +76,7 @@ export interface TransferCounters {
 
 export class LogTransferClient {
   private onEntry: ((fields: Record<string, unknown>) => void) | null = null;
-  private active: { id: number; target: ChunkTarget; lastChunk: number; wake: () => void; lastDataAt: number; answered: boolean } | null = null;
+  private active: { id: number; target: ChunkTarget; lastChunk: number; wake: () => void; check: () => void; lastDataAt: number; answered: boolean } | null = null;
   readonly counters: TransferCounters = { requests: 0, duplicates: 0, chunks: 0, firstAt: 0, lastAt: 0 };
   /** Milliseconds from asking to the first chunk of the answer, measured: how long a gap costs. */
   private roundTripMs = 100;
@@ -184,6 +184,17 @@ export class LogTransferClient {
     return ((chunks - 1) * LOG_CHUNK * 1000) / (lastAt - firstAt);
   }
 
+  /**
+   * How long a silence means the range is over once data flowed: twenty chunks' time at
+   * the measured rate (at least 50 ms). A vehicle that drops the range's last chunk then
+   * costs that, not a whole reply timeout.
+   */
+  private quietMs(): number {
+    const { chunks, firstAt, lastAt } = this.counters;
+    const perChunk = chunks > 1 ? (lastAt - firstAt) / (chunks - 1) : this.timeouts.replyTimeoutMs;
+    return Math.min(this.timeouts.replyTimeoutMs, Math.max(50, 20 * perChunk));
+  }
+
   /** Resolves when chunk `lastChunk` (the range's end) or the log's end arrives, or the vehicle goes quiet. */
   private rangeEnd(id: number, target: ChunkTarget, lastChunk: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
@@ -195,11 +206,15 @@ export class LogTransferClient {
         resolve();
       };
       const check = () => {
-        const quiet = this.now() - (this.active?.lastDataAt ?? 0);
-        if (quiet >= this.timeouts.replyTimeoutMs) return done();
-        timer = setTimeout(check, this.timeouts.replyTimeoutMs - quiet);
+        const active = this.active;
+        if (!active) return done();
+        const limit = active.answered ? this.quietMs() : this.timeouts.replyTimeoutMs;
+        const quiet = this.now() - active.lastDataAt;
+        if (quiet >= limit) return done();
+        clearTimeout(timer);
+        timer = setTimeout(check, limit - quiet);
       };
-      this.active = { id, target, lastChunk, wake: done, lastDataAt: this.now(), answered: false };
+      this.active = { id, target, lastChunk, wake: done, check, lastDataAt: this.now(), answered: false };
       signal?.addEventListener('abort', done);
       timer = setTimeout(check, this.timeouts.replyTimeoutMs);
     });
@@ -221,11 +236,13 @@ export class LogTransferClient {
     if (payload.readUInt16LE(p + 4) !== active.id || ofs % LOG_CHUNK !== 0) return;
     const count = Math.min(payload[p + 6]!, LOG_CHUNK);
     const now = this.now();
+    active.lastDataAt = now;
     if (!active.answered) {
       active.answered = true;
       this.roundTripMs = Math.max(1, now - this.requestedAt);
+      // From now on a shorter silence ends the range.
+      active.check();
     }
-    active.lastDataAt = now;
     const { map } = active.target;
     const chunk = ofs / LOG_CHUNK;
     // A short chunk is the end of the log, which may come before the size the list gave.

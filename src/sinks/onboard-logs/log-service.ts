@@ -6,6 +6,7 @@
  * the same link and checks as anything else, and its LOG_DATA goes to no client.
  * Downloads run one at a time per vehicle (an autopilot serves one transfer at a time).
  */
+import { existsSync } from 'node:fs';
 import { FrameDecoder, FrameEncoder, type MessageRegistry, type OutgoingMessage } from '../../mavlink/index.js';
 import type { RoutePort, Router } from '../../router/router.js';
 import type { VehicleStateStore } from '../../router/vehicle-state.js';
@@ -42,7 +43,9 @@ export interface LogServiceParts {
   registry: MessageRegistry;
   router: Router;
   state: VehicleStateStore;
-  store: LogStore;
+  /** Where logs go, and the store there: opened (with a grant from the gate in force) for each request. */
+  directory: string;
+  openStore: () => LogStore;
   /** The ids its requests go out with: the gateway's system, a component of its own (sequence numbers of its own). */
   source: { sysid: number; compid: number };
   audit: AuditHook;
@@ -87,8 +90,8 @@ export class OnboardLogService {
     });
   }
 
-  get store(): LogStore {
-    return this.parts.store;
+  get directory(): string {
+    return this.parts.directory;
   }
 
   private send(message: OutgoingMessage): void {
@@ -123,7 +126,7 @@ export class OnboardLogService {
   async list(sysid: number): Promise<{ sysid: number; logs: ListedLog[]; complete: boolean }> {
     const vehicle = this.vehicle(sysid);
     const { entries, complete } = await this.queued(sysid, () => this.client(vehicle).list());
-    const { store } = this.parts;
+    const store = this.parts.openStore();
     return {
       sysid,
       complete,
@@ -135,9 +138,10 @@ export class OnboardLogService {
   async download(sysid: number, selection: LogSelection, by: string): Promise<LogJob[]> {
     const vehicle = this.vehicle(sysid);
     const client = this.client(vehicle);
+    const store = this.parts.openStore();
     const { entries } = await this.queued(sysid, () => client.list());
     const jobs = selectLogs(entries, selection).map((entry) => {
-      const download = new OnboardLogDownload(client, this.parts.store, entry, this.parts.audit, by);
+      const download = new OnboardLogDownload(client, store, entry, this.parts.audit, by);
       const job = { id: `job${this.nextJob++}`, by, download };
       this.jobList.push(job);
       const finished = this.jobList.findIndex((j) => j.download.state !== 'queued' && j.download.state !== 'downloading');
@@ -166,8 +170,9 @@ export class OnboardLogService {
     return this.snapshot(job);
   }
 
+  /** The logs downloaded so far (none while the directory was never made). */
   files(): DownloadedLog[] {
-    return this.parts.store.list();
+    return existsSync(this.parts.directory) ? this.parts.openStore().list() : [];
   }
 
   /** Running downloads stop (their partial downloads stay for the next run). */

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { DirectoryGrant } from '../../residency/gate.js';
 import { MAV_AUTOPILOT } from '../../mavlink/index.js';
 import { ChunkSealer } from '../encryption.js';
-import { createFile, listFiles, openFileIn, readFileIn, writeWholeFile } from '../files.js';
+import { createFile, listFiles, openFileIn, readFileIn, writeAll, writeWholeFile } from '../files.js';
 import { fileSafe, fileStamp, type RecordingLabels } from '../recording-file.js';
 import type { LogEntry, LogVehicle } from './log-protocol.js';
 import { PartialLog, partialCipher, partialKey } from './partial-log.js';
@@ -115,7 +115,7 @@ export class LogStore {
     const cipher = this.key ? partialCipher(partialKey(this.key, Buffer.from(state.iv!, 'hex')), Buffer.from(state.iv!, 'hex'), 0) : null;
     const write = async (bytes: Buffer) => {
       onDisk.update(bytes);
-      await out.write(bytes);
+      await writeAll(out, bytes);
     };
     try {
       if (sealer) await write(sealer.header());

@@ -9,7 +9,7 @@
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { DirectoryGrant } from '../../residency/gate.js';
-import { createFile, openFileIn, readFileIn, removeFile, replaceWholeFile } from '../files.js';
+import { createFile, openFileIn, readFileIn, removeFile, replaceWholeFile, writeAll } from '../files.js';
 import { ChunkMap, LOG_CHUNK } from './chunk-map.js';
 import type { ChunkTarget, LogEntry, LogVehicle } from './log-protocol.js';
 
@@ -177,7 +177,7 @@ export class PartialLog implements ChunkTarget {
         const offset = run[0]!.offset;
         let bytes = run.length === 1 ? run[0]!.bytes : Buffer.concat(run.map((c) => c.bytes));
         if (this.cipher) bytes = partialCipher(this.cipher.subkey, this.cipher.iv, offset).update(bytes);
-        await this.handle.write(bytes, 0, bytes.length, offset);
+        await writeAll(this.handle, bytes, offset);
         for (const c of run) this.durable.mark(c.offset / LOG_CHUNK);
         i = j;
       }
