@@ -19,6 +19,9 @@ import { SIM_LOG_SHA256, SIM_LOGS, simLogBytes, simLogSha256 } from '../src/sim/
 import type { SimOptions } from '../src/sim/sim-vehicle.js';
 import { ChunkMap } from '../src/sinks/onboard-logs/chunk-map.js';
 import { selectLogs } from '../src/sinks/onboard-logs/log-service.js';
+import { LogStore } from '../src/sinks/onboard-logs/log-store.js';
+import { partialCipher, partialKey } from '../src/sinks/onboard-logs/partial-log.js';
+import { EgressGate } from '../src/residency/gate.js';
 import { RecordingReader } from '../src/sinks/recording-reader.js';
 import { runMavgate } from './helpers/cli.js';
 import { freeTcpPort } from './helpers/ports.js';
@@ -157,6 +160,24 @@ describe('mavgate logs straight on a link', () => {
     expect(end.encrypted!.complete).toBe(true);
     expect(sha256(Buffer.concat([...pushed, ...end.rest]))).toBe(SIM_LOG_SHA256[3]);
     expect(file!.file_sha256).toBe(sha256(sealed));
+  });
+
+  it('keeps a partial download encrypted on disk too, readable only with the key', async () => {
+    const options = linkOptions('tcp:127.0.0.1:1');
+    const key = Buffer.alloc(32, 9);
+    const store = new LogStore(new EgressGate(options.policy).grantDirectory('logs', join(options.data, 'logs')), { site: 's', jurisdiction: 'j', policySha256: 'p', gatewayVersion: 'v' }, key);
+    const vehicle = { sysid: 1, compid: 1, autopilot: 3 };
+    const partial = await store.openPartial(vehicle, log(3), () => {});
+    const plain = simLogBytes(3, 900, 180);
+    partial.write(900, plain.subarray(0, 90));
+    partial.write(990, plain.subarray(90));
+    await partial.close();
+    const onDisk = readFileSync(join(options.data, 'logs', `${store.fileName(vehicle, log(3))}.part`)).subarray(900, 1080);
+    expect(onDisk.equals(plain)).toBe(false);
+    const state = JSON.parse(readFileSync(join(options.data, 'logs', `${store.fileName(vehicle, log(3))}.part.json`), 'utf8'));
+    const iv = Buffer.from(state.iv, 'hex');
+    expect(partialCipher(partialKey(key, iv), iv, 900).update(onDisk).equals(plain)).toBe(true);
+    expect(store.partialBytes(vehicle, log(3))).toBe(180);
   });
 
   it('refuses a directory the policy does not approve, before writing anything', async () => {
