@@ -677,6 +677,28 @@ Examples:
     });
 
   program
+    .command('report')
+    .description('the post-flight report of a recording: one self-contained HTML file (summary, plots, track, timeline) in a directory the policy approves')
+    .argument('<file>', 'the recording (.tlog, or .tlog.enc with --key)')
+    .option('--out <file>', 'the HTML file to write (default: reports/NAME.html in ./mavgate-data or the policy\'s first approved directory)')
+    .option('--key <file>', 'the key of an encrypted recording')
+    .option('-p, --policy <file>', 'residency policy approving the output directory; default: ./mavgate-data only')
+    .addHelpText('after', `
+The report opens offline in any browser: nothing in it is fetched from anywhere. Its
+figures (flight time, distance, altitudes, speeds, battery) are over the flights, from
+arming to disarming; its SHA-256 check compares the file with its sidecar.
+
+Examples:
+  $ mavgate report mavgate-data/recordings/local_sys1_20261125T093000Z.tlog
+  $ mavgate report flight.tlog.enc --key team.key --out mavgate-data/reports/flight.html`)
+    .action(async (file: string, opts: { out?: string; key?: string; policy?: string }) => {
+      const { runReport } = await import('./report.js');
+      const policy = (await loadPolicy(opts.policy)) ?? defaultPolicy();
+      const result = await runReport({ input: file, key: opts.key ? loadKey(opts.key) : null, policy, ...(opts.out !== undefined ? { out: opts.out } : {}) });
+      process.stderr.write(`${result.out}: ${result.flights} flight(s), ${result.records} frames, ${(result.bytes / 1e6).toFixed(2)} MB\n`);
+    });
+
+  program
     .command('decrypt')
     .description('an encrypted recording (.tlog.enc) back to a plain .tlog, in a directory the policy approves')
     .argument('<in>', 'the encrypted recording')
