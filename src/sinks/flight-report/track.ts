@@ -35,7 +35,8 @@ export function haversine(a: Place, b: Place): number {
 
 export class TrackCollector {
   readonly points: TrackPoint[] = [];
-  private spacing = 1;
+  // A tenth of a metre to start with: a hovering vehicle or a rover in a yard still draws a line.
+  private spacing = 0.1;
 
   constructor(private readonly limit = 4000) {}
 
