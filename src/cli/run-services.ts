@@ -3,12 +3,16 @@
  * server), each with its settings checked and its refusals typed, and their parts of the
  * status line.
  */
-import { dataDirectory } from '../residency/policy.js';
-import type { EgressGate } from '../residency/gate.js';
+import { realpathSync } from 'node:fs';
+import { DATA_CLASSES } from '../residency/data-classes.js';
+import { isRevoked } from '../residency/grants.js';
+import { dataDirectory, type Role } from '../residency/policy.js';
+import type { DirectoryGrant, EgressGate } from '../residency/gate.js';
 import type { ClientServices } from '../server/client-services.js';
 import type { AfterFlight } from '../server/http-server.js';
 import { loadKey } from '../sinks/key-file.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
+import { RecordingReports } from '../sinks/flight-report/recording-reports.js';
 import { LogStore } from '../sinks/onboard-logs/log-store.js';
 import { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
 import { DEFAULT_RECORDER, Recorder, type RecorderStats } from '../sinks/recorder.js';
@@ -34,15 +38,58 @@ export function labelsOf(policy: ResidencyPolicy): RecordingLabels {
  */
 export function startOnboardLogs(gateway: Gateway, key: Buffer | null): OnboardLogService {
   const directory = dataDirectory(gateway.gate.policy, 'logs');
+  const grant = directoryGrant(gateway, 'logs directory', () => directory);
   return new OnboardLogService({
     registry: gateway.registry,
     router: gateway.router,
     state: gateway.state,
     directory,
-    openStore: () => new LogStore(gateway.gate.grantDirectory('logs directory', directory), labelsOf(gateway.gate.policy), key),
+    openStore: () => new LogStore(grant(), labelsOf(gateway.gate.policy), key),
     // The gateway's system, with a ground station's component id of its own: its sequence numbers are its own.
     source: { sysid: gateway.node.options.sysid, compid: 190 },
     audit: (event, details) => gateway.gate.record(event, details),
+  });
+}
+
+/**
+ * A directory granted when first needed, and asked for again only once a new policy
+ * revoked the grant (each grant is audited: asking at every request would flood the log).
+ */
+function directoryGrant(gateway: Gateway, entry: string, directory: () => string): () => DirectoryGrant {
+  let grant: DirectoryGrant | null = null;
+  return () => {
+    const path = directory();
+    if (!grant || isRevoked(grant) || grant.path !== realDirectory(path)) grant = gateway.gate.grantDirectory(entry, path);
+    return grant;
+  };
+}
+
+function realDirectory(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * The recordings' reports for the dashboard: the recorder's directory (whichever recorder
+ * runs now), reports kept in `reports/`. A report shows everything unredacted, so only a
+ * role whose residency rule lets every class through as it is may read one.
+ */
+export function recordingReports(gateway: Gateway, recordings: () => string | null, key: Buffer | null): RecordingReports {
+  const reports = directoryGrant(gateway, 'reports directory', () => dataDirectory(gateway.gate.policy, 'reports'));
+  const recorded = directoryGrant(gateway, 'recording.directory', () => recordings() ?? dataDirectory(gateway.gate.policy, 'recordings'));
+  return new RecordingReports({
+    recordings: recorded,
+    reports,
+    key,
+    generator: `mavgate ${version}`,
+    mayRead: (reader) => {
+      const rule = gateway.gate.egressForRole(reader.role as Role, gateway.registry).rule;
+      if (!rule || (rule.classes.size === DATA_CLASSES.length && rule.redact.size === 0)) return null;
+      return `a report shows every class of data unredacted, and the residency rule for the ${reader.role} role (${rule.key}) withholds or redacts some: a role without such a rule may read reports`;
+    },
   });
 }
 

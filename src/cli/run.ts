@@ -15,7 +15,7 @@ import type { Logger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
 import { loadKey } from '../sinks/key-file.js';
-import { clientStatus, recordingStatus, startClients, startMqtt, startOnboardLogs, startRecorder } from './run-services.js';
+import { clientStatus, recordingReports, recordingStatus, startClients, startMqtt, startOnboardLogs, startRecorder } from './run-services.js';
 import { StatusLine } from './status.js';
 import { describeTokenChanges } from './token-watch.js';
 
@@ -163,8 +163,10 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     gatewayUp = true;
     if (config.mqtt) mqttSink = await startMqtt(gateway, config.mqtt, log, auditHead);
     if (config.server.listen || config.server.gcs.length > 0) {
-      onboardLogs = startOnboardLogs(gateway, config.recording?.keyFile ? loadKey(config.recording.keyFile) : null);
-      clients = await startClients(gateway, () => ({ recorder, mqttSink }), config, log, { logs: onboardLogs });
+      const key = config.recording?.keyFile ? loadKey(config.recording.keyFile) : null;
+      onboardLogs = startOnboardLogs(gateway, key);
+      const recordings = config.recording ? recordingReports(gateway, () => recorder?.directory ?? null, key) : undefined;
+      clients = await startClients(gateway, () => ({ recorder, mqttSink }), config, log, { logs: onboardLogs, ...(recordings ? { recordings } : {}) });
     }
   } catch (err) {
     unhook();

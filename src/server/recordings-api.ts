@@ -22,7 +22,7 @@ export const REPORT_CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'u
 
 function statusOf(err: unknown): number | null {
   const name = (err as Error).name;
-  return name === 'RecordingAccessError' ? 403 : name === 'RecordingNotFound' ? 404 : name === 'ResidencyRefusal' ? 409 : name === 'InputError' ? 422 : null;
+  return name === 'RecordingAccessError' ? 403 : name === 'RecordingNotFound' ? 404 : name === 'ResidencyRefusal' ? 409 : name === 'ReportInputError' ? 422 : null;
 }
 
 export async function handleRecordings(method: string, path: string, principal: Principal, recordings: RecordingsApi | undefined): Promise<Reply | { html: Buffer }> {
