@@ -24,6 +24,8 @@ import { partialCipher, partialKey } from '../src/sinks/onboard-logs/partial-log
 import { EgressGate } from '../src/residency/gate.js';
 import { RecordingReader } from '../src/sinks/recording-reader.js';
 import { runMavgate } from './helpers/cli.js';
+import { registry } from './helpers/frames.js';
+import { FrameEncoder } from '../src/mavlink/index.js';
 import { freeTcpPort } from './helpers/ports.js';
 import { MavgateProcess } from './helpers/process.js';
 import { PtyPair } from './helpers/socat.js';
@@ -80,6 +82,15 @@ describe('the simulated vehicle\'s onboard logs', () => {
     map.mark(100);
     expect(map.complete).toBe(true);
     expect(map.nextRequest(4)).toBeNull();
+  });
+
+  it('a LOG_DATA encodes from a block of bytes exactly as from an array of numbers', () => {
+    const data = simLogBytes(2, 0, 90);
+    const encoder = new FrameEncoder(registry);
+    const fields = { id: 2, ofs: 0, count: 90 };
+    expect(encoder.encode({ name: 'LOG_DATA', fields: { ...fields, data } }, { sysid: 1, compid: 1 }))
+      .toEqual(new FrameEncoder(registry).encode({ name: 'LOG_DATA', fields: { ...fields, data: [...data] } }, { sysid: 1, compid: 1 }));
+    expect(() => encoder.encode({ name: 'LOG_DATA', fields: { ...fields, data: Buffer.alloc(91) } }, { sysid: 1, compid: 1 })).toThrow(/LOG_DATA\.data: array of 91 values does not fit uint8_t\[90\]/);
   });
 
   it('"latest" is the log started last; an id the vehicle lacks is refused naming those it has', () => {

@@ -30,6 +30,8 @@ export interface LogsOutput {
 }
 
 const MB = 1e6;
+/** QGroundControl's system and component ids. */
+const GROUND_STATION = { sysid: 255, compid: 190 };
 
 function when(timeUtc: number): string {
   return timeUtc > 0 ? new Date(timeUtc * 1000).toISOString().replace('.000Z', 'Z') : 'unknown time';
@@ -77,12 +79,23 @@ async function onLink<T>(options: LinkOptions, task: (client: LogTransferClient,
   const store = () => new LogStore(gate.grantDirectory(options.out ? '--out' : 'logs directory', directory), labelsOf(options.policy), options.key);
   let session: VehicleSession | null = null;
   try {
-    session = await VehicleSession.open(gate, 'logs', options.endpoint);
+    // A ground station's usual ids: a token of another gateway's GCS port allows them by default.
+    session = await VehicleSession.open(gate, 'logs', options.endpoint, GROUND_STATION);
     const heard = await session.vehicle(options.timeoutMs, options.sysid);
     if (heard.armed) throw new InputError(`vehicle ${heard.sysid} is armed: autopilots serve their logs only when disarmed`);
     const client = new LogTransferClient((m) => session!.send(m), heard);
-    session.onFrame = (f) => client.receive(f);
-    return await task(client, store, gate);
+    // What the other end says about a refusal (a gateway's ground-station port: "mavgate: …") makes the error clearer.
+    let said: string | null = null;
+    session.onFrame = (f) => {
+      client.receive(f);
+      if (f.name === 'STATUSTEXT') said = String(f.decode()!.text);
+    };
+    try {
+      return await task(client, store, gate);
+    } catch (err) {
+      if (err instanceof LogProtocolError && said) throw new LogsFailed(`${err.message} (the last status text: "${said}")`);
+      throw err;
+    }
   } catch (err) {
     if (err instanceof VehicleTimeout || err instanceof LogProtocolError) throw new LogsFailed(err.message);
     if (err instanceof LogRequestError) throw new InputError(err.message);

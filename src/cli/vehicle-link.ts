@@ -34,18 +34,20 @@ export class VehicleSession {
   /** Gets every frame from the vehicle's side; a command sets it to what it waits for. */
   onFrame: (frame: Frame) => void = () => {};
   private readonly encoder = new FrameEncoder(loadRegistry());
-  private readonly source = { sysid: DEFAULT_GATEWAY_NODE.sysid, compid: DEFAULT_GATEWAY_NODE.compid };
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly subscription: { unsubscribe(): void };
 
-  private constructor(readonly link: VehicleLink, readonly endpoint: TransportEndpoint) {
+  private constructor(readonly link: VehicleLink, readonly endpoint: TransportEndpoint, private readonly source: { sysid: number; compid: number }) {
     const decoder = new FrameDecoder(this.encoder.registry, (f) => this.onFrame(f));
     this.subscription = link.data$.subscribe((chunk) => decoder.push(chunk));
   }
 
-  /** Opens the granted link and starts the ground station's heartbeat. */
-  static async open(gate: EgressGate, entry: string, endpoint: TransportEndpoint): Promise<VehicleSession> {
-    const session = new VehicleSession(await grantedLink(gate, entry, endpoint, '--link'), endpoint);
+  /**
+   * Opens the granted link and starts the ground station's heartbeat, sent as `source`
+   * (default: the gateway's own node ids).
+   */
+  static async open(gate: EgressGate, entry: string, endpoint: TransportEndpoint, source = { sysid: DEFAULT_GATEWAY_NODE.sysid, compid: DEFAULT_GATEWAY_NODE.compid }): Promise<VehicleSession> {
+    const session = new VehicleSession(await grantedLink(gate, entry, endpoint, '--link'), endpoint, source);
     try {
       await session.link.open();
     } catch (err) {

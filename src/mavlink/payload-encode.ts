@@ -104,11 +104,13 @@ function fieldWriter(def: MessageDef, f: FieldDef): Writer {
   if (f.arrayLength === 0 || f.type === 'char') return scalar;
   const { arrayLength: n, elementSize: size } = f;
   return (b, o, v) => {
-    if (!Array.isArray(v)) fail(`expected an array of up to ${n} values, got ${describe(v)}`);
-    if (v.length > n) fail(`array of ${v.length} values does not fit ${f.type}[${n}]`);
-    for (let i = 0; i < v.length; i++) {
+    // A typed array too (a block of bytes, such as LOG_DATA's), without making an array of it first.
+    if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) fail(`expected an array of up to ${n} values, got ${describe(v)}`);
+    const values = v as ArrayLike<unknown>;
+    if (values.length > n) fail(`array of ${values.length} values does not fit ${f.type}[${n}]`);
+    for (let i = 0; i < values.length; i++) {
       try {
-        scalar(b, o + i * size, v[i]);
+        scalar(b, o + i * size, values[i]);
       } catch (err) {
         if (err instanceof MessageEncodeError) throw new MessageEncodeError(def.name, `${f.name}[${i}]`, err.reason);
         throw err;
@@ -133,7 +135,7 @@ function compile(def: MessageDef): CompiledMessage {
 }
 
 function isZero(value: unknown): boolean {
-  if (Array.isArray(value)) return value.every(isZero);
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) return Array.prototype.every.call(value, isZero);
   return value === 0 || value === '' || value === 0n || value === '0';
 }
 

@@ -53,12 +53,18 @@ export interface SimLogOptions {
 
 const DEFAULT_BYTES_PER_SECOND = 8_000_000;
 const TICK_MS = 5;
-/** LOG_DATA frames per write: several frames per datagram, as ArduPilot's UDP and TCP ports send them. */
-const FRAMES_PER_WRITE = 12;
+/** LOG_DATA frames per write: ArduPilot's SITL sends 40 per loop (AP_Logger_MAVLinkLogTransfer), in one datagram or write. */
+const FRAMES_PER_WRITE = 40;
+
+const keys = new Map<number, Buffer>();
 
 /** `length` bytes of log `id` from `offset`: the keystream of AES-128-CTR under a key made from the id. */
 export function simLogBytes(id: number, offset: number, length: number): Buffer {
-  const key = createHash('sha256').update(`mavgate simulated log ${id}`).digest().subarray(0, 16);
+  let key = keys.get(id);
+  if (!key) {
+    key = createHash('sha256').update(`mavgate simulated log ${id}`).digest().subarray(0, 16);
+    keys.set(id, key);
+  }
   const iv = Buffer.alloc(16);
   const block = Math.floor(offset / 16);
   iv.writeUInt32BE(Math.floor(block / 2 ** 32), 8);
@@ -186,10 +192,13 @@ export class OnboardLogServer {
     this.budget = Math.min(this.budget + ((now - this.lastTick) / 1000) * this.bytesPerSecond, (2 * TICK_MS * this.bytesPerSecond) / 1000 + LOG_CHUNK);
     this.lastTick = now;
     let batch: OutgoingMessage[] = [];
+    // This tick's content in one piece (one cipher), cut into chunks below.
+    const first = t.offset;
+    const content = simLogBytes(t.log.id, first, Math.max(0, Math.min(t.end - first, Math.floor(this.budget / LOG_CHUNK) * LOG_CHUNK)));
     while (!t.done && this.budget >= LOG_CHUNK) {
       const count = Math.max(0, Math.min(LOG_CHUNK, t.end - t.offset));
-      const data = simLogBytes(t.log.id, t.offset, count);
-      const message = { name: 'LOG_DATA', fields: { id: t.log.id, ofs: t.offset, count, data: [...data] } };
+      const data = content.subarray(t.offset - first, t.offset - first + count);
+      const message = { name: 'LOG_DATA', fields: { id: t.log.id, ofs: t.offset, count, data } };
       if (this.drop > 0 && this.random() < this.drop) this.dropped++;
       else batch.push(message);
       t.offset += count;
