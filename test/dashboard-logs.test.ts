@@ -96,7 +96,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard\'s after-the-flight panel'
       expect(Number(await report.evaluate(() => document.body.dataset.plots))).toBeGreaterThanOrEqual(4);
       expect(await report.textContent('[data-figure="integrity"] td')).toMatch(/no SHA-256|matches/);
       expect(await report.textContent('#provenance')).toContain('field-3');
-      const served = await fetch(new URL((await link.getAttribute('href'))!, base));
+      const served = await fetch(new URL((await link.getAttribute('href'))!, base), { headers: { authorization: `Bearer ${tokens.screen}` } });
       expect(served.status).toBe(200);
       expect(served.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'unsafe-inline'/);
       // The observer may read reports, but not ask the vehicle for its logs.

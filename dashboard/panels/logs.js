@@ -1,11 +1,8 @@
 // After the flight: the vehicle's onboard logs (listed on request, downloaded by mavgate
 // into its approved logs directory, with progress), the logs already downloaded, and
 // every recording with a link to its post-flight report. Asking the vehicle needs a
-// token whose role may download logs (admin by default); the lists need none.
-
-const STORE = 'mavgate.token';
-const token = () => new URLSearchParams(location.search).get('token') ?? sessionStorage.getItem(STORE);
-const headers = () => (token() ? { authorization: `Bearer ${token()}` } : {});
+// token whose role may download logs (admin by default); the lists need none. The
+// page's session cookie authenticates every request, the report's tab included.
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -24,7 +21,7 @@ const when = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 
 async function call(method, path, body) {
   const res = await fetch(path, {
     method,
-    headers: { ...headers(), ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: body ? { 'content-type': 'application/json' } : {},
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
   const reply = await res.json().catch(() => ({}));
@@ -100,11 +97,9 @@ function renderFiles(files, directory) {
 }
 
 function renderRecordings(recordings) {
-  const t = token();
   document.querySelector('#recordings tbody').replaceChildren(...recordings.map((r) => el('tr', { 'data-recording': r.file },
     el('td', { textContent: r.file }), el('td', { textContent: mb(r.bytes) }), el('td', { textContent: when(r.started_at) }),
-    // A new tab cannot carry the Authorization header: the token goes in the address.
-    el('td', {}, el('a', { href: `${r.report}${t ? `?token=${encodeURIComponent(t)}` : ''}`, target: '_blank', rel: 'noopener', textContent: 'report' })))));
+    el('td', {}, el('a', { href: r.report, target: '_blank', rel: 'noopener', textContent: 'report' })))));
 }
 
 let timer = null;
