@@ -4,10 +4,10 @@
  * files downloaded, and opens the post-flight report of the recording in one click;
  * an observer is told why it may not; nothing leaves the page's origin.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../src/cli/run.js';
 import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG } from '../src/cli/run-config.js';
@@ -15,14 +15,14 @@ import { parsePolicy } from '../src/residency/policy-parse.js';
 import { DEFAULT_SERVER } from '../src/server/settings.js';
 import { DEFAULT_SOURCES, generateToken, hashToken } from '../src/server/tokens.js';
 import { SIM_LOG_SHA256 } from '../src/sim/onboard-logs.js';
+import { HAS_CHROMIUM, launchChromium } from './helpers/chromium.js';
 import { until } from './helpers/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 /** The page's DOM, as seen from functions evaluated in it. */
 declare const document: any;
 
-describe.skipIf(!existsSync(CHROMIUM))('the dashboard\'s after-the-flight panel', () => {
+describe.skipIf(!HAS_CHROMIUM)('the dashboard\'s after-the-flight panel', () => {
   const data = mkdtempSync(join(tmpdir(), 'mavgate-dash-logs-'));
   const tokens = { admin: generateToken(), screen: generateToken() };
   let running: RunningGateway;
@@ -48,10 +48,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard\'s after-the-flight panel'
     }, () => {});
     base = running.clients!.server!.url;
     await until(() => running.gateway.state.vehicles().length > 0 && (running.recorder?.stats().files[0]?.frames ?? 0) > 0, 'the vehicle heard and recorded', 10_000);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 30_000);
 
   afterAll(async () => {

@@ -7,18 +7,17 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReport } from '../src/cli/report.js';
 import { ResidencyRefusal } from '../src/residency/gate.js';
 import { parsePolicy } from '../src/residency/policy-parse.js';
 import { ChunkSealer } from '../src/sinks/encryption.js';
 import { MinMaxSeries } from '../src/sinks/flight-report/decimate.js';
+import { HAS_CHROMIUM, launchChromium } from './helpers/chromium.js';
 import { corpusFile, HAS_CORPUS, readJsonLinesGz, TLOG_NAMES } from './helpers/corpus.js';
 import { createHash } from 'node:crypto';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 
 /** The page's DOM as seen from the functions evaluated in it (the tests are typed for Node). */
 declare const document: any;
@@ -95,10 +94,7 @@ describe.skipIf(!HAS_CORPUS || !HAS_CHROMIUM)('the post-flight report of real re
   let browser: Browser;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 30_000);
   afterAll(async () => {
     await browser?.close();

@@ -2,18 +2,9 @@
 // into its approved logs directory, with progress), the logs already downloaded, and
 // every recording with a link to its post-flight report. Asking the vehicle needs a
 // token whose role may download logs (admin by default); the lists need none. The
-// page's session cookie authenticates every request, the report's tab included.
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') node.className = v;
-    else if (k.startsWith('data-')) node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// page's session (its cookie) authenticates every request, the report's tab included.
+import { authHeaders } from '../lib/api.js';
+import { el } from '../lib/dom.js';
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
 const when = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : '—');
@@ -21,7 +12,7 @@ const when = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 
 async function call(method, path, body) {
   const res = await fetch(path, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers: { ...authHeaders(), ...(body ? { 'content-type': 'application/json' } : {}) },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
   const reply = await res.json().catch(() => ({}));

@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { ClientHub } from './client-hub.js';
-import { BodyError, readBody, type Reply } from './rest-api.js';
+import { bodyOf, type Reply } from './rest-api.js';
 import type { Principal } from './tokens.js';
 
 /** What the gateway's log service offers (implemented in sinks/onboard-logs, wired by the command). */
@@ -51,16 +51,11 @@ export async function handleLogs(method: string, path: string, req: IncomingMess
     const vehicle = /^\/logs\/vehicles\/(\d+)$/.exec(path);
     if (method === 'GET' && vehicle) return asks('LOG_REQUEST_LIST') ?? { status: 200, body: await logs.list(Number(vehicle[1])) };
     if (method === 'POST' && path === '/logs/downloads') {
-      let body: unknown;
-      try {
-        body = await readBody(req);
-      } catch (err) {
-        if (err instanceof BodyError) return { status: 400, body: { error: err.message } };
-        throw err;
-      }
+      const read = await bodyOf(req);
+      if ('reply' in read) return read.reply;
       const refused = asks('LOG_REQUEST_DATA');
       if (refused) return refused;
-      const request = parseSelection(body);
+      const request = parseSelection(read.body);
       if (typeof request === 'string') return { status: 400, body: { error: request } };
       return { status: 202, body: { downloads: await logs.download(request.sysid, request.selection, principal.name) } };
     }

@@ -56,6 +56,16 @@ export async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The request's JSON body, or the 400 reply saying what is wrong with it. */
+export async function bodyOf(req: IncomingMessage): Promise<{ body: unknown } | { reply: Reply }> {
+  try {
+    return { body: await readBody(req) };
+  } catch (err) {
+    if (err instanceof BodyError) return { reply: { status: 400, body: { error: err.message } } };
+    throw err;
+  }
+}
+
 /** A message of `name` with every field at its default, as `GET /v1/helper/mavlink?name=X` returns it. */
 export function templateOf(registry: MessageRegistry, name: string): unknown {
   const def = registry.byName(name);
@@ -129,13 +139,9 @@ export async function handleRest(method: string, path: string, url: URL, req: In
     if (path === '/ws/mavlink' || path === '/ws/raw') return { status: 426, body: { error: `${path} is a WebSocket: connect with ws://` } };
   }
   if (method === 'POST' && (path === '/mavlink' || path === '/control')) {
-    let body: unknown;
-    try {
-      body = await readBody(req);
-    } catch (err) {
-      if (err instanceof BodyError) return { status: 400, body: { error: err.message } };
-      throw err;
-    }
+    const read = await bodyOf(req);
+    if ('reply' in read) return read.reply;
+    const { body } = read;
     if (principal.anonymous) return { status: 403, body: { error: 'observers cannot send: a pilot or admin token is needed' } };
     if (path === '/control') {
       const { control, force } = (body ?? {}) as { control?: unknown; force?: unknown };

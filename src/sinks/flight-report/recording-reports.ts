@@ -10,7 +10,6 @@ import { basename, join } from 'node:path';
 import type { DirectoryGrant } from '../../residency/gate.js';
 import { listFiles, readFileIn, replaceWholeFile } from '../files.js';
 import { RECORDING_FILE } from '../recording-file.js';
-import { flightReport } from './flight-report.js';
 
 export class RecordingAccessError extends Error {
   constructor(message: string) {
@@ -104,6 +103,8 @@ export class RecordingReports {
     let making = this.making.get(name);
     if (!making) {
       making = (async () => {
+        // Loaded on first use: a gateway whose dashboard never opens a report does not pay for it.
+        const { flightReport } = await import('./flight-report.js');
         const { html } = await flightReport({ path, key: this.parts.key, generator: this.parts.generator });
         replaceWholeFile(reports, file, html);
         return Buffer.from(html);
