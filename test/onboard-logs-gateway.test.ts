@@ -4,7 +4,7 @@
  * the client that asked for it (never to the others, such as the dashboard's socket).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,14 @@ describe('onboard logs through a running gateway', () => {
     expect(cli.stderr).toMatch(/the gateway refuses: observers receive telemetry only/);
     const audit = readFileSync(join(data, 'audit', 'audit.jsonl'), 'utf8');
     expect(audit).toMatch(/"event":"client_refused_message".*"message":"LOG_REQUEST_DATA"/);
+  });
+
+  it('connects only to a gateway whose address the policy approves (the decoy 127.0.0.2 is refused, exit 3)', async () => {
+    const policy = join(data, 'only-127.0.0.1.yaml');
+    writeFileSync(policy, 'approved_sinks:\n  networks: [{ cidr: 127.0.0.1/32 }]\n');
+    const run = await runMavgate(['logs', 'list', '--gateway', 'http://127.0.0.2:8088', '--token', tokens.admin, '--policy', policy]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/residency policy refuses --gateway: tcp:127\.0\.0\.2:8088 \(127\.0\.0\.2\): 127\.0\.0\.2 \(loopback\) is in no approved network/);
   });
 
   it('downloads for an admin with `mavgate logs download`, into the gateway\'s approved logs directory, audited', async () => {

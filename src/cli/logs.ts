@@ -170,8 +170,23 @@ async function runWithProgress(download: OnboardLogDownload, output: LogsOutput,
 export interface GatewayOptions {
   /** The gateway's client API, e.g. http://127.0.0.1:8088. */
   url: string;
+  /** Approves the gateway's address: this command connects only where the policy allows (default: loopback). */
+  policy: ResidencyPolicy;
   token?: string;
   sysid?: number;
+}
+
+/** The gate's word on the gateway's address before anything is sent there (a refusal: exit 3). */
+async function approveGateway(options: GatewayOptions): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new InputError(`--gateway: "${options.url}" is not a URL (e.g. http://127.0.0.1:8088)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`--gateway: ${url.protocol} is not http: or https:`);
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  await new EgressGate(options.policy).grantConnect('--gateway', 'tcp', url.hostname.replace(/^\[|\]$/g, ''), port);
 }
 
 const FINISHED = new Set(['done', 'already downloaded', 'failed', 'cancelled']);
@@ -209,6 +224,7 @@ async function vehicleOf(options: GatewayOptions): Promise<number> {
 }
 
 export async function listThroughGateway(options: GatewayOptions, json: boolean, output: LogsOutput): Promise<void> {
+  await approveGateway(options);
   const sysid = await vehicleOf(options);
   const reply = await call<{ sysid: number; logs: ListedLog[]; complete: boolean }>(options, 'GET', `/logs/vehicles/${sysid}`);
   output.out(json ? `${JSON.stringify(reply, null, 2)}\n` : formatList(sysid, reply.logs));
@@ -217,6 +233,7 @@ export async function listThroughGateway(options: GatewayOptions, json: boolean,
 
 /** Asks the gateway to download, and follows each download with a progress bar until all are over. */
 export async function downloadThroughGateway(options: GatewayOptions, selection: LogSelection, output: LogsOutput): Promise<void> {
+  await approveGateway(options);
   const sysid = await vehicleOf(options);
   const { directory } = await call<{ directory: string }>(options, 'GET', '/logs');
   const started = await call<{ downloads: Job[] }>(options, 'POST', '/logs/downloads', { sysid, logs: selection });

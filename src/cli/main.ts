@@ -604,7 +604,7 @@ Examples:
     .option('--token <token>', 'a token whose role may download logs (admin by default); default: $MAVGATE_TOKEN')
     .option('-l, --link <endpoint>', 'instead of a gateway: straight on this link to the vehicle (serial:…, udp:…, tcp:…), as key setup does')
     .option('--sysid <id>', 'the vehicle (default: the one vehicle heard)', numberOption('--sysid', { min: 1, max: 255, integer: true }))
-    .option('-p, --policy <file>', 'with --link: residency policy approving the link and the directory (default: loopback and ./mavgate-data only)')
+    .option('-p, --policy <file>', 'residency policy approving the link and the directory (--link), or the gateway\'s address (default: loopback and ./mavgate-data only)')
     .option('-c, --config <file>', 'with --link: the gateway config whose policy and recording key apply')
     .option('--key <file>', 'with --link: encrypt the logs at rest with this key (default: the config\'s recording key, if any)')
     .option('--timeout <ms>', 'with --link: how long to wait for the vehicle', numberOption('--timeout', { min: 100, max: 600_000, integer: true }), 10_000);
@@ -620,12 +620,13 @@ Examples:
       ...(out !== undefined ? { out: resolve(out) } : {}), ...(flags.sysid !== undefined ? { sysid: flags.sysid } : {}), timeoutMs: flags.timeout,
     };
   };
-  const gatewayOptions = (flags: LogSourceFlags) => {
-    for (const [flag, given] of [['--policy', flags.policy], ['--config', flags.config], ['--key', flags.key]] as const) {
-      if (given !== undefined) throw new InputError(`${flag} applies with --link; through a gateway, its own policy and key apply`);
+  const gatewayOptions = async (flags: LogSourceFlags) => {
+    for (const [flag, given] of [['--config', flags.config], ['--key', flags.key]] as const) {
+      if (given !== undefined) throw new InputError(`${flag} applies with --link; through a gateway, its own key and directory apply`);
     }
     const token = flags.token ?? process.env.MAVGATE_TOKEN;
-    return { url: flags.gateway, ...(token ? { token } : {}), ...(flags.sysid !== undefined ? { sysid: flags.sysid } : {}) };
+    const policy = (await loadPolicy(flags.policy)) ?? defaultPolicy();
+    return { url: flags.gateway, policy, ...(token ? { token } : {}), ...(flags.sysid !== undefined ? { sysid: flags.sysid } : {}) };
   };
   const logsFailed = async (task: () => Promise<unknown>) => {
     const { LogsFailed } = await import('./logs.js');
@@ -648,7 +649,7 @@ Examples:
       const output = { out: (t: string) => process.stdout.write(t), err: process.stderr };
       await logsFailed(async () => (flags.link
         ? logsModule.listOnLink(await linkOptions(flags), flags.json === true, output)
-        : logsModule.listThroughGateway(gatewayOptions(flags), flags.json === true, output)));
+        : logsModule.listThroughGateway(await gatewayOptions(flags), flags.json === true, output)));
     });
   logSource(logs.command('download').description('download onboard logs into an approved directory (logs/ of the policy\'s data directory), continuing a partial download where it stopped'))
     .argument('[ids...]', 'the log ids (mavgate logs list shows them)')
@@ -673,7 +674,7 @@ Examples:
       const output = { out: (t: string) => process.stdout.write(t), err: process.stderr };
       await logsFailed(async () => (flags.link
         ? logsModule.downloadOnLink(await linkOptions(flags, flags.out), selection, output)
-        : logsModule.downloadThroughGateway(gatewayOptions(flags), selection, output)));
+        : logsModule.downloadThroughGateway(await gatewayOptions(flags), selection, output)));
     });
 
   program
