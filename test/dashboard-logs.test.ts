@@ -4,9 +4,9 @@
  * files downloaded, and opens the post-flight report of the recording in one click;
  * an observer is told why it may not; nothing leaves the page's origin.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../src/cli/run.js';
@@ -75,9 +75,13 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard\'s after-the-flight panel', () => 
       await p.waitForSelector('#log-downloads tr[data-job] progress', { timeout: 10_000 });
       await p.waitForFunction(() => /^done: 2\.50 MB of 2\.50 MB/.test(document.querySelector('#log-downloads tr[data-job] .state')?.textContent ?? ''), undefined, { timeout: 20_000 });
       await p.waitForSelector('#log-files tr[data-file="field-3_sys1_log3_20260702T080000Z.bin"]', { timeout: 10_000 });
+      await p.waitForFunction(() => document.querySelector('#vehicle-logs tr[data-log="3"] button').disabled, undefined, { timeout: 10_000 });
       const sha = await p.getAttribute('#log-files tr[data-file] td:nth-child(4)', 'title');
       expect(sha).toBe(SIM_LOG_SHA256[3]);
       expect(await p.textContent('#logs-directory')).toBe(join(data, 'logs'));
+      const out = resolve(import.meta.dirname, '../test-output');
+      mkdirSync(out, { recursive: true });
+      await p.locator('#logs-panel').screenshot({ path: join(out, 'dashboard-logs.png') });
     } finally {
       await context.close();
     }

@@ -26,6 +26,9 @@ function say(text, bad = false) {
   note.className = `note${bad ? ' bad' : ''}`;
 }
 
+/** Whose list the panel shows: its rows are marked as their downloads finish. */
+let listed = null;
+
 /** The vehicle's list, asked for when the operator wants it (it talks to the vehicle). */
 async function listLogs(sysid) {
   say(`asking vehicle ${sysid} for its logs…`);
@@ -35,10 +38,11 @@ async function listLogs(sysid) {
       const state = l.downloaded ? `downloaded: ${l.downloaded}` : l.partial_bytes > 0 ? `partly downloaded (${Math.round((100 * l.partial_bytes) / Math.max(1, l.size))}%)` : '';
       const button = el('button', { type: 'button', textContent: l.downloaded ? 'downloaded' : 'download', disabled: Boolean(l.downloaded) });
       button.onclick = () => void download(sysid, [l.id]);
-      return el('tr', { 'data-log': String(l.id) }, el('td', { textContent: l.id }), el('td', { textContent: mb(l.size) }),
+      return el('tr', { 'data-log': String(l.id), 'data-time': String(l.timeUtc) }, el('td', { textContent: l.id }), el('td', { textContent: mb(l.size) }),
         el('td', { textContent: l.timeUtc > 0 ? when(new Date(l.timeUtc * 1000).toISOString()) : 'unknown' }), el('td', { textContent: state }), el('td', {}, button));
     });
     document.querySelector('#vehicle-logs tbody').replaceChildren(...rows);
+    listed = sysid;
     document.getElementById('vehicle-logs').hidden = false;
     say(`vehicle ${sysid}: ${reply.logs.length} onboard log(s)${reply.complete ? '' : ' (the list is incomplete)'}`);
   } catch (err) {
@@ -82,6 +86,12 @@ function renderDownloads(downloads) {
 
 function renderFiles(files, directory) {
   document.getElementById('logs-directory').textContent = directory;
+  for (const f of files.filter((x) => x.sysid === listed)) {
+    const row = document.querySelector(`#vehicle-logs tr[data-log="${f.log_id}"][data-time="${f.time_utc}"]`);
+    if (!row || row.cells[3].textContent === `downloaded: ${f.file}`) continue;
+    row.cells[3].textContent = `downloaded: ${f.file}`;
+    Object.assign(row.querySelector('button'), { textContent: 'downloaded', disabled: true });
+  }
   document.querySelector('#log-files tbody').replaceChildren(...files.map((f) => el('tr', { 'data-file': f.file },
     el('td', { textContent: f.file }), el('td', { textContent: `${f.sysid} / log ${f.log_id}` }), el('td', { textContent: mb(f.size) }),
     el('td', { textContent: `${f.sha256.slice(0, 16)}…${f.encrypted ? ' (encrypted)' : ''}`, title: f.sha256 }), el('td', { textContent: when(f.downloaded_at) }))));
