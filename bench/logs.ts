@@ -6,7 +6,7 @@
  *              (`mavgate run --link tcp:SIM --gcs tcp-listen:…`), as QGroundControl would;
  *   gateway    `mavgate logs download --gateway URL`: the gateway downloads it itself.
  * Each mode gets a vehicle of its own (a vehicle serves one transfer at a time). The rate
- * is the download's own (first to last chunk), as the command's progress line reports
+ * is the download's own (first to last chunk), as the command's result line reports
  * it; median and range of BENCH_RUNS (default 3), ratio to direct. Target (issue 16): at
  * least 2.8 MB/s through mavgate. BENCH_LOG picks the simulated log (default 4: 24 MB;
  * 3 is 2.5 MB, for a smoke run), BENCH_LOG_RATE caps the vehicle (default 20 MB/s).
@@ -52,7 +52,7 @@ function download(args: string[]): Promise<{ rate: number; seconds: number }> {
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   return new Promise((resolveRun, reject) => {
     child.on('close', (code) => {
-      const rates = [...stderr.matchAll(/100% \S+ MB, ([\d.]+) MB\/s/g)];
+      const rates = [...stdout.matchAll(/\(([\d.]+) MB\/s\)$/gm)];
       if (code !== 0 || !stdout.includes(`sha256 ${SIM_LOG_SHA256[LOG]}`) || rates.length === 0) {
         reject(new Error(`logs download ${args.join(' ')}: exit ${code}\n${stdout}\n${stderr}`));
         return;
@@ -62,35 +62,46 @@ function download(args: string[]): Promise<{ rate: number; seconds: number }> {
   });
 }
 
+/**
+ * A policy of its own for each process: each one audits into its policy's audit log, and
+ * two processes must not append to one chain.
+ */
+function policy(name: string): { file: string; data: string } {
+  const data = join(dir, name);
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, `site: bench\napproved_sinks:\n  directories: [${data}]\n`);
+  return { file, data };
+}
+
 async function main(): Promise<void> {
-  const data = join(dir, 'data');
-  writeFileSync(join(dir, 'policy.yaml'), `site: bench\napproved_sinks:\n  directories: [${data}]\n`);
   const token = generateToken();
   // The command on the ground-station port sends as QGroundControl does (255/190).
   writeFileSync(join(dir, 'gateway.yaml'), `tokens:\n  - { name: bench, role: admin, sha256: ${hashToken(token)}, sources: [{ system: 255, components: [] }] }\nrecording: false\n`);
   const ports = { direct: await freeTcpPort(), relayed: await freeTcpPort(), gateway: await freeTcpPort(), gcs: await freeTcpPort(), api: await freeTcpPort() };
   const sim = (port: number) => start(['sim', '--link', `tcp-listen:127.0.0.1:${port}`, '--log-rate', String(LOG_RATE)], /simulated vehicle/);
   await Promise.all([sim(ports.direct), sim(ports.relayed), sim(ports.gateway)]);
-  const gateway = (sim: number, extra: string[]) => start([
-    'run', '--link', `tcp:127.0.0.1:${sim}`, '--config', join(dir, 'gateway.yaml'), '--policy', join(dir, 'policy.yaml'), '--status-interval', '0', ...extra,
+  const gateway = (sim: number, policyFile: string, extra: string[]) => start([
+    'run', '--link', `tcp:127.0.0.1:${sim}`, '--config', join(dir, 'gateway.yaml'), '--policy', policyFile, '--status-interval', '0', ...extra,
   ], /system 1\/1: heartbeat/);
-  await gateway(ports.relayed, ['--no-server', '--gcs', `tcp-listen:127.0.0.1:${ports.gcs},as=bench`]);
-  await gateway(ports.gateway, ['--listen', `127.0.0.1:${ports.api}`]);
-  const policy = ['--policy', join(dir, 'policy.yaml')];
+  await gateway(ports.relayed, policy('relaying-gateway').file, ['--no-server', '--gcs', `tcp-listen:127.0.0.1:${ports.gcs},as=bench`]);
+  const downloading = policy('downloading-gateway');
+  await gateway(ports.gateway, downloading.file, ['--listen', `127.0.0.1:${ports.api}`]);
+  const direct = policy('direct');
+  const relayed = policy('relayed');
   const modes = (process.env.BENCH_MODES ?? 'direct,relayed,gateway').split(',');
   const results: Record<string, { rate: number; seconds: number }[]> = Object.fromEntries(modes.map((m) => [m, []]));
   for (let run = 0; run < RUNS; run++) {
-    if (results.direct) results.direct.push(await download(['--link', `tcp:127.0.0.1:${ports.direct}`, ...policy, '--out', join(data, `direct-${run}`)]));
-    if (results.relayed) results.relayed.push(await download(['--link', `tcp:127.0.0.1:${ports.gcs}`, ...policy, '--out', join(data, `relayed-${run}`)]));
+    if (results.direct) results.direct.push(await download(['--link', `tcp:127.0.0.1:${ports.direct}`, '--policy', direct.file, '--out', join(direct.data, `run-${run}`)]));
+    if (results.relayed) results.relayed.push(await download(['--link', `tcp:127.0.0.1:${ports.gcs}`, '--policy', relayed.file, '--out', join(relayed.data, `run-${run}`)]));
     if (results.gateway) results.gateway.push(await download(['--gateway', `http://127.0.0.1:${ports.api}`, '--token', token]));
     // The gateway keeps what it downloaded: moved away, the next run downloads it again.
-    rmSync(join(data, 'logs'), { recursive: true, force: true });
+    rmSync(join(downloading.data, 'logs'), { recursive: true, force: true });
   }
-  const direct = results.direct ? median(results.direct.map((r) => r.rate)) : Number.NaN;
+  const reference = results.direct ? median(results.direct.map((r) => r.rate)) : Number.NaN;
   const rows = Object.entries(results).map(([mode, runs]) => {
     const rates = runs.map((r) => r.rate / 1e6);
     const [lo, hi] = range(rates);
-    return [mode, median(rates).toFixed(2), `${lo.toFixed(2)}–${hi.toFixed(2)}`, (median(runs.map((r) => r.rate)) / direct).toFixed(2), median(runs.map((r) => r.seconds)).toFixed(1)];
+    return [mode, median(rates).toFixed(2), `${lo.toFixed(2)}–${hi.toFixed(2)}`, (median(runs.map((r) => r.rate)) / reference).toFixed(2), median(runs.map((r) => r.seconds)).toFixed(1)];
   });
   const table = markdownTable(['mode', 'MB/s (median)', 'range', 'vs direct', 'command s'], rows);
   process.stdout.write(`onboard log ${LOG} (${(log.size / 1e6).toFixed(1)} MB) from the simulated vehicle over TCP, vehicle capped at ${(LOG_RATE / 1e6).toFixed(0)} MB/s, ${RUNS} run(s)\n${machine()}\n\n${table}\n`);

@@ -13,7 +13,7 @@ import { LogDownloadCancelled, type LogEntry, LogProtocolError, LogTransferClien
 import { type ListedLog, type LogSelection, LogRequestError, selectLogs } from '../sinks/onboard-logs/log-service.js';
 import { type DownloadedLog, LogStore } from '../sinks/onboard-logs/log-store.js';
 import { InputError } from './errors.js';
-import { progress } from './progress.js';
+import { formatBytes, progress } from './progress.js';
 import { labelsOf } from './run-services.js';
 import { VehicleSession, VehicleTimeout } from './vehicle-link.js';
 
@@ -46,14 +46,14 @@ export function formatList(sysid: number, logs: ListedLog[]): string {
   return `vehicle ${sysid}: ${logs.length} onboard log(s)\n  id       size      started               \n${rows.join('\n')}\n`;
 }
 
-/** "1.2/9.5 MB, 2.9 MB/s, 0:03 left": what a progress line says of a download. */
-export function transferDetail(p: Pick<DownloadProgress, 'bytes' | 'size' | 'rate' | 'eta_s'>): string {
-  const eta = p.eta_s === null ? '' : `, ${Math.floor(p.eta_s / 60)}:${String(Math.round(p.eta_s % 60)).padStart(2, '0')} left`;
-  return `${(p.bytes / MB).toFixed(1)}/${(p.size / MB).toFixed(1)} MB${p.rate === null ? '' : `, ${(p.rate / MB).toFixed(2)} MB/s`}${eta}`;
+/** What a progress line adds to the bar's own amounts, rate and ETA: where an interrupted download was continued from. */
+function resumedDetail(p: Pick<DownloadProgress, 'resumed_bytes'>): string {
+  return p.resumed_bytes > 0 ? `continued from ${formatBytes(p.resumed_bytes)}` : '';
 }
 
-function finished(file: DownloadedLog, directory: string): string {
-  return `${directory}/${file.file}  ${file.size} bytes  sha256 ${file.sha256}${file.encrypted ? '  (encrypted)' : ''}\n`;
+/** The result line: the file, its size and SHA-256, and the download's own rate (first to last chunk). */
+function finished(directory: string, file: { file: string; size: number; sha256: string; encrypted?: boolean }, rate: number | null): string {
+  return `${directory}/${file.file}  ${file.size} bytes  sha256 ${file.sha256}${file.encrypted ? '  (encrypted)' : ''}${rate ? `  (${(rate / MB).toFixed(2)} MB/s)` : ''}\n`;
 }
 
 // ── Straight on a link ────────────────────────────────────────────────────────────────
@@ -140,17 +140,17 @@ async function runWithProgress(download: OnboardLogDownload, output: LogsOutput,
   const bar = progress(label, download.entry.size, output.err);
   const timer = setInterval(() => {
     const p = download.progress();
-    bar.update(p.bytes, transferDetail(p));
+    bar.update(p.bytes, resumedDetail(p));
   }, 200);
   const stop = () => download.cancel();
   process.once('SIGINT', stop);
   try {
     const file = await download.run();
     const p = download.progress();
-    bar.update(p.bytes, transferDetail(p));
+    bar.update(p.bytes, resumedDetail(p));
     bar.stop();
     if (download.state === 'already downloaded') output.err.write(`${label}: downloaded before\n`);
-    output.out(finished(file, directory));
+    output.out(finished(directory, file, download.state === 'done' ? p.rate : null));
     return file;
   } catch (err) {
     bar.stop();
@@ -255,14 +255,14 @@ export async function downloadThroughGateway(options: GatewayOptions, selection:
           current?.bar.stop();
           current = { job: job.job, bar: progress(`log ${job.log_id}`, job.size, output.err) };
         }
-        if (current?.job === job.job) current.bar.update(job.bytes, transferDetail(job));
+        if (current?.job === job.job) current.bar.update(job.bytes, resumedDetail(job));
         if (FINISHED.has(job.state) && !reported.has(job.job)) {
           reported.add(job.job);
           if (current?.job === job.job) {
             current.bar.stop();
             current = null;
           }
-          if (job.file && (job.state === 'done' || job.state === 'already downloaded')) output.out(`${directory}/${job.file}  ${job.size} bytes  sha256 ${job.sha256}\n`);
+          if (job.file && job.sha256 && (job.state === 'done' || job.state === 'already downloaded')) output.out(finished(directory, { file: job.file, size: job.size, sha256: job.sha256 }, job.state === 'done' ? job.rate : null));
           else failures.push(`log ${job.log_id}: ${job.state}${job.error ? `: ${job.error}` : ''} (${job.bytes} of ${job.size} bytes kept)`);
         }
       }
