@@ -206,26 +206,30 @@ function smallDisk(size: string): string {
   return dir;
 }
 
-/** Fills the disk with something else, to the last byte. */
-function fill(dir: string): void {
+/**
+ * A recorder on a small tmpfs with one frame on disk; then the disk is filled with
+ * something else to the last byte, and `sent` frames are relayed while it is full.
+ */
+async function relayedOnFullDisk(size: string, sent: number, settings: Parameters<typeof rig>[0] = {}): Promise<{ r: RecordingRig; dir: string }> {
+  const dir = smallDisk(size);
+  const r = await rig(settings, dir);
+  r.send(heartbeat(0));
+  await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
   try {
     writeFileSync(join(dir, 'filler'), Buffer.alloc(256 * 1024));
   } catch {
     // ENOSPC: the disk is full, as wanted.
   }
+  for (let i = 1; i <= sent; i++) r.send(attitude(i & 0xff));
+  await until(() => r.vehicleFramesIn === sent + 1, 'every frame relayed while the disk is full');
+  await until(() => r.recorder.stats().state === 'error', 'the full disk to be reported');
+  return { r, dir };
 }
 
 describe.skipIf(!TMPFS)('a full disk (a 64 KiB tmpfs; skipped where this user cannot mount one)', () => {
   it('reports the error, keeps relaying, and resumes where it stopped when space returns, no record torn', async () => {
-    const dir = smallDisk('64k');
-    const r = await rig({}, dir);
-    r.send(heartbeat(0));
-    await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
-    fill(dir);
     const sent = 400;
-    for (let i = 1; i <= sent; i++) r.send(attitude(i & 0xff));
-    await until(() => r.vehicleFramesIn === sent + 1, 'every frame relayed while the disk is full');
-    await until(() => r.recorder.stats().state === 'error', 'the error to be reported');
+    const { r, dir } = await relayedOnFullDisk('64k', sent);
     expect(r.recorder.stats().error).toBe('disk full');
     expect(r.audit.some((a) => a.event === 'recording_error' && a.details.error === 'disk full')).toBe(true);
     rmSync(join(dir, 'filler'));
@@ -240,15 +244,8 @@ describe.skipIf(!TMPFS)('a full disk (a 64 KiB tmpfs; skipped where this user ca
 
 describe.skipIf(!TMPFS)('shutting down on a full disk (a 48 KiB tmpfs)', () => {
   it('counts only what is on disk: the stats, the sidecar, the audit record and the file agree; no torn record; the rest reported unwritten', async () => {
-    const dir = smallDisk('48k');
-    const r = await rig({ flushIntervalMs: 20 }, dir);
-    r.send(heartbeat(0));
-    await until(() => r.recorder.stats().recorded === 1, 'the first frame on disk');
-    fill(dir);
     const sent = 300;
-    for (let i = 1; i <= sent; i++) r.send(attitude(i & 0xff));
-    await until(() => r.vehicleFramesIn === sent + 1, 'every frame relayed while the disk is full');
-    await until(() => r.recorder.stats().state === 'error', 'the full disk to be reported');
+    const { r, dir } = await relayedOnFullDisk('48k', sent, { flushIntervalMs: 20 });
     await r.recorder.close();
     const stats = r.recorder.stats();
     const name = recordings(dir)[0]!;
