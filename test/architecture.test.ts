@@ -10,16 +10,17 @@ const SRC = resolve(import.meta.dirname, '../src');
 
 /** What each layer (a folder of src/) may import besides itself. */
 const ALLOWED: Record<string, string[]> = {
+  events: [],
   mavlink: [],
   residency: ['mavlink'],
-  router: ['mavlink'],
-  links: ['mavlink', 'residency', 'sinks'],
-  sinks: ['mavlink', 'residency', 'router'],
-  sim: ['mavlink', 'residency', 'router', 'links'],
-  server: ['mavlink', 'residency', 'router', 'links'],
-  gateway: ['mavlink', 'residency', 'router', 'links', 'sim'],
+  router: ['events', 'mavlink'],
+  links: ['events', 'mavlink', 'residency', 'sinks'],
+  sinks: ['events', 'mavlink', 'residency', 'router'],
+  sim: ['events', 'mavlink', 'residency', 'router', 'links'],
+  server: ['events', 'mavlink', 'residency', 'router', 'links'],
+  gateway: ['events', 'mavlink', 'residency', 'router', 'links', 'sim'],
   hardware: ['residency', 'links'],
-  cli: ['mavlink', 'residency', 'router', 'links', 'sinks', 'sim', 'server', 'gateway', 'hardware'],
+  cli: ['events', 'mavlink', 'residency', 'router', 'links', 'sinks', 'sim', 'server', 'gateway', 'hardware'],
 };
 
 function sources(dir: string): string[] {

@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LinkError, type VehicleLink } from '../src/links/link.js';
 import type { SerialLink } from '../src/links/serial-link.js';
@@ -12,7 +11,7 @@ import type { TcpServerLink } from '../src/links/tcp-link.js';
 import type { UdpLink } from '../src/links/udp-link.js';
 import { grantedLinkFor } from './helpers/gate.js';
 import { PtyPair } from './helpers/socat.js';
-import { until, waitFor } from './helpers/wait.js';
+import { nextValue, until, waitFor } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mavgate-links-'));
 const open: VehicleLink[] = [];
@@ -37,7 +36,7 @@ describe('udp-listen', () => {
 
     const vehicle = createSocket('udp4');
     await new Promise<void>((r) => vehicle.bind(0, '127.0.0.1', r));
-    const received = firstValueFrom(server.data$);
+    const received = nextValue(server.data$, 'a datagram');
     vehicle.send(Buffer.from('hello'), server.localPort, '127.0.0.1');
     expect((await received).toString()).toBe('hello');
     expect(server.peerAddress).toEqual({ address: '127.0.0.1', port: vehicle.address().port });
@@ -141,7 +140,7 @@ describe('tcp-listen', () => {
     const got = new Promise<string>((r) => peer.once('data', (d) => r(d.toString())));
     server.write(Buffer.from('telemetry'));
     expect(await got).toBe('telemetry');
-    const fromPeer = firstValueFrom(server.data$);
+    const fromPeer = nextValue(server.data$, 'bytes from the peer');
     peer.write('command');
     expect((await fromPeer).toString()).toBe('command');
     peer.destroy();
@@ -166,7 +165,7 @@ describe('serial (pseudo-terminals from socat)', () => {
     const b = track((await grantedLinkFor(`serial:${pty.b}:57600`, 'b')) as SerialLink);
     await a.open();
     await b.open();
-    const atB = firstValueFrom(b.data$);
+    const atB = nextValue(b.data$, 'bytes at b');
     a.write(Buffer.from([0xfd, 1, 2, 3]));
     expect([...(await atB)]).toEqual([0xfd, 1, 2, 3]);
     await a.close();

@@ -2,7 +2,7 @@
  * The gateway assembled: links → decoders → router → vehicle state, plus the gateway's
  * own MAVLink node. The commands are thin wrappers around this; tests drive it directly.
  */
-import { Subject, type Subscription } from 'rxjs';
+import { EventStream, type Subscribable, type Subscription } from '../events/event-stream.js';
 import type { Endpoint } from '../links/endpoint.js';
 import { createLink, requestGrant } from '../links/create-link.js';
 import type { LinkState, VehicleLink } from '../links/link.js';
@@ -157,8 +157,8 @@ export class Gateway {
   /** Tracks and the timeline, kept for pages that open or reload later. */
   readonly history: FlightHistory;
   readonly links: LinkHandle[] = [];
-  private readonly events = new Subject<GatewayEvent>();
-  readonly events$ = this.events.asObservable();
+  private readonly events = new EventStream<GatewayEvent>();
+  readonly events$: Subscribable<GatewayEvent> = this.events;
   private readonly subscriptions: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** Every link is opened with its grant; the gate holds the policy in force, and a reload changes it there. */
@@ -293,6 +293,8 @@ export class Gateway {
     handle.unwatch();
     releaseGrant(handle.grant);
     this.router.detach(handle.port);
+    // Frames routed to it this turn and not sent yet stay here: nothing leaves for it after this.
+    handle.link.discardQueued();
     this.links.splice(i, 1);
   }
 

@@ -1,38 +1,79 @@
-/** What every link kind shares: its byte stream, its state, its counters, and reconnecting with backoff. */
-import { BehaviorSubject, distinctUntilChanged, type Observable, Subject } from 'rxjs';
+/** What every link kind shares: its byte stream, its state, its counters, coalesced sends, and reconnecting with backoff. */
+import { EventStream, StateStream, type Subscribable } from '../events/event-stream.js';
 import { assertGrant, type ConnectGrant, type ListenGrant, type Protocol } from '../residency/gate.js';
 import type { Endpoint } from './endpoint.js';
 import type { LinkCounters, LinkState, LinkStatus, VehicleLink } from './link.js';
+import { coalesceLimit, SendBatch, type Transmit } from './send-batch.js';
 
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 5000;
 
 export abstract class BaseLink implements VehicleLink {
-  private readonly data = new Subject<Buffer>();
-  private readonly state = new BehaviorSubject<LinkState>({ status: 'connecting' });
-  private readonly restarted = new Subject<string>();
-  readonly data$: Observable<Buffer> = this.data.asObservable();
-  readonly restarts$: Observable<string> = this.restarted.asObservable();
+  private readonly data = new EventStream<Buffer>();
+  private readonly state = new StateStream<LinkState>({ status: 'connecting' }, (a, b) => a.status === b.status && a.reason === b.reason);
+  private readonly restarted = new EventStream<string>();
+  readonly data$: Subscribable<Buffer> = this.data;
+  readonly restarts$: Subscribable<string> = this.restarted;
   readonly wholeFrames: boolean = false;
   private wasUp = false;
-  readonly state$: Observable<LinkState> = this.state.pipe(
-    distinctUntilChanged((a, b) => a.status === b.status && a.reason === b.reason),
-  );
-  readonly counters: LinkCounters = { bytesIn: 0, bytesOut: 0, writesDropped: 0, peersRefused: 0 };
+  readonly state$: Subscribable<LinkState> = this.state;
+  readonly counters: LinkCounters = { bytesIn: 0, bytesOut: 0, framesOut: 0, datagramsOut: 0, writesDropped: 0, peersRefused: 0 };
   protected closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay = FIRST_RETRY_MS;
+  /** Frames waiting for the end of this turn of the event loop; null when each frame is sent alone. */
+  private readonly batch: SendBatch | null;
 
   constructor(
     readonly id: string,
     readonly endpoint: Endpoint,
-  ) {}
+  ) {
+    const limit = coalesceLimit(endpoint);
+    this.batch = limit === null ? null : new SendBatch(limit, this.transmitBatch);
+  }
 
   abstract open(): Promise<void>;
-  abstract write(bytes: Uint8Array): boolean;
   protected abstract shutdown(): Promise<void>;
+  /** Whether a write can leave now (the socket is open, a peer is known). */
+  protected abstract canSend(): boolean;
+  /** Sends one datagram or write made of `data`: one frame, or frames that leave together. */
+  protected abstract transmit(data: Buffer | readonly Buffer[], bytes: number): void;
+
+  /** Sends one frame, or queues it to leave with the others of this turn; false (and counted) when the link cannot send. */
+  write(bytes: Uint8Array): boolean {
+    if (this.closed || !this.canSend()) return this.dropped();
+    const frame = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.batch) {
+      this.batch.add(frame);
+      return true;
+    }
+    this.transmit(frame, frame.length);
+    return this.sent(frame.length, 1);
+  }
+
+  private readonly transmitBatch: Transmit = (data, bytes, frames) => {
+    // The link may have lost its peer since the frames were queued: they go nowhere, counted.
+    if (this.closed || !this.canSend()) {
+      this.counters.writesDropped += frames;
+      return;
+    }
+    this.transmit(data, bytes);
+    this.sent(bytes, frames);
+  };
+
+  /** Drops the frames queued this turn and not sent yet: their destination was revoked or refused. */
+  discardQueued(): void {
+    this.counters.writesDropped += this.batch?.discard() ?? 0;
+  }
+
+  /** Sends the frames queued this turn now (before the link's peer changes). */
+  protected flushQueued(): void {
+    this.batch?.flush();
+  }
 
   async close(): Promise<void> {
+    // What this turn queued leaves before the link closes (a revoked link's was discarded already).
+    this.flushQueued();
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.shutdown();
@@ -62,8 +103,10 @@ export abstract class BaseLink implements VehicleLink {
     this.data.next(chunk);
   }
 
-  protected sent(bytes: number): true {
+  protected sent(bytes: number, frames: number): true {
     this.counters.bytesOut += bytes;
+    this.counters.framesOut += frames;
+    this.counters.datagramsOut++;
     return true;
   }
 

@@ -10,9 +10,19 @@ import type { SigningSettings } from './link-signing.js';
 
 export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay' | 'fleet';
 
+/** How a transport link sends (beyond where): its options from the config file or flags. */
+export interface SendOptions {
+  /**
+   * Frames ready in the same turn of the event loop leave as one datagram or write, up to
+   * this many bytes (a number), up to the transport's default size (absent or true), or
+   * one frame per datagram or write (false).
+   */
+  coalesce?: number | boolean;
+}
+
 export type Endpoint =
-  | { kind: 'serial'; text: string; path: string; baudRate: number; signing?: SigningSettings; dropUnknown?: boolean }
-  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number; signing?: SigningSettings; dropUnknown?: boolean }
+  | { kind: 'serial'; text: string; path: string; baudRate: number; signing?: SigningSettings; dropUnknown?: boolean } & SendOptions
+  | { kind: 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen'; text: string; host: string; port: number; signing?: SigningSettings; dropUnknown?: boolean; /** UDP: the socket's receive buffer (SO_RCVBUF), bytes. */ receiveBufferBytes?: number } & SendOptions
   | { kind: 'sim'; text: string }
   /** A recording played back as if the vehicle were live (`mavgate replay`). */
   | { kind: 'replay'; text: string; path: string }

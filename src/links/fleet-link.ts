@@ -88,9 +88,11 @@ export class FleetLink extends BaseLink {
   }
 
   /** The fleet view is read-only: nothing goes back to the gateways. */
-  write(): boolean {
-    return this.dropped();
+  protected canSend(): boolean {
+    return false;
   }
+
+  protected transmit(): void {}
 
   protected async shutdown(): Promise<void> {
     await this.client?.endAsync(true);

@@ -2,7 +2,7 @@
  * A vehicle link: a byte stream to and from a vehicle (or anything that speaks MAVLink
  * on the vehicle side). Links move bytes; they never decode.
  */
-import type { Observable } from 'rxjs';
+import type { Subscribable } from '../events/event-stream.js';
 import type { Endpoint } from './endpoint.js';
 
 export type LinkStatus = 'connecting' | 'up' | 'down' | 'error';
@@ -16,7 +16,11 @@ export interface LinkState {
 export interface LinkCounters {
   bytesIn: number;
   bytesOut: number;
-  /** Writes dropped because the link was down or had no peer to send to. */
+  /** Frames that left. */
+  framesOut: number;
+  /** Datagrams that left (on TCP and serial: writes); with coalesced sends, fewer than frames. */
+  datagramsOut: number;
+  /** Frames dropped because the link was down, had no peer to send to, or its destination was revoked before they left. */
   writesDropped: number;
   /** Datagrams or connections from peers the residency policy does not approve (listeners). */
   peersRefused: number;
@@ -26,7 +30,7 @@ export interface VehicleLink {
   readonly id: string;
   readonly endpoint: Endpoint;
   /** Byte chunks as they arrive. */
-  readonly data$: Observable<Buffer>;
+  readonly data$: Subscribable<Buffer>;
   /**
    * Each chunk holds whole frames only (a UDP datagram, a simulated or replayed frame): a
    * frame never continues in the next chunk, so a decoder need not wait for one to.
@@ -36,14 +40,20 @@ export interface VehicleLink {
    * The byte stream started again, so what follows does not continue what came before:
    * the link reconnected, a replayed recording wrapped. The reason, in words.
    */
-  readonly restarts$: Observable<string>;
+  readonly restarts$: Subscribable<string>;
   /** connecting → up → down/error → connecting …; replays the current state to new subscribers. */
-  readonly state$: Observable<LinkState>;
+  readonly state$: Subscribable<LinkState>;
   readonly counters: LinkCounters;
   /** Opens the link; rejects with a LinkError when it cannot be opened at all (startup). */
   open(): Promise<void>;
-  /** Sends bytes; false (and counted) when the link cannot send right now. */
+  /**
+   * Sends one frame; false (and counted) when the link cannot send right now. With
+   * coalesced sends it leaves at the end of this turn of the event loop, with the other
+   * frames written to this link in the same turn.
+   */
   write(bytes: Uint8Array): boolean;
+  /** Drops frames written this turn that have not left yet (the link's grant was revoked). */
+  discardQueued(): void;
   /** The frame being handled verified: a listener may answer its sender (links with required signatures). */
   confirmSender?(): void;
   /**

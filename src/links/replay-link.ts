@@ -214,9 +214,11 @@ export class ReplayLink extends BaseLink {
   }
 
   /** Frames sent towards a recording go nowhere (a recording cannot answer). */
-  write(): boolean {
-    return this.dropped();
+  protected canSend(): boolean {
+    return false;
   }
+
+  protected transmit(): void {}
 
   protected async shutdown(): Promise<void> {
     if (this.timer) {

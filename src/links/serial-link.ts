@@ -9,6 +9,7 @@ import { assertGrant, type DeviceGrant } from '../residency/gate.js';
 import { BaseLink } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
+import { joined } from './send-batch.js';
 
 type SerialEndpoint = Extract<Endpoint, { kind: 'serial' }>;
 
@@ -103,11 +104,12 @@ export class SerialLink extends BaseLink {
     });
   }
 
-  write(bytes: Uint8Array): boolean {
-    const port = this.port;
-    if (!port || !port.isOpen || this.closed) return this.dropped();
-    port.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    return this.sent(bytes.length);
+  protected canSend(): boolean {
+    return this.port !== null && this.port.isOpen;
+  }
+
+  protected transmit(data: Buffer | readonly Buffer[], bytes: number): void {
+    this.port!.write(joined(data, bytes));
   }
 
   protected shutdown(): Promise<void> {

@@ -8,6 +8,7 @@ import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/ga
 import { BaseLink, grantedAddress } from './base-link.js';
 import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
+import { joined } from './send-batch.js';
 
 type NetworkEndpoint = Extract<Endpoint, { host: string }>;
 
@@ -44,11 +45,12 @@ export class TcpClientLink extends BaseLink {
     });
   }
 
-  write(bytes: Uint8Array): boolean {
-    const socket = this.socket;
-    if (!socket || socket.connecting || this.closed) return this.dropped();
-    socket.write(bytes);
-    return this.sent(bytes.length);
+  protected canSend(): boolean {
+    return this.socket !== null && !this.socket.connecting;
+  }
+
+  protected transmit(data: Buffer | readonly Buffer[], bytes: number): void {
+    this.socket!.write(joined(data, bytes));
   }
 
   protected async shutdown(): Promise<void> {
@@ -119,10 +121,13 @@ export class TcpServerLink extends BaseLink {
     });
   }
 
-  write(bytes: Uint8Array): boolean {
-    if (this.peers.size === 0 || this.closed) return this.dropped();
-    for (const peer of this.peers) peer.write(bytes);
-    return this.sent(bytes.length);
+  protected canSend(): boolean {
+    return this.peers.size > 0;
+  }
+
+  protected transmit(data: Buffer | readonly Buffer[], bytes: number): void {
+    const chunk = joined(data, bytes);
+    for (const peer of this.peers) peer.write(chunk);
   }
 
   protected shutdown(): Promise<void> {

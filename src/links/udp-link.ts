@@ -11,9 +11,9 @@ import type { Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
 
 /** Big enough for ~10k small datagrams: the default (~200 KiB) drops bursts when the event loop is busy for 1–2 ms. */
-const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
-type NetworkEndpoint = Extract<Endpoint, { host: string }>;
+type NetworkEndpoint = Exclude<Extract<Endpoint, { host: string }>, { kind: 'fleet' }>;
 
 export class UdpLink extends BaseLink {
   /** Frames never span datagrams. */
@@ -47,21 +47,30 @@ export class UdpLink extends BaseLink {
   private judgePeerAgain(): void {
     const peer = this.peer;
     if (peer && !this.acceptsPeer(peer.address, peer.port)) {
+      // Nothing queued for it leaves after the policy that refuses it took force.
+      this.discardQueued();
       this.peer = null;
       this.counters.peersRefused++;
     }
   }
 
+  /** From now on frames go to `peer`; those queued for the one before go to it first (frames for different destinations never share a datagram). */
+  private answer(peer: { address: string; port: number }): void {
+    if (this.peer?.address === peer.address && this.peer.port === peer.port) return;
+    this.flushQueued();
+    this.peer = peer;
+  }
+
   /** The datagram being handled came from a sender whose frame verified: answer it from now on. */
   confirmSender(): void {
-    if (this.sender) this.peer = this.sender;
+    if (this.sender) this.answer(this.sender);
   }
 
   answerSender(bytes: Uint8Array): boolean {
     const { socket, sender } = this;
     if (!socket || !sender || this.closed) return this.write(bytes);
     socket.send(bytes, sender.port, sender.address);
-    return this.sent(bytes.length);
+    return this.sent(bytes.length, 1);
   }
 
   /** The address this link is bound to (useful with port 0). */
@@ -93,7 +102,7 @@ export class UdpLink extends BaseLink {
           this.sender = null;
           return;
         }
-        this.peer = { address: rinfo.address, port: rinfo.port };
+        this.answer({ address: rinfo.address, port: rinfo.port });
       }
       this.receive(msg);
     });
@@ -109,7 +118,7 @@ export class UdpLink extends BaseLink {
           else this.setState('error', describeSystemError(err));
         });
         try {
-          socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+          socket.setRecvBufferSize(this.endpoint.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES);
         } catch {
           // The kernel caps the size (net.core.rmem_max); what it grants is still better than the default.
         }
@@ -127,14 +136,17 @@ export class UdpLink extends BaseLink {
     });
   }
 
-  write(bytes: Uint8Array): boolean {
-    const { socket, peer } = this;
-    if (!socket || !peer || this.closed) return this.dropped();
-    // No completion callback: without one Node tries a synchronous sendmsg first instead
-    // of queueing a request per datagram. Send errors arrive as 'error' events.
-    if (this.endpoint.kind === 'udp') socket.send(bytes);
-    else socket.send(bytes, peer.port, peer.address);
-    return this.sent(bytes.length);
+  protected canSend(): boolean {
+    return this.socket !== null && this.peer !== null;
+  }
+
+  protected transmit(data: Buffer | readonly Buffer[]): void {
+    const socket = this.socket!;
+    // Several frames: one sendmsg with a vector of their bytes, no copy. No completion
+    // callback: without one Node tries a synchronous sendmsg first instead of queueing a
+    // request per datagram. Send errors arrive as 'error' events.
+    if (this.endpoint.kind === 'udp') socket.send(data);
+    else socket.send(data, this.peer!.port, this.peer!.address);
   }
 
   protected shutdown(): Promise<void> {

@@ -7,7 +7,7 @@
  * says the diagnosis once when it starts, at most once a minute while it lasts, and when
  * it ends.
  */
-import { Subject } from 'rxjs';
+import { EventStream, type Subscribable } from '../events/event-stream.js';
 import type { Frame, MessageRegistry } from '../mavlink/index.js';
 import type { Router } from './router.js';
 
@@ -116,8 +116,8 @@ interface LinkWatch {
 
 export class LinkMonitor {
   private readonly links = new Map<string, LinkWatch>();
-  private readonly events = new Subject<LinkMonitorEvent>();
-  readonly events$ = this.events.asObservable();
+  private readonly events = new EventStream<LinkMonitorEvent>();
+  readonly events$: Subscribable<LinkMonitorEvent> = this.events;
   private timer: NodeJS.Timeout | null = null;
   private readonly unsubscribe: () => void;
 

@@ -4,7 +4,7 @@
  * is what clients and the dashboard read. Payloads are decoded when someone reads them,
  * never on arrival (HEARTBEAT excepted: it drives the status).
  */
-import { Subject } from 'rxjs';
+import { EventStream, type Subscribable } from '../events/event-stream.js';
 import { decodePayload, type Fields, type Frame, MAV_AUTOPILOT, MAV_MODE_FLAG, MAX_FRAME_LENGTH, type MessageDef, SECRET_MESSAGE_IDS } from '../mavlink/index.js';
 import { modeName } from './modes.js';
 
@@ -110,8 +110,8 @@ export type VehicleEvent =
 
 export class VehicleStateStore {
   private readonly components = new Map<number, ComponentState>();
-  private readonly events = new Subject<VehicleEvent>();
-  readonly events$ = this.events.asObservable();
+  private readonly events = new EventStream<VehicleEvent>();
+  readonly events$: Subscribable<VehicleEvent> = this.events;
 
   constructor(private readonly now: () => number = Date.now) {}
 

@@ -1,5 +1,6 @@
 /** The built-in simulated vehicle as a vehicle link, in the same process: what `mavgate run` uses when no link is given. */
 import { BaseLink } from '../links/base-link.js';
+import { joined } from '../links/send-batch.js';
 import { assertGrant, type InProcessGrant } from '../residency/gate.js';
 import { SimVehicle, type SimOptions } from './sim-vehicle.js';
 
@@ -21,10 +22,12 @@ export class SimLink extends BaseLink {
     this.setState('up');
   }
 
-  write(bytes: Uint8Array): boolean {
-    if (this.closed) return this.dropped();
-    this.vehicle.receive(bytes);
-    return this.sent(bytes.length);
+  protected canSend(): boolean {
+    return true;
+  }
+
+  protected transmit(data: Buffer | readonly Buffer[], bytes: number): void {
+    this.vehicle.receive(joined(data, bytes));
   }
 
   protected async shutdown(): Promise<void> {

@@ -1,0 +1,126 @@
+/**
+ * Coalesced sends. Frames for one destination that become ready in the same turn of the
+ * event loop leave together: as one datagram (UDP: a scatter-gather send of the frames'
+ * own bytes, no copy) or one write (TCP, serial). Every MAVLink peer we know parses each
+ * frame of a datagram (docs/ground-stations.md); the system call per datagram was most of
+ * a relay's cost. Nothing waits for a timer: the batch leaves at the end of the turn that
+ * filled it (`setImmediate`, after the I/O callbacks of this turn), or at once when the
+ * next frame would not fit.
+ */
+import { MAX_FRAME_LENGTH } from '../mavlink/index.js';
+import type { Endpoint } from './endpoint.js';
+
+/**
+ * The largest coalesced UDP datagram by default: mavlink-router reads a datagram into a
+ * buffer of 4 × 280 bytes and truncates a longer one, and 1,120 bytes stays under the
+ * path MTU of Ethernet, Wi-Fi and the usual tunnels (IPv6's minimum, 1,280, included).
+ */
+export const DEFAULT_DATAGRAM_BYTES = 4 * MAX_FRAME_LENGTH;
+/** The largest coalesced write on a byte stream (TCP, serial). */
+export const DEFAULT_STREAM_WRITE_BYTES = 64 * 1024;
+/** The largest UDP payload over IPv4. */
+export const MAX_DATAGRAM_BYTES = 65_507;
+
+/** How large a batch may grow for this endpoint, or null when each frame is sent alone. */
+export function coalesceLimit(endpoint: Endpoint): number | null {
+  // In-process links (the simulator, a replay, the fleet view) make no system calls to save.
+  if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') return null;
+  if (endpoint.coalesce === false) return null;
+  if (typeof endpoint.coalesce === 'number') return endpoint.coalesce;
+  return endpoint.kind === 'udp' || endpoint.kind === 'udp-listen' ? DEFAULT_DATAGRAM_BYTES : DEFAULT_STREAM_WRITE_BYTES;
+}
+
+/** One buffer for a byte stream's single write: the frame itself, or the frames copied end to end. */
+export function joined(data: Buffer | readonly Buffer[], bytes: number): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.concat(data, bytes);
+}
+
+/** Sends what a batch holds: one frame, or several to go out as one datagram or write. */
+export type Transmit = (data: Buffer | readonly Buffer[], bytes: number, frames: number) => void;
+
+export class SendBatch {
+  /** Reused: a transmit copies the list (dgram) or the bytes (streams) before it returns. */
+  private readonly frames: Buffer[] = [];
+  private bytes = 0;
+  private due = false;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly transmit: Transmit,
+  ) {}
+
+  get pendingFrames(): number {
+    return this.frames.length;
+  }
+
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  add(frame: Buffer): void {
+    if (this.bytes + frame.length > this.maxBytes) this.flush();
+    this.frames.push(frame);
+    this.bytes += frame.length;
+    if (!this.due) {
+      this.due = true;
+      atEndOfTurn(this);
+    }
+  }
+
+  /** Sends what is waiting now. */
+  flush(): void {
+    const count = this.frames.length;
+    if (count === 0) return;
+    const bytes = this.bytes;
+    this.bytes = 0;
+    try {
+      this.transmit(count === 1 ? this.frames[0]! : this.frames, bytes, count);
+    } finally {
+      this.frames.length = 0;
+    }
+  }
+
+  /** Drops what is waiting (the destination was revoked or is gone); returns how many frames. */
+  discard(): number {
+    const count = this.frames.length;
+    this.frames.length = 0;
+    this.bytes = 0;
+    return count;
+  }
+
+  /** @internal the end of the turn came. */
+  settle(): void {
+    this.due = false;
+    this.flush();
+  }
+}
+
+/** Batches with frames waiting for the end of this turn; one `setImmediate` serves them all. */
+let waiting: SendBatch[] = [];
+let spare: SendBatch[] = [];
+let armed = false;
+
+function atEndOfTurn(batch: SendBatch): void {
+  waiting.push(batch);
+  if (armed) return;
+  armed = true;
+  setImmediate(settleAll);
+}
+
+function settleAll(): void {
+  armed = false;
+  const batches = waiting;
+  waiting = spare;
+  spare = batches;
+  for (let i = 0; i < batches.length; i++) {
+    try {
+      batches[i]!.settle();
+    } catch (err) {
+      // One destination's failure must not hold back the others' frames.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+  batches.length = 0;
+}
