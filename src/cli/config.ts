@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { EndpointError, parseEndpoint } from '../links/endpoint.js';
+import { MAX_DATAGRAM_BYTES } from '../links/send-batch.js';
+import { MAX_FRAME_LENGTH } from '../mavlink/index.js';
 import { DEFAULT_ALLOW_UNSIGNED } from '../links/link-signing.js';
 import { KeyFileError, loadKey } from '../sinks/key-file.js';
 import { parseGcsEndpoint, parseListen } from './server-flags.js';
@@ -65,6 +67,9 @@ const tokenSchema = z.strictObject({
   }).optional(),
 });
 
+/** true (the transport's default size), false (one frame per datagram or write), or the largest datagram or write in bytes. */
+const coalesceSchema = z.union([z.boolean(), z.number().int().min(MAX_FRAME_LENGTH).max(MAX_DATAGRAM_BYTES)]);
+
 const signingSchema = z.strictObject({
   key_file: z.string().min(1),
   sign: z.boolean().default(true),
@@ -75,7 +80,13 @@ const signingSchema = z.strictObject({
 
 const schema = z.strictObject({
   /** An endpoint string, or an endpoint with MAVLink 2 signing. */
-  links: z.array(z.union([z.string(), z.strictObject({ endpoint: z.string(), signing: signingSchema.optional(), drop_unknown: z.boolean().optional() })])).default([]),
+  links: z.array(z.union([z.string(), z.strictObject({
+    endpoint: z.string(),
+    signing: signingSchema.optional(),
+    drop_unknown: z.boolean().optional(),
+    coalesce: coalesceSchema.optional(),
+    receive_buffer_bytes: z.number().int().min(4096).max(2 ** 30).optional(),
+  })])).default([]),
   dialects: z.array(z.string()).optional(),
   dedup_window_ms: z.number().int().min(0).max(10_000).optional(),
   status_interval_ms: z.number().int().min(0).default(DEFAULT_RUN_CONFIG.statusIntervalMs),
@@ -83,7 +94,7 @@ const schema = z.strictObject({
   residency: z.unknown().optional(),
   server: serverSchema.optional(),
   tokens: z.array(tokenSchema).default([]),
-  gcs: z.array(z.strictObject({ endpoint: z.string(), as: z.string().optional() })).default([]),
+  gcs: z.array(z.strictObject({ endpoint: z.string(), as: z.string().optional(), coalesce: coalesceSchema.optional() })).default([]),
   /** The operator's dashboard. */
   dashboard: z.strictObject({
     battery_warning_percent: z.number().min(0).max(100).optional(),
@@ -141,7 +152,14 @@ export function parseConfig(document: unknown, source: string): RunConfig {
     if (typeof entry === 'string') return parsed;
     const inProcess = parsed.kind === 'sim' || parsed.kind === 'replay' || parsed.kind === 'fleet';
     if (entry.drop_unknown !== undefined && inProcess) throw new ConfigError(source, `links[${i}].drop_unknown`, `${parsed.kind} links take no frames from a peer: nothing to drop`);
-    const endpoint = entry.drop_unknown && !inProcess ? { ...parsed, dropUnknown: true } : parsed;
+    if (entry.coalesce !== undefined && inProcess) throw new ConfigError(source, `links[${i}].coalesce`, `${parsed.kind} links are in-process: there are no datagrams to coalesce`);
+    if (entry.receive_buffer_bytes !== undefined && parsed.kind !== 'udp' && parsed.kind !== 'udp-listen') throw new ConfigError(source, `links[${i}].receive_buffer_bytes`, 'only UDP links have a receive buffer to size');
+    const endpoint = inProcess ? parsed : {
+      ...parsed,
+      ...(entry.drop_unknown ? { dropUnknown: true } : {}),
+      ...(entry.coalesce !== undefined ? { coalesce: entry.coalesce } : {}),
+      ...(entry.receive_buffer_bytes !== undefined ? { receiveBufferBytes: entry.receive_buffer_bytes } : {}),
+    };
     if (!entry.signing) return endpoint;
     if (inProcess) throw new ConfigError(source, `links[${i}].signing`, `${endpoint.kind} links carry no vehicle's own frames: nothing to sign`);
     const s = entry.signing;
@@ -215,7 +233,10 @@ function parseServer(c: z.infer<typeof schema>, source: string): ServerSettings 
     hosts: s.hosts,
     hub,
     tokens: c.tokens.map((t) => ({ name: t.name, role: t.role, sha256: t.sha256, sources: t.sources ?? DEFAULT_SOURCES, ...(t.expires !== undefined ? { expires: t.expires } : {}) })),
-    gcs: c.gcs.map((g, i) => ({ endpoint: endpointAt(source, `gcs[${i}].endpoint`, () => parseGcsEndpoint(g.endpoint)), ...(g.as !== undefined ? { as: g.as } : {}) })),
+    gcs: c.gcs.map((g, i) => {
+      const endpoint = endpointAt(source, `gcs[${i}].endpoint`, () => parseGcsEndpoint(g.endpoint));
+      return { endpoint: g.coalesce !== undefined ? { ...endpoint, coalesce: g.coalesce } : endpoint, ...(g.as !== undefined ? { as: g.as } : {}) };
+    }),
     dashboard: {
       batteryWarningPercent: c.dashboard?.battery_warning_percent ?? DEFAULT_SERVER.dashboard.batteryWarningPercent,
       mapFile: c.dashboard?.map ? resolve(dirname(source), c.dashboard.map) : null,

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TransportEndpoint } from '../links/create-link.js';
-import { type Endpoint, EndpointError, linkProfiles, parseEndpoint } from '../links/endpoint.js';
+import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint, EndpointError, linkProfiles, parseEndpoint } from '../links/endpoint.js';
 import { DEFAULT_ALLOW_UNSIGNED } from '../links/link-signing.js';
 import { LinkError } from '../links/link.js';
 import { DIALECTS, UnknownDialectError } from '../mavlink/dialects.js';
@@ -98,11 +98,29 @@ interface RunFlags {
   dropUnknown?: boolean;
   tls?: boolean;
   map?: string;
+  /** commander's --no-coalesce: false when given. */
+  coalesce?: boolean;
+  udpReceiveBuffer?: number;
+}
+
+const inProcess = (e: Endpoint) => e.kind === 'sim' || e.kind === 'replay' || e.kind === 'fleet';
+
+/** --no-coalesce (one frame per datagram or write, everywhere) and --udp-receive-buffer. */
+function withSendOptions(links: Endpoint[], flags: RunFlags): Endpoint[] {
+  return links.map((e) => {
+    if (inProcess(e)) return e;
+    const udp = e.kind === 'udp' || e.kind === 'udp-listen';
+    return {
+      ...e,
+      ...(flags.coalesce === false ? { coalesce: false } : {}),
+      ...(udp && flags.udpReceiveBuffer !== undefined ? { receiveBufferBytes: flags.udpReceiveBuffer } : {}),
+    };
+  });
 }
 
 /** --drop-unknown: every transport link drops frames it cannot check. */
 function withDropUnknown(links: Endpoint[], flags: RunFlags): Endpoint[] {
-  return flags.dropUnknown ? links.map((e) => (e.kind === 'sim' || e.kind === 'replay' || e.kind === 'fleet' ? e : { ...e, dropUnknown: true })) : links;
+  return flags.dropUnknown ? links.map((e) => (inProcess(e) ? e : { ...e, dropUnknown: true })) : links;
 }
 
 /** --signing-key with --sign and/or --require-signed: MAVLink 2 signing on every transport link. */
@@ -113,7 +131,7 @@ function withSigning(links: Endpoint[], flags: RunFlags): Endpoint[] {
   }
   if (!flags.sign && !flags.requireSigned) throw new InputError('--signing-key: say what to do with it: --sign (outgoing), --require-signed (incoming), or both');
   const key = loadKey(flags.signingKey);
-  return links.map((endpoint, i) => endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet' ? endpoint : {
+  return links.map((endpoint, i) => inProcess(endpoint) ? endpoint : {
     ...endpoint,
     signing: { key, sign: flags.sign === true, requireSigned: flags.requireSigned === true, linkId: i, allowUnsigned: flags.allowUnsigned ?? DEFAULT_ALLOW_UNSIGNED },
   });
@@ -126,7 +144,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
     ...base,
     ...(flags.config ? { configFile: flags.config } : {}),
     ...(policy ? { policy } : {}),
-    links: withDropUnknown(withSigning(flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links, flags), flags),
+    links: withSendOptions(withDropUnknown(withSigning(flags.link.length > 0 ? flags.link.map(parseEndpoint) : base.links, flags), flags), flags),
     ...(flags.newAuditChain ? { newAuditChain: true } : {}),
     ...(flags.dialect ? { dialects: flags.dialect } : {}),
     ...(flags.dedupWindow !== undefined ? { dedupWindowMs: flags.dedupWindow } : {}),
@@ -134,7 +152,7 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
     server: {
       ...base.server,
       listen: !flags.server ? null : flags.listen !== undefined ? parseListen(flags.listen) : base.server.listen,
-      gcs: flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs,
+      gcs: (flags.gcs.length > 0 ? flags.gcs.map(parseGcsFlag) : base.server.gcs).map((g) => (flags.coalesce === false ? { ...g, endpoint: { ...g.endpoint, coalesce: false } } : g)),
       origins: [...base.server.origins, ...flags.origin],
       tls: flags.tls ? (base.server.tls ?? { source: 'local', renewDays: DEFAULT_RENEW_DAYS }) : base.server.tls,
       dashboard: { ...base.server.dashboard, ...(flags.map ? { mapFile: resolve(flags.map) } : {}) },
@@ -221,6 +239,8 @@ Examples:
     .option('--status-interval <ms>', 'status line period (0: only on SIGUSR1)', numberOption('--status-interval', { min: 0, max: 3_600_000, integer: true }))
     .option('--new-audit-chain', 'begin a new audit chain when the old log is lost or damaged (its first record names what was lost; a damaged log is kept beside it)')
     .option('--drop-unknown', 'drop frames of message ids the dialects in use do not define, on every vehicle link (they cannot be checked; see README)')
+    .option('--no-coalesce', 'send every frame in a datagram (or write) of its own, on every link and ground-station endpoint; by default the frames ready in one turn of the event loop leave together (see README)')
+    .option('--udp-receive-buffer <bytes>', `the receive buffer of every UDP link (default ${DEFAULT_UDP_RECEIVE_BUFFER_BYTES}; the kernel caps it at net.core.rmem_max)`, numberOption('--udp-receive-buffer', { min: 4096, max: 1 << 30, integer: true }))
     .addHelpText(
       'after',
       `

@@ -80,7 +80,12 @@ export interface LinkStats {
   bytesIn: number;
   bytesOut: number;
   framesIn: number;
+  /** Frames routed to this link. */
   framesOut: number;
+  /** Datagrams (TCP, serial: writes) that left: with coalesced sends, several frames each. */
+  datagramsOut: number;
+  /** Frames the link could not send (down, no peer yet, or queued when its grant was revoked). */
+  framesDropped: number;
   /** Copies from a redundant link that were dropped. */
   duplicates: number;
   crcErrors: number;
@@ -388,6 +393,8 @@ export class Gateway {
         bytesOut: link.counters.bytesOut,
         framesIn: port.framesIn,
         framesOut: port.framesOut,
+        datagramsOut: link.counters.datagramsOut,
+        framesDropped: link.counters.writesDropped,
         duplicates: port.duplicates,
         crcErrors: decoder.stats.crcErrors,
         unknownFrames: decoder.stats.unknown,

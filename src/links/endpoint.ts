@@ -10,6 +10,9 @@ import type { SigningSettings } from './link-signing.js';
 
 export type EndpointKind = 'serial' | 'udp-listen' | 'udp' | 'tcp' | 'tcp-listen' | 'sim' | 'replay' | 'fleet';
 
+/** Big enough for ~10k small datagrams: the default (~200 KiB) drops bursts when the event loop is busy for 1–2 ms. */
+export const DEFAULT_UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** How a transport link sends (beyond where): its options from the config file or flags. */
 export interface SendOptions {
   /**

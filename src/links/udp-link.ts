@@ -7,11 +7,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/gate.js';
 import { BaseLink, grantedAddress } from './base-link.js';
-import type { Endpoint } from './endpoint.js';
+import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
 
-/** Big enough for ~10k small datagrams: the default (~200 KiB) drops bursts when the event loop is busy for 1–2 ms. */
-export const DEFAULT_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 type NetworkEndpoint = Exclude<Extract<Endpoint, { host: string }>, { kind: 'fleet' }>;
 
@@ -118,7 +116,7 @@ export class UdpLink extends BaseLink {
           else this.setState('error', describeSystemError(err));
         });
         try {
-          socket.setRecvBufferSize(this.endpoint.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES);
+          socket.setRecvBufferSize(this.endpoint.receiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER_BYTES);
         } catch {
           // The kernel caps the size (net.core.rmem_max); what it grants is still better than the default.
         }

@@ -242,6 +242,8 @@ export class ClientHub {
     this.sessions.delete(session.id);
     this.context.router.detach(session.port);
     this.logData.release(session.port);
+    // What was routed to it and has not left yet stays here (a revoked client hears nothing after the policy that refused it).
+    session.queue.close();
     this.lease.disconnected(session.id);
     this.gate.record('client_closed', {
       client: session.entry, why, accepted: session.counters.accepted, refused: session.counters.refused,
@@ -563,7 +565,8 @@ export class ClientHub {
   stats(): unknown[] {
     return [...this.sessions.values()].map((s) => ({
       id: s.id, kind: s.kind, name: s.principal.name, role: s.principal.role, address: s.address,
-      connected_at: s.connectedAt.toISOString(), received: s.port.framesOut, queued: s.queue.length, dropped: s.queue.dropped,
+      connected_at: s.connectedAt.toISOString(), received: s.port.framesOut, ...(s.queue.datagrams !== undefined ? { datagrams: s.queue.datagrams } : {}),
+      queued: s.queue.length, dropped: s.queue.dropped,
       withheld: s.port.withheld, accepted: s.counters.accepted, refused: s.counters.refused, rate_limited: s.counters.rateLimited,
     }));
   }

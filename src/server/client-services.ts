@@ -20,6 +20,7 @@ import type { PairingContext } from './pairing.js';
 import { ServerTls, serverNames } from './server-tls.js';
 import { DashboardSessions } from './sessions.js';
 import { type GcsEndpoint, TcpGcsEndpoint, TcpGcsPush, UdpGcsEndpoint, UdpGcsPush } from './gcs-endpoints.js';
+import { coalesceLimit } from '../links/send-batch.js';
 import { type AfterFlight, ClientServer } from './http-server.js';
 import type { ApiContext } from './rest-api.js';
 import { roleView } from './role-view.js';
@@ -252,10 +253,11 @@ function describeToken(entry: TokenEntry): Record<string, unknown> {
 async function gcsEndpoint(gate: EgressGate, entry: string, endpoint: GcsEndpointSpec, hub: ClientHub, principal: () => Principal): Promise<{ gcs: GcsEndpoint; grant: Grant }> {
   const udp = endpoint.kind === 'udp' || endpoint.kind === 'udp-listen';
   const protocol = udp ? 'udp' : 'tcp';
+  const coalesce = coalesceLimit(endpoint);
   if (endpoint.kind === 'udp-listen' || endpoint.kind === 'tcp-listen') {
     const grant = await gate.grantListen(entry, protocol, endpoint.host, endpoint.port);
-    return { gcs: udp ? new UdpGcsEndpoint(endpoint.text, grant, hub, principal) : new TcpGcsEndpoint(endpoint.text, grant, hub, principal), grant };
+    return { gcs: udp ? new UdpGcsEndpoint(endpoint.text, grant, hub, principal, coalesce) : new TcpGcsEndpoint(endpoint.text, grant, hub, principal, coalesce), grant };
   }
   const grant = await gate.grantConnect(entry, protocol, endpoint.host, endpoint.port);
-  return { gcs: udp ? new UdpGcsPush(endpoint.text, grant, hub, principal) : new TcpGcsPush(endpoint.text, grant, hub, principal), grant };
+  return { gcs: udp ? new UdpGcsPush(endpoint.text, grant, hub, principal, coalesce) : new TcpGcsPush(endpoint.text, grant, hub, principal, coalesce), grant };
 }

@@ -9,9 +9,11 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
+import { joined, SendBatch } from '../links/send-batch.js';
 import { isLoopbackAddress } from '../residency/verdicts.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientSession } from './client-session.js';
+import type { ClientTransport } from './outbound-queue.js';
 import type { Principal } from './tokens.js';
 
 /** A UDP peer silent this long is gone (ground stations send a heartbeat every second). */
@@ -42,6 +44,58 @@ function admitPeer(hub: ClientHub, text: string, principalNow: () => Principal, 
   return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal) ? principal : null;
 }
 
+type Datagram = Buffer | string | readonly Buffer[];
+
+/**
+ * A UDP ground station's frames: the ones routed to it in one turn of the event loop leave
+ * as one datagram (with `coalesce`, its largest size; null: one datagram per frame).
+ * `send` sends one datagram, or says the ground station is gone.
+ */
+function datagramTransport(coalesce: number | null, send: (data: Datagram) => boolean): ClientTransport {
+  let datagrams = 0;
+  const sendCounted = (data: Datagram) => void (send(data) && datagrams++);
+  const batch = coalesce === null ? null : new SendBatch(coalesce, sendCounted);
+  return {
+    write: (data, flushed) => {
+      if (batch && typeof data !== 'string') batch.add(data);
+      else sendCounted(data);
+      flushed();
+    },
+    buffered: () => 0,
+    datagrams: () => datagrams,
+    discard: () => batch?.discard() ?? 0,
+  };
+}
+
+/** A TCP ground station's frames: one write per turn of the event loop (with `coalesce`); each frame's `flushed` runs when its write has left. */
+function streamTransport(socket: Socket, coalesce: number | null): ClientTransport {
+  let writes = 0;
+  let flushedWhenSent: (() => void)[] = [];
+  const batch = coalesce === null ? null : new SendBatch(coalesce, (data, bytes) => {
+    const done = flushedWhenSent;
+    flushedWhenSent = [];
+    socket.write(joined(data, bytes), () => done.forEach((f) => f()));
+    writes++;
+  });
+  return {
+    write: (data, flushed) => {
+      if (batch && typeof data !== 'string') {
+        batch.add(data);
+        flushedWhenSent.push(flushed);
+        return;
+      }
+      socket.write(data, () => flushed());
+      writes++;
+    },
+    buffered: () => socket.writableLength + (batch?.pendingBytes ?? 0),
+    datagrams: () => writes,
+    discard: () => {
+      flushedWhenSent = [];
+      return batch?.discard() ?? 0;
+    },
+  };
+}
+
 /** Cuts an endpoint off and resolves once its UDP socket has closed. */
 function cutOffAndClose(socket: UdpSocket | null, cutOff: () => void): Promise<void> {
   const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
@@ -55,7 +109,8 @@ export class UdpGcsEndpoint implements GcsEndpoint {
   private readonly refused = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
+  /** `coalesce`: the largest datagram of frames sent together, or null for one frame per datagram. */
+  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: () => Principal, private readonly coalesce: number | null) {
     assertGrant(grant, 'listen');
   }
 
@@ -78,13 +133,12 @@ export class UdpGcsEndpoint implements GcsEndpoint {
           this.refused.add(key);
           return;
         }
-        const session = this.hub.open('udp', {
-          write: (data, flushed) => {
-            socket.send(data, rinfo.port, rinfo.address);
-            flushed();
-          },
-          buffered: () => 0,
-        }, principal, key, { close: () => this.peers.delete(key) }, { autoControl: true });
+        const session = this.hub.open('udp', datagramTransport(this.coalesce, (data) => {
+          // Gone since the frames were queued (cut off, stopping): they go nowhere.
+          if (!this.socket) return false;
+          this.socket.send(data, rinfo.port, rinfo.address);
+          return true;
+        }), principal, key, { close: () => this.peers.delete(key) }, { autoControl: true });
         peer = { session, lastSeen: 0 };
         this.peers.set(key, peer);
       }
@@ -132,7 +186,8 @@ export class TcpGcsEndpoint implements GcsEndpoint {
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<ClientSession>();
 
-  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
+  /** `coalesce`: the largest write of frames sent together, or null for one write per frame. */
+  constructor(readonly text: string, private readonly grant: ListenGrant, private readonly hub: ClientHub, private readonly principal: () => Principal, private readonly coalesce: number | null) {
     assertGrant(grant, 'listen');
   }
 
@@ -150,10 +205,7 @@ export class TcpGcsEndpoint implements GcsEndpoint {
         return;
       }
       this.sockets.add(socket);
-      const session = this.hub.open('tcp', {
-        write: (data, flushed) => socket.write(data, () => flushed()),
-        buffered: () => socket.writableLength,
-      }, principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
+      const session = this.hub.open('tcp', streamTransport(socket, this.coalesce), principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
       this.sessions.add(session);
       socket.on('data', (chunk) => this.hub.receiveRaw(session, chunk));
       socket.on('error', () => {});
@@ -214,7 +266,8 @@ export class UdpGcsPush implements GcsEndpoint {
   private socket: UdpSocket | null = null;
   private session: ClientSession | null = null;
 
-  constructor(readonly text: string, private readonly grant: ConnectGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
+  /** `coalesce`: the largest datagram of frames sent together, or null for one frame per datagram. */
+  constructor(readonly text: string, private readonly grant: ConnectGrant, private readonly hub: ClientHub, private readonly principal: () => Principal, private readonly coalesce: number | null) {
     assertGrant(grant, 'connect');
   }
 
@@ -237,13 +290,11 @@ export class UdpGcsPush implements GcsEndpoint {
         resolve();
       }));
     });
-    const session = this.hub.open('udp', {
-      write: (data, flushed) => {
-        if (this.socket === socket) socket.send(data);
-        flushed();
-      },
-      buffered: () => 0,
-    }, principal, `${address}:${port}`, { close: () => this.cutOff('closed by the hub') }, { autoControl: true, destination: this.grant });
+    const session = this.hub.open('udp', datagramTransport(this.coalesce, (data) => {
+      if (this.socket !== socket) return false;
+      socket.send(data);
+      return true;
+    }), principal, `${address}:${port}`, { close: () => this.cutOff('closed by the hub') }, { autoControl: true, destination: this.grant });
     this.session = session;
     socket.on('message', (msg) => this.hub.receiveDatagram(session, msg));
   }
@@ -278,7 +329,8 @@ export class TcpGcsPush implements GcsEndpoint {
   private why = '';
   readonly localPort = 0;
 
-  constructor(readonly text: string, private readonly grant: ConnectGrant, private readonly hub: ClientHub, private readonly principal: () => Principal) {
+  /** `coalesce`: the largest write of frames sent together, or null for one write per frame. */
+  constructor(readonly text: string, private readonly grant: ConnectGrant, private readonly hub: ClientHub, private readonly principal: () => Principal, private readonly coalesce: number | null) {
     assertGrant(grant, 'connect');
   }
 
@@ -301,10 +353,7 @@ export class TcpGcsPush implements GcsEndpoint {
         socket.destroy();
         return;
       }
-      session = this.hub.open('tcp', {
-        write: (data, flushed) => socket.write(data, () => flushed()),
-        buffered: () => socket.writableLength,
-      }, principal, `${address}:${port}`, { close: () => socket.destroy() }, { autoControl: true, destination: this.grant });
+      session = this.hub.open('tcp', streamTransport(socket, this.coalesce), principal, `${address}:${port}`, { close: () => socket.destroy() }, { autoControl: true, destination: this.grant });
       socket.on('data', (chunk) => this.hub.receiveRaw(session!, chunk));
     });
     socket.on('error', () => {});

@@ -14,6 +14,10 @@ export interface ClientTransport {
   write(data: Buffer | string, flushed: () => void): void;
   /** Bytes handed over but not yet flushed. */
   buffered(): number;
+  /** Datagrams or writes that left, when the transport coalesces frames (UDP and TCP ground stations). */
+  datagrams?(): number;
+  /** Drops what was handed over and has not left yet: the client is gone or refused. */
+  discard?(): void;
 }
 
 interface Entry {
@@ -80,6 +84,21 @@ export class OutboundQueue {
     if (!keep) this.byKey.set(key, entry);
     // While the client reads nothing, replaced frames pile up as dead entries: sweep them out.
     if (this.entries.length - this.head > 2 * this.options.maxFrames + 64) this.compact();
+  }
+
+  /** Datagrams or writes that left, when the transport counts them. */
+  get datagrams(): number | undefined {
+    return this.transport.datagrams?.();
+  }
+
+  /** The client is gone or refused: nothing waiting here or in the transport leaves any more. */
+  close(): void {
+    this.dropped += this.live;
+    this.entries = [];
+    this.head = 0;
+    this.live = 0;
+    this.byKey.clear();
+    this.transport.discard?.();
   }
 
   /** Hands waiting frames to the transport while it is below the high-water mark. */
