@@ -1,0 +1,274 @@
+/**
+ * Coalesced sends on real loopback sockets: the frames a link is given in one turn of the
+ * event loop leave as one datagram (or one write), whole and in order, within the size
+ * limit, never mixed between destinations, filtered per destination, and never after the
+ * destination was revoked. A lone frame leaves in the turn it was written: no timer.
+ */
+import { createSocket } from 'node:dgram';
+import { createServer, type Socket as TcpSocket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Gateway } from '../src/gateway/gateway.js';
+import { type Endpoint, parseEndpoint } from '../src/links/endpoint.js';
+import type { VehicleLink } from '../src/links/link.js';
+import { DEFAULT_DATAGRAM_BYTES } from '../src/links/send-batch.js';
+import type { UdpLink } from '../src/links/udp-link.js';
+import { decodeAll } from '../src/mavlink/index.js';
+import { EgressGate } from '../src/residency/gate.js';
+import { parsePolicy } from '../src/residency/policy-parse.js';
+import { attitude, frame, heartbeat, registry } from './helpers/frames.js';
+import { grantedLinkFor } from './helpers/gate.js';
+import { LoopbackPeer } from './helpers/loopback.js';
+import { PtyPair } from './helpers/socat.js';
+import { until } from './helpers/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mavgate-coalesce-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+const turnEnd = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function receiver(address = '127.0.0.1'): Promise<LoopbackPeer> {
+  const peer = await LoopbackPeer.open(address);
+  cleanup.push(() => peer.close());
+  return peer;
+}
+
+async function udpLink(text: string, id = 'out'): Promise<UdpLink> {
+  const link = (await grantedLinkFor(text, id)) as UdpLink;
+  await link.open();
+  cleanup.push(() => link.close());
+  return link;
+}
+
+/** A UDP endpoint with its coalesce setting, as the config file gives it. */
+const udp = (text: string, coalesce: number | boolean) => ({ ...parseEndpoint(text), coalesce }) as Endpoint;
+
+/** Attitude frames numbered 0..n-1 by their sequence number. */
+const attitudes = (n: number) => Array.from({ length: n }, (_, i) => attitude(i));
+const seqs = (datagrams: Buffer[]) => datagrams.flatMap((d) => decodeAll(registry, d).frames.map((f) => f.seq));
+
+describe('a UDP link', () => {
+  it('sends the frames written in one turn as one datagram of whole frames, in order, counted apart', async () => {
+    const sink = await receiver();
+    const link = await udpLink(`udp:127.0.0.1:${sink.port}`);
+    for (const f of attitudes(10)) expect(link.write(f)).toBe(true);
+    expect(link.counters.datagramsOut).toBe(0);
+    await until(() => sink.datagrams.length >= 1, 'the datagram');
+    await sink.sync();
+    expect(sink.datagrams).toHaveLength(1);
+    const { frames, stats } = decodeAll(registry, sink.datagrams[0]!);
+    expect(frames.map((f) => f.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(stats.crcErrors + stats.bytesSkipped).toBe(0);
+    expect(link.counters).toMatchObject({ framesOut: 10, datagramsOut: 1, bytesOut: 10 * attitude().length });
+  });
+
+  it('sends a lone frame in the turn it was written: before the next turn begins, with no timer', async () => {
+    const sink = await receiver();
+    const link = await udpLink(`udp:127.0.0.1:${sink.port}`);
+    const trigger = createSocket('udp4');
+    cleanup.push(() => new Promise<void>((r) => trigger.close(() => r())));
+    await new Promise<void>((r) => trigger.bind(0, '127.0.0.1', r));
+    // Written from an I/O callback, as the router writes: this turn's immediates run before any timer of the next.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const seen = new Promise<{ atWrite: number; sameTurn: number; timersBefore: number; timersAfter: number }>((resolve) => {
+      trigger.once('message', () => {
+        const timersBefore = timers();
+        link.write(heartbeat());
+        const atWrite = link.counters.datagramsOut;
+        const timersAfter = timers();
+        setImmediate(() => resolve({ atWrite, sameTurn: link.counters.datagramsOut, timersBefore, timersAfter }));
+      });
+    });
+    trigger.send(Buffer.from('go'), trigger.address().port, '127.0.0.1');
+    const { atWrite, sameTurn, timersBefore, timersAfter } = await seen;
+    expect(atWrite).toBe(0);
+    expect(sameTurn).toBe(1);
+    expect(timersAfter).toBe(timersBefore);
+    await until(() => sink.frames.length === 1, 'the heartbeat at the sink');
+  });
+
+  it('starts a new datagram when the next frame would pass the size limit, and never splits a frame', async () => {
+    const sink = await receiver();
+    const link = await udpLink(`udp:127.0.0.1:${sink.port}`);
+    // 100 frames of 40 bytes: 4,000 bytes, more than three datagrams' worth.
+    for (const f of attitudes(100)) link.write(f);
+    await turnEnd();
+    const size = attitude().length;
+    const perDatagram = Math.floor(DEFAULT_DATAGRAM_BYTES / size);
+    expect(link.counters.datagramsOut).toBe(Math.ceil(100 / perDatagram));
+    await until(() => sink.frames.length === 100, 'every frame');
+    expect(sink.datagrams.every((d) => d.length <= DEFAULT_DATAGRAM_BYTES && d.length % size === 0)).toBe(true);
+    expect(sink.datagrams[0]!.length).toBe(perDatagram * size);
+    expect(seqs(sink.datagrams)).toEqual([...Array(100).keys()]);
+  });
+
+  it('takes its size limit from the endpoint, and sends one frame per datagram when told not to coalesce', async () => {
+    const sink = await receiver();
+    const small = new Gateway({ links: [udp(`udp:127.0.0.1:${sink.port}`, 3 * attitude().length)] });
+    await small.start();
+    cleanup.push(() => small.stop());
+    for (const f of attitudes(7)) small.links[0]!.link.write(f);
+    await until(() => sink.frames.length === 7, 'seven frames');
+    expect(sink.datagrams.map((d) => decodeAll(registry, d).frames.length)).toEqual([3, 3, 1]);
+
+    const single = await receiver();
+    const off = new Gateway({ links: [udp(`udp:127.0.0.1:${single.port}`, false)] });
+    await off.start();
+    cleanup.push(() => off.stop());
+    const link = off.links[0]!.link;
+    for (const f of attitudes(5)) link.write(f);
+    expect(link.counters.datagramsOut).toBe(5);
+    await until(() => single.datagrams.length === 5, 'five datagrams');
+    expect(single.datagrams.map((d) => decodeAll(registry, d).frames.length)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('never puts frames for two peers in one datagram: a listener that changes peer sends what it queued to the one before', async () => {
+    const listener = await udpLink('udp-listen:127.0.0.1:0', 'listener');
+    const a = await receiver();
+    const b = await receiver();
+    const sameTurn: boolean[] = [];
+    let turnPassed = false;
+    listener.data$.subscribe((chunk) => {
+      // Each peer is answered in the turn its datagram arrives; both arrive in one turn here.
+      if (chunk.toString() === 'from a') {
+        listener.write(attitude(1));
+        listener.write(attitude(2));
+        setImmediate(() => (turnPassed = true));
+      } else {
+        sameTurn.push(!turnPassed);
+        listener.write(attitude(3));
+      }
+    });
+    a.send(Buffer.from('from a'), listener.localPort);
+    b.send(Buffer.from('from b'), listener.localPort);
+    await until(() => a.frames.length === 2 && b.frames.length === 1, 'the answers');
+    await Promise.all([a.sync(), b.sync()]);
+    expect(sameTurn).toEqual([true]);
+    expect(seqs(a.datagrams)).toEqual([1, 2]);
+    expect(seqs(b.datagrams)).toEqual([3]);
+    expect(a.datagrams).toHaveLength(1);
+  });
+});
+
+describe('through the gateway', () => {
+  it('relays a burst of single-frame datagrams in fewer, larger datagrams, every frame once and in order', async () => {
+    const sink = await receiver();
+    const vehicle = await receiver();
+    const gateway = new Gateway({ links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${sink.port}`)] });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const inPort = (gateway.links[0]!.link as UdpLink).localPort;
+    // Sent in one go: the gateway reads them in the same turn (libuv reads a socket's queue in batches).
+    for (const f of attitudes(50)) vehicle.send(f, inPort);
+    await until(() => sink.frames.length === 50, 'every frame at the sink');
+    expect(seqs(sink.datagrams)).toEqual([...Array(50).keys()]);
+    const out = gateway.stats().links[1]!;
+    expect(out.framesOut).toBe(50);
+    expect(out.datagramsOut).toBe(sink.datagrams.length);
+    expect(out.datagramsOut).toBeLessThan(50);
+  });
+
+  it('applies each destination\'s residency rule to every frame of a coalesced datagram', async () => {
+    const redacted = await receiver('127.0.0.1');
+    const plain = await receiver('127.0.0.3');
+    const vehicle = await receiver();
+    const gate = new EgressGate(parsePolicy({
+      approved_sinks: { directories: [dir], networks: [{ cidr: '127.0.0.1/32' }, { cidr: '127.0.0.3/32' }] },
+      listen: ['127.0.0.1/32'],
+      rules: [{ to: '127.0.0.1/32', redact: { position: { grid_m: 1000 }, identity: 'drop' } }],
+    }, 'a redacting policy'));
+    const gateway = new Gateway({ gate, links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${redacted.port}`), parseEndpoint(`udp:127.0.0.3:${plain.port}`)] });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const position = (seq: number) => frame({ name: 'GLOBAL_POSITION_INT', fields: { time_boot_ms: seq, lat: 473_977_123, lon: 85_455_987, alt: 500_000 } }, { seq });
+    const identity = (seq: number) => frame({ name: 'AUTOPILOT_VERSION', fields: { flight_sw_version: 42 } }, { seq });
+    const burst = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? position(i) : i % 3 === 1 ? identity(i) : attitude(i)));
+    const inPort = (gateway.links[0]!.link as UdpLink).localPort;
+    for (const f of burst) vehicle.send(f, inPort);
+    await until(() => plain.frames.length === 30 && redacted.frames.length === 20, 'both destinations');
+    await Promise.all([plain.sync(), redacted.sync()]);
+    expect(redacted.datagrams.some((d) => decodeAll(registry, d).frames.length > 1)).toBe(true);
+    expect(redacted.frames.map((f) => f.name)).not.toContain('AUTOPILOT_VERSION');
+    for (const f of redacted.frames.filter((f) => f.name === 'GLOBAL_POSITION_INT')) {
+      expect(f.decode()!.lat).not.toBe(473_977_123);
+      expect(Math.abs((f.decode()!.lat as number) - 473_977_123)).toBeLessThan(100_000);
+    }
+    expect(plain.frames.map((f) => f.seq)).toEqual([...Array(30).keys()]);
+    expect(plain.frames.filter((f) => f.name === 'GLOBAL_POSITION_INT').every((f) => f.decode()!.lat === 473_977_123)).toBe(true);
+  });
+
+  it('sends nothing a revoked destination had queued: what was routed to it in the turn the policy changed stays here', async () => {
+    const approved = await receiver('127.0.0.1');
+    const revoked = await receiver('127.0.0.3');
+    const vehicle = await receiver();
+    const policy = (extra: string[]) => parsePolicy({
+      approved_sinks: { directories: [dir], networks: [{ cidr: '127.0.0.1/32' }, ...extra.map((cidr) => ({ cidr }))] },
+      listen: ['127.0.0.1/32'],
+    }, `policy with ${extra.join(', ') || 'loopback only'}`);
+    const gate = new EgressGate(policy(['127.0.0.3/32']));
+    const gateway = new Gateway({ gate, links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${approved.port}`), parseEndpoint(`udp:127.0.0.3:${revoked.port}`)] });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const revokedLink: VehicleLink = gateway.links[2]!.link;
+    const inLink = gateway.links[0]!.link;
+    let queuedAtRevocation = -1;
+    inLink.data$.subscribe(() => {
+      // The gateway's own subscriber ran first: this datagram's frame is routed and waiting in both links' batches.
+      if (queuedAtRevocation >= 0) return;
+      queuedAtRevocation = revokedLink.counters.datagramsOut;
+      gate.applyPolicy(policy([]));
+    });
+    vehicle.send(attitude(7), (inLink as UdpLink).localPort);
+    await until(() => approved.frames.length === 1, 'the frame at the approved destination');
+    await turnEnd();
+    await turnEnd();
+    await revoked.sync();
+    expect(queuedAtRevocation).toBe(0);
+    expect(revoked.datagrams).toEqual([]);
+    expect(revokedLink.counters).toMatchObject({ datagramsOut: 0, writesDropped: 1 });
+    expect(gateway.links.map((h) => h.link.endpoint.text)).not.toContain(revokedLink.endpoint.text);
+  });
+});
+
+describe('byte streams', () => {
+  it('a TCP link writes what one turn gave it in one write', async () => {
+    const received: Buffer[] = [];
+    const server = createServer((socket: TcpSocket) => socket.on('data', (d) => received.push(d)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    const link = await grantedLinkFor(`tcp:127.0.0.1:${port}`);
+    cleanup.push(() => link.close());
+    await link.open();
+    await until(() => link.write(heartbeat()), 'the connection');
+    await until(() => Buffer.concat(received).length === heartbeat().length, 'the first frame');
+    for (const f of attitudes(20)) link.write(f);
+    await turnEnd();
+    expect(link.counters).toMatchObject({ framesOut: 21, datagramsOut: 2 });
+    await until(() => Buffer.concat(received).length === heartbeat().length + 20 * attitude().length, 'every byte');
+    expect(decodeAll(registry, Buffer.concat(received)).frames.map((f) => f.seq)).toEqual([0, ...Array(20).keys()]);
+  });
+
+  it('a serial link writes what one turn gave it in one write', async () => {
+    const pty = await PtyPair.start(dir, 'serial');
+    cleanup.push(() => pty.stop());
+    const a = await grantedLinkFor(`serial:${pty.a}:57600`, 'a');
+    const b = await grantedLinkFor(`serial:${pty.b}:57600`, 'b');
+    cleanup.push(() => a.close(), () => b.close());
+    await a.open();
+    await b.open();
+    const chunks: Buffer[] = [];
+    b.data$.subscribe((c) => chunks.push(c));
+    for (const f of attitudes(8)) a.write(f);
+    await turnEnd();
+    expect(a.counters).toMatchObject({ framesOut: 8, datagramsOut: 1 });
+    await until(() => Buffer.concat(chunks).length === 8 * attitude().length, 'every byte at the other end');
+    expect(decodeAll(registry, Buffer.concat(chunks)).frames.map((f) => f.seq)).toEqual([...Array(8).keys()]);
+  });
+});
