@@ -5,7 +5,7 @@
  * destination was revoked. A lone frame leaves in the turn it was written: no timer.
  */
 import { createSocket } from 'node:dgram';
-import { createServer, type Socket as TcpSocket } from 'node:net';
+import { connect, createServer, type Socket as TcpSocket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,12 @@ import { type Endpoint, parseEndpoint } from '../src/links/endpoint.js';
 import type { VehicleLink } from '../src/links/link.js';
 import { DEFAULT_DATAGRAM_BYTES } from '../src/links/send-batch.js';
 import type { UdpLink } from '../src/links/udp-link.js';
-import { decodeAll } from '../src/mavlink/index.js';
+import { parseGcsEndpoint } from '../src/cli/server-flags.js';
+import { decodeAll, type Frame, FrameDecoder } from '../src/mavlink/index.js';
 import { EgressGate } from '../src/residency/gate.js';
 import { parsePolicy } from '../src/residency/policy-parse.js';
 import { attitude, frame, heartbeat, registry } from './helpers/frames.js';
+import { Deck } from './helpers/clients.js';
 import { grantedLinkFor } from './helpers/gate.js';
 import { LoopbackPeer } from './helpers/loopback.js';
 import { PtyPair } from './helpers/socat.js';
@@ -233,6 +235,72 @@ describe('through the gateway', () => {
     expect(revoked.datagrams).toEqual([]);
     expect(revokedLink.counters).toMatchObject({ datagramsOut: 0, writesDropped: 1 });
     expect(gateway.links.map((h) => h.link.endpoint.text)).not.toContain(revokedLink.endpoint.text);
+  });
+});
+
+describe('ground-station endpoints', () => {
+  /** A deck whose simulated vehicle is nearly silent, so that what a test injects is what its peers get. */
+  async function quietDeck(gcs: string) {
+    const d = await Deck.start({ sim: { rate: 0.01 }, gcs: [{ endpoint: parseGcsEndpoint(gcs) }] });
+    cleanup.push(() => d.stop());
+    const port = d.gateway.links[0]!.port;
+    const vehicle = new FrameDecoder(registry, (f) => d.gateway.router.route(f, port));
+    /** Frames as if the vehicle sent them, all in this turn: DEBUG frames numbered by `ind`. */
+    const inject = (from: number, n: number) => {
+      for (let i = from; i < from + n; i++) vehicle.push(frame({ name: 'DEBUG', fields: { time_boot_ms: i, ind: i, value: 0.5 } }, { seq: i & 0xff }));
+    };
+    return { d, inject };
+  }
+  const debugInds = (frames: Frame[]) => frames.filter((f) => f.name === 'DEBUG').map((f) => f.decode()!.ind);
+
+  it('a UDP ground station gets what one turn routed to it in one datagram, counted in /v1/stats', async () => {
+    const { d, inject } = await quietDeck('udp-listen:127.0.0.1:0');
+    const qgc = await receiver();
+    qgc.send(frame({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } }, { sysid: 255, compid: 190 }), d.services!.gcs[0]!.localPort);
+    await until(() => d.hub.sessions.size === 1, 'the ground station as a client');
+    inject(0, 20);
+    await until(() => debugInds(qgc.frames).length === 20, 'the DEBUG frames at the ground station');
+    expect(debugInds(qgc.frames)).toEqual([...Array(20).keys()]);
+    const withDebug = qgc.datagrams.filter((g) => decodeAll(registry, g).frames.some((f) => f.name === 'DEBUG'));
+    expect(withDebug).toHaveLength(1);
+    const [client] = ((await d.http('GET', '/v1/stats')).body as { clients: { received: number; datagrams: number }[] }).clients;
+    expect(client!.received).toBeGreaterThanOrEqual(20);
+    expect(client!.datagrams).toBe(qgc.datagrams.length);
+  });
+
+  it('a ground station the new policy refuses gets nothing that was queued for it in that turn', async () => {
+    const { d, inject } = await quietDeck('udp-listen:127.0.0.1:0');
+    const qgc = await receiver();
+    qgc.send(frame({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } }, { sysid: 255, compid: 190 }), d.services!.gcs[0]!.localPort);
+    await until(() => d.hub.sessions.size === 1, 'the ground station as a client');
+    const session = [...d.hub.sessions.values()][0]!;
+    inject(0, 10);
+    expect(session.port.framesOut).toBe(10);
+    // Observers only from 127.0.0.9 now: the hub closes the session at once, the endpoint stays up.
+    d.gateway.gate.applyPolicy(parsePolicy({ approved_sinks: { directories: [d.dir] }, client_networks: [{ cidr: '127.0.0.9/32', roles: ['observer'] }, { cidr: '127.0.0.1/32', roles: ['admin'] }] }, 'observers elsewhere'));
+    expect(d.hub.sessions.size).toBe(0);
+    await turnEnd();
+    await turnEnd();
+    await qgc.sync();
+    expect(debugInds(qgc.frames)).toEqual([]);
+    expect(session.queue.dropped).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a TCP ground station gets one write per turn', async () => {
+    const { d, inject } = await quietDeck('tcp-listen:127.0.0.1:0');
+    const socket = connect(d.services!.gcs[0]!.localPort, '127.0.0.1');
+    cleanup.push(() => socket.destroy());
+    const got: Frame[] = [];
+    const decoder = new FrameDecoder(registry, (f) => got.push(f.clone()));
+    socket.on('data', (chunk) => decoder.push(chunk));
+    await until(() => d.hub.sessions.size === 1, 'the ground station as a client');
+    const writes = () => (d.hub.stats()[0] as { datagrams: number }).datagrams;
+    const before = writes();
+    inject(0, 20);
+    await turnEnd();
+    expect(writes() - before).toBe(1);
+    await until(() => debugInds(got).length === 20, 'the DEBUG frames over TCP');
+    expect(debugInds(got)).toEqual([...Array(20).keys()]);
   });
 });
 

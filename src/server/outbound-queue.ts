@@ -16,8 +16,8 @@ export interface ClientTransport {
   buffered(): number;
   /** Datagrams or writes that left, when the transport coalesces frames (UDP and TCP ground stations). */
   datagrams?(): number;
-  /** Drops what was handed over and has not left yet: the client is gone or refused. */
-  discard?(): void;
+  /** Drops what was handed over and has not left yet (the client is gone or refused); returns how many frames. */
+  discard?(): number;
 }
 
 interface Entry {
@@ -93,12 +93,11 @@ export class OutboundQueue {
 
   /** The client is gone or refused: nothing waiting here or in the transport leaves any more. */
   close(): void {
-    this.dropped += this.live;
+    this.dropped += this.live + (this.transport.discard?.() ?? 0);
     this.entries = [];
     this.head = 0;
     this.live = 0;
     this.byKey.clear();
-    this.transport.discard?.();
   }
 
   /** Hands waiting frames to the transport while it is below the high-water mark. */
