@@ -11,7 +11,7 @@ import type { ClientServices } from '../server/client-services.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Recorder } from '../sinks/recorder.js';
 import { Gateway } from '../gateway/gateway.js';
-import type { Logger } from './log.js';
+import { type Logger, summarisingLogger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
 import { loadKey } from '../sinks/key-file.js';
@@ -32,7 +32,9 @@ export interface RunningGateway {
  * Starts the gateway. With `reloadConfig`, SIGHUP reads the configuration again and
  * applies it: links added or removed, and a new policy judged against every link.
  */
-export async function startGateway(config: RunConfig, log: Logger, reloadConfig?: () => Promise<RunConfig>): Promise<RunningGateway> {
+export async function startGateway(config: RunConfig, logLine: Logger, reloadConfig?: () => Promise<RunConfig>): Promise<RunningGateway> {
+  // Events that can come with every frame are written once, then counted.
+  const log = summarisingLogger(logLine);
   const links: Endpoint[] = config.links.length > 0 ? config.links : [{ kind: 'sim', text: 'sim' }];
   if (config.links.length === 0) {
     const why = config.configFile ? `${config.configFile} has no links: and no --link was given` : 'no link given';
@@ -80,9 +82,11 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
       if (e.event.type === 'seen') log('info', `${who}: heartbeat, ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`);
       if (e.event.type === 'lost') log('warn', `${who}: lost (no heartbeat for 3 s)`);
       if (e.event.type === 'back') log('info', `${who}: back`);
-      if (e.event.type === 'mode') log('info', `${who}: ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`);
+      // A heartbeat may change the mode on every frame (a broken or hostile vehicle): one line, then a count.
+      if (e.event.type === 'mode') log('info', `${who}: ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`, `${who} mode`);
     } else {
-      log('error', `internal error (relay continues): ${e.error instanceof Error ? e.error.stack : String(e.error)}`);
+      const error = e.error instanceof Error ? e.error : new Error(String(e.error));
+      log('error', `internal error (relay continues): ${error.stack ?? error.message}`, `internal error ${error.message}`);
     }
   });
   gateway.monitor.events$.subscribe((e) => {
@@ -107,7 +111,8 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
     ...(clients ? [clientStatus(clients)] : []),
     ...(recorder ? [recordingStatus(recorder.stats())] : []),
   ]);
-  const printStatus = () => log('info', statusLine.render());
+  // The status line is asked for (a period, SIGUSR1): never summarised.
+  const printStatus = () => logLine('info', statusLine.render());
   const timer = config.statusIntervalMs > 0 ? setInterval(printStatus, config.statusIntervalMs) : null;
   const onRequest = () => printStatus();
   process.on('SIGUSR1', onRequest);
@@ -202,6 +207,7 @@ export async function startGateway(config: RunConfig, log: Logger, reloadConfig?
         const head = audit.close();
         log('info', `audit log ${audit.path}: chain head seq ${head.seq} ${head.hash}`);
       }
+      log.flush();
     },
   };
 }

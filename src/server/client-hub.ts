@@ -61,7 +61,8 @@ export interface HubContext {
   gate: () => EgressGate;
   /** The gateway's own ids, for replies it makes itself (a denied command's ack, a status text). */
   source: { sysid: number; compid: number };
-  log: (level: 'info' | 'warn', message: string) => void;
+  /** `key` names an event that may repeat with every frame (it is then summarised). */
+  log: (level: 'info' | 'warn', message: string, key?: string) => void;
   now?: () => number;
   /** Why a client's token no longer admits it (expired, removed, rotated), or null; none: tokens never end. */
   tokenCheck?: (principal: Principal) => string | null;
@@ -535,7 +536,7 @@ export class ClientHub {
       log(event.why === 'released' ? 'info' : 'warn', `control: ${event.holder.principal} lost control (${event.why})`);
     } else {
       this.gate.record('control_refused', { principal: event.principal, holder: event.holder.principal });
-      log('warn', `control: ${event.principal} refused, ${event.holder.principal} holds control`);
+      log('warn', `control: ${event.principal} refused, ${event.holder.principal} holds control`, `control refused ${event.principal}`);
     }
   }
 

@@ -71,7 +71,7 @@ export class ClientServices {
     readonly tokens: TokenStore,
     readonly tls: ServerTls | null,
     private readonly record: (event: string, details: Record<string, unknown>) => void,
-    private readonly log: (level: 'info' | 'warn', message: string) => void,
+    private readonly log: (level: 'info' | 'warn', message: string, key?: string) => void,
     private readonly now: () => number,
     /** Tokens paired on the dashboard of a run without a config file: kept through reloads. */
     private readonly runOnly: ReadonlyMap<string, TokenEntry>,
@@ -79,7 +79,7 @@ export class ClientServices {
     private readonly map: MapTiles | null,
   ) {}
 
-  static async start(gateway: GatewayParts, settings: ServerSettings, version: string, log: (level: 'info' | 'warn', message: string) => void, options: ClientServicesOptions = {}): Promise<ClientServices> {
+  static async start(gateway: GatewayParts, settings: ServerSettings, version: string, log: (level: 'info' | 'warn', message: string, key?: string) => void, options: ClientServicesOptions = {}): Promise<ClientServices> {
     const now = options.now ?? Date.now;
     const tokens = new TokenStore(settings.tokens, now);
     const runOnly = new Map<string, TokenEntry>();
