@@ -12,15 +12,14 @@ import type { ClientServices } from '../server/client-services.js';
 import type { AfterFlight } from '../server/http-server.js';
 import { loadKey } from '../sinks/key-file.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
-import { RecordingReports } from '../sinks/flight-report/recording-reports.js';
-import { LogStore } from '../sinks/onboard-logs/log-store.js';
-import { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
-import { DEFAULT_RECORDER, Recorder, type RecorderStats } from '../sinks/recorder.js';
+import type { RecordingReports } from '../sinks/flight-report/recording-reports.js';
+import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
+import type { Recorder, RecorderStats } from '../sinks/recorder.js';
 import type { TokenEntry } from '../server/tokens.js';
+import { TlsFileError } from '../server/settings.js';
 import type { RecordingLabels } from '../sinks/recording-file.js';
 import type { ResidencyPolicy } from '../residency/policy.js';
 import { InputError } from './errors.js';
-import { writeToken } from './token.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from './log.js';
 import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';
@@ -34,9 +33,11 @@ export function labelsOf(policy: ResidencyPolicy): RecordingLabels {
 /**
  * Onboard logs downloaded by the gateway for its clients, into `logs/` of the policy's
  * data directory, encrypted when recordings are. The directory is granted by the gate in
- * force for each request, so a reloaded policy applies to the next download.
+ * force for each request, so a reloaded policy applies to the next download. Loaded with
+ * the client server (a relay without one does not pay for it).
  */
-export function startOnboardLogs(gateway: Gateway, key: Buffer | null): OnboardLogService {
+export async function startOnboardLogs(gateway: Gateway, key: Buffer | null): Promise<OnboardLogService> {
+  const [{ LogStore }, { OnboardLogService }] = await Promise.all([import('../sinks/onboard-logs/log-store.js'), import('../sinks/onboard-logs/log-service.js')]);
   const directory = dataDirectory(gateway.gate.policy, 'logs');
   const grant = directoryGrant(gateway, 'logs directory', () => directory);
   return new OnboardLogService({
@@ -77,7 +78,8 @@ function realDirectory(path: string): string {
  * runs now), reports kept in `reports/`. A report shows everything unredacted, so only a
  * role whose residency rule lets every class through as it is may read one.
  */
-export function recordingReports(gateway: Gateway, recordings: () => string | null, key: Buffer | null): RecordingReports {
+export async function recordingReports(gateway: Gateway, recordings: () => string | null, key: Buffer | null): Promise<RecordingReports> {
+  const { RecordingReports } = await import('../sinks/flight-report/recording-reports.js');
   const reports = directoryGrant(gateway, 'reports directory', () => dataDirectory(gateway.gate.policy, 'reports'));
   const recorded = directoryGrant(gateway, 'recording.directory', () => recordings() ?? dataDirectory(gateway.gate.policy, 'recordings'));
   return new RecordingReports({
@@ -93,8 +95,9 @@ export function recordingReports(gateway: Gateway, recordings: () => string | nu
   });
 }
 
-/** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. */
-export function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Recorder {
+/** The recorder, in a directory the gate grants (refused: exit 3), with the policy's labels on every file. Loaded when recording. */
+export async function startRecorder(gateway: Gateway, gate: EgressGate, config: RecordingConfig, log: Logger): Promise<Recorder> {
+  const { DEFAULT_RECORDER, Recorder } = await import('../sinks/recorder.js');
   const directory = config.directory ?? dataDirectory(gate.policy, 'recordings');
   const key = config.keyFile ? loadKey(config.keyFile) : null;
   const grant = gate.grantDirectory('recording.directory', directory);
@@ -149,9 +152,7 @@ export async function startMqtt(gateway: Gateway, config: MqttConfig, log: Logge
 /** The client server and GCS endpoints; their configuration errors are the user's to fix (exit 2). */
 /** `sinks` gives the recorder and the MQTT sink running now (a reload can start them again); `afterFlight`, onboard logs and reports. */
 export async function startClients(gateway: Gateway, sinks: () => { recorder: Recorder | null; mqttSink: MqttSink | null }, config: RunConfig, log: Logger, afterFlight: AfterFlight = {}): Promise<ClientServices> {
-  const [{ ClientServices, ServerConfigError }, { PermissionError }, { TlsFileError }] = await Promise.all([
-    import('../server/client-services.js'), import('../server/permissions.js'), import('../server/tls-directory.js'),
-  ]);
+  const [{ ClientServices, ServerConfigError }, { PermissionError }] = await Promise.all([import('../server/client-services.js'), import('../server/permissions.js')]);
   try {
     const parts = {
       registry: gateway.registry, router: gateway.router, state: gateway.state, node: gateway.node, monitor: gateway.monitor, history: gateway.history,
@@ -165,7 +166,9 @@ export async function startClients(gateway: Gateway, sinks: () => { recorder: Re
       afterFlight,
     };
     const { configPath } = config;
-    const persistToken = configPath ? (entry: TokenEntry) => writeToken(configPath, entry) : undefined;
+    // The YAML writer is loaded only when there is a config file to keep tokens in (which loaded YAML already).
+    const writeToken = configPath ? (await import('./token.js')).writeToken : null;
+    const persistToken = configPath && writeToken ? (entry: TokenEntry) => writeToken(configPath, entry) : undefined;
     return await ClientServices.start(parts, config.server, version, log, persistToken ? { persistToken } : {});
   } catch (err) {
     if (err instanceof PermissionError || err instanceof ServerConfigError) throw new InputError(err.message);

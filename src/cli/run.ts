@@ -95,7 +95,7 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
   });
   let recorder: Recorder | null = null;
   try {
-    recorder = config.recording ? startRecorder(gateway, gate, config.recording, log) : null;
+    recorder = config.recording ? await startRecorder(gateway, gate, config.recording, log) : null;
   } catch (err) {
     audit?.close();
     throw err;
@@ -169,8 +169,8 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
     if (config.mqtt) mqttSink = await startMqtt(gateway, config.mqtt, log, auditHead);
     if (config.server.listen || config.server.gcs.length > 0) {
       const key = config.recording?.keyFile ? loadKey(config.recording.keyFile) : null;
-      onboardLogs = startOnboardLogs(gateway, key);
-      const recordings = config.recording ? recordingReports(gateway, () => recorder?.directory ?? null, key) : undefined;
+      onboardLogs = await startOnboardLogs(gateway, key);
+      const recordings = config.recording ? await recordingReports(gateway, () => recorder?.directory ?? null, key) : undefined;
       clients = await startClients(gateway, () => ({ recorder, mqttSink }), config, log, { logs: onboardLogs, ...(recordings ? { recordings } : {}) });
     }
   } catch (err) {

@@ -13,13 +13,12 @@ import { type VehicleEvent, VehicleStateStore } from '../router/vehicle-state.js
 import type { EgressFilter } from '../residency/egress-filter.js';
 import type { EgressMeter, MeteredClass } from '../residency/egress-meter.js';
 import { type ConnectGrant, EgressGate, type Grant, type InProcessGrant, releaseGrant, ResidencyRefusal, watchGrant } from '../residency/gate.js';
-import { FleetLink, type FleetTls } from '../links/fleet-link.js';
+import type { FleetLink, FleetTls } from '../links/fleet-link.js';
 import { LinkSigning, type SigningCounters } from '../links/link-signing.js';
 import { LinkMonitor } from '../router/link-monitor.js';
 import { FlightHistory, SEVERITY } from '../router/flight-history.js';
-import { ReplayLink, type ReplayOptions } from '../links/replay-link.js';
+import type { ReplayOptions } from '../links/replay-link.js';
 import { defaultPolicy } from '../residency/policy.js';
-import { SimLink } from '../sim/sim-link.js';
 import type { SimOptions } from '../sim/sim-vehicle.js';
 
 /** A stream link silent this long, with a candidate frame waiting, is quiet (a 263-byte frame takes 46 ms at 57600 baud). */
@@ -207,11 +206,25 @@ export class Gateway {
     return requestGrant(this.gate, endpoint, entry);
   }
 
-  private makeLink(id: string, endpoint: Endpoint, grant: Grant): VehicleLink {
-    if (endpoint.kind === 'sim') return new SimLink(id, grant as InProcessGrant, this.options.sim);
-    if (endpoint.kind === 'replay') return new ReplayLink(id, endpoint, grant as InProcessGrant, this.registry, this.options.replay);
-    if (endpoint.kind === 'fleet') return new FleetLink(id, endpoint, grant as ConnectGrant, this.registry, this.options.fleetTls ?? null);
-    return createLink(id, endpoint, grant);
+  /**
+   * How to make the endpoint's link. The simulator, replays and the fleet view are loaded
+   * when a link needs them: a relay does not pay for their code (the MQTT client alone is
+   * ~19 MiB of RSS).
+   */
+  private async linkMaker(endpoint: Endpoint): Promise<(id: string, grant: Grant) => VehicleLink> {
+    if (endpoint.kind === 'sim') {
+      const { SimLink } = await import('../sim/sim-link.js');
+      return (id, grant) => new SimLink(id, grant as InProcessGrant, this.options.sim);
+    }
+    if (endpoint.kind === 'replay') {
+      const { ReplayLink } = await import('../links/replay-link.js');
+      return (id, grant) => new ReplayLink(id, endpoint, grant as InProcessGrant, this.registry, this.options.replay);
+    }
+    if (endpoint.kind === 'fleet') {
+      const { FleetLink } = await import('../links/fleet-link.js');
+      return (id, grant) => new FleetLink(id, endpoint, grant as ConnectGrant, this.registry, this.options.fleetTls ?? null);
+    }
+    return (id, grant) => createLink(id, endpoint, grant);
   }
 
   /** Gets the gate's grant for the endpoint (a refusal throws ResidencyRefusal) and wires the link in. */
@@ -219,8 +232,9 @@ export class Gateway {
     // The router's id is unique for the run; the entry names the link's place in the configuration, as the user wrote it.
     const id = `link${++this.linkCount}`;
     const entry = `links[${position}] ${endpoint.text}`;
+    const make = await this.linkMaker(endpoint);
     const grant = await this.grantFor(endpoint, entry);
-    const link = this.makeLink(id, endpoint, grant);
+    const link = make(id, grant);
     const { filter, meter } = this.gate.egressFor(grant, this.registry);
     const signing = 'signing' in endpoint && endpoint.signing
       ? new LinkSigning(endpoint.signing, this.registry, entry, {
@@ -404,7 +418,7 @@ export class Gateway {
         unknownDropped,
         sent: meter.snapshot(),
         ...(signing ? { signing: { ...signing.counters } } : {}),
-        ...(link instanceof FleetLink ? { fleet: link.vehicles } : {}),
+        ...(link.endpoint.kind === 'fleet' ? { fleet: (link as FleetLink).vehicles } : {}),
       })),
       vehicles: this.router.sequence.sources(),
     };

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import type { MessageRegistry } from '../mavlink/index.js';
 import { isLoopbackAddress } from '../residency/verdicts.js';
-import { describeCertificate } from './certificates.js';
 import type { Router } from '../router/router.js';
 import type { VehicleStateStore } from '../router/vehicle-state.js';
 import { type EgressGate, type Grant, watchGrant } from '../residency/gate.js';
@@ -17,7 +16,7 @@ import type { DashboardParts } from './dashboard-feed.js';
 import { MapFileError, MapTiles } from './map-tiles.js';
 import { ClientHub } from './client-hub.js';
 import type { PairingContext } from './pairing.js';
-import { ServerTls, serverNames } from './server-tls.js';
+import type { ServerTls } from './server-tls.js';
 import { DashboardSessions } from './sessions.js';
 import { type GcsEndpoint, TcpGcsEndpoint, TcpGcsPush, UdpGcsEndpoint, UdpGcsPush } from './gcs-endpoints.js';
 import { coalesceLimit } from '../links/send-batch.js';
@@ -98,6 +97,8 @@ export class ClientServices {
           log('warn', `the client server on ${grant.address} serves plain HTTP beyond this machine (the policy's server.plaintext_lan): tokens cross the network in the clear`);
         }
         if (settings.tls) {
+          // Certificates (pkijs, ~11 MiB of RSS) are loaded only when the server speaks TLS.
+          const { ServerTls, serverNames } = await import('./server-tls.js');
           tls = await ServerTls.open(settings.tls, serverNames(host, settings.hosts), {
             grantDirectory: (entry, path) => gateway.gate.grantDirectory(entry, path),
             policy: gateway.gate.policy,
@@ -148,7 +149,10 @@ export class ClientServices {
         // With tokens, the bare URL is refused: say which URL opens the page.
         const page = tokens.size > 0 ? `${server.url}/?token=TOKEN (TOKEN: one that mavgate token add printed; the page asks for it otherwise)` : `${server.url}/`;
         log('info', `dashboard: ${page}   clients: ${server.url}/v1/ws/mavlink (mavlink2rest JSON), /v1/ws/raw (MAVLink), /v1/mavlink, /v1/stats`);
-        if (tls?.authorityPem) log('info', `TLS: clients trust the local authority ${server.url}/mavgate-ca.crt (SHA-256 ${describeCertificate(tls.authorityPem).fingerprint}); pair a tablet with mavgate pair`);
+        if (tls?.authorityPem) {
+          const { describeCertificate } = await import('./certificates.js');
+          log('info', `TLS: clients trust the local authority ${server.url}/mavgate-ca.crt (SHA-256 ${describeCertificate(tls.authorityPem).fingerprint}); pair a tablet with mavgate pair`);
+        }
       }
       const endpoints: GcsEndpoint[] = [];
       for (const [i, { endpoint, as }] of settings.gcs.entries()) {

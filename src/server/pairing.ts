@@ -7,7 +7,6 @@
 import type { IncomingMessage } from 'node:http';
 import { encode, renderSVG, renderUnicodeCompact } from 'uqr';
 import { ROLES, type Role } from '../residency/policy.js';
-import { describeCertificate } from './certificates.js';
 import { BodyError, readBody, type Reply } from './rest-api.js';
 import { generateToken, hashToken, parseDuration, type Principal, type SourceRule, type TokenEntry, type TokenStore, DEFAULT_SOURCES } from './tokens.js';
 
@@ -77,7 +76,8 @@ export function newPairing(request: PairingRequest, now: number): { token: strin
 export async function handlePairing(method: string, req: IncomingMessage, base: string, principal: Principal, context: PairingContext | null): Promise<Reply> {
   if (principal.role !== 'admin') return { status: 403, body: { error: 'pairing a device needs an admin token' } };
   if (!context) return { status: 404, body: { error: 'pairing is not available on this server' } };
-  const authority = context.authorityPem ? describeCertificate(context.authorityPem) : null;
+  // Only a server with TLS has an authority; certificates are loaded for it alone.
+  const authority = context.authorityPem ? (await import('./certificates.js')).describeCertificate(context.authorityPem) : null;
   const trust = authority ? { authority_fingerprint: authority.fingerprint, authority_url: new URL('/mavgate-ca.crt', base).href } : {};
   if (method === 'GET') return { status: 200, body: { roles: ROLES, default_expiry: DEFAULT_PAIRING_EXPIRY, persistent: context.persist !== null, ...trust } };
   let body: { name?: unknown; role?: unknown; expires?: unknown };

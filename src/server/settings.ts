@@ -37,3 +37,10 @@ export interface ServerSettings {
 
 export const DEFAULT_SERVER: ServerSettings = { listen: { host: '127.0.0.1', port: 8088 }, origins: [], hosts: [], hub: {}, tokens: [], gcs: [], tls: null, dashboard: DEFAULT_DASHBOARD };
 
+/** A TLS file that cannot be used, naming it. */
+export class TlsFileError extends Error {
+  constructor(readonly path: string, reason: string) {
+    super(`${path}: ${reason}`);
+    this.name = 'TlsFileError';
+  }
+}

@@ -14,13 +14,10 @@ import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { assertGrant, type DirectoryGrant } from '../residency/gate.js';
 import { type CertifiedKey, createAuthority, issueServerCertificate, renewalReason } from './certificates.js';
+import { TlsFileError } from './settings.js';
 
-export class TlsFileError extends Error {
-  constructor(readonly path: string, reason: string) {
-    super(`${path}: ${reason}`);
-    this.name = 'TlsFileError';
-  }
-}
+// Defined beside the settings so that catching it does not load the certificate code.
+export { TlsFileError };
 
 const FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'server.crt', key: 'server.key', sessionKey: 'session.key' } as const;
 const KEY_MODE = 0o600;
