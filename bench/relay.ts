@@ -1,26 +1,38 @@
 /**
  * npm run bench:relay — mavgate as a UDP relay, measured with the shared relay bench
  * (../shared/bench/relay) beside the direct path and the naive Node relay in the same
- * run: vehicle over UDP into mavgate, forwarded to a UDP client endpoint.
+ * run: vehicle over UDP into mavgate, forwarded to a UDP client endpoint. Runs are
+ * interleaved across targets and rates; the harness waits for a quiet machine before
+ * each run and repeats one disturbed by other load (BENCH_QUIET_WAIT seconds at most).
  *
- *   BENCH_RATES=1000,5000,20000,100000,150000,200000 BENCH_RUNS=5 npm run bench:relay
+ *   npm run bench:relay                                   # issue 18's comparison (below), 3 runs
+ *   BENCH_ONLY=direct,mavgate,mavgate-signing npm run bench:relay
+ *   BENCH_RATES=1000,20000 BENCH_RUNS=1 BENCH_DURATION=2 npm run bench:relay   # a smoke run
  *
- * "mavgate" runs with the default residency policy (no rules, no audit log);
- * "mavgate-policy" with bench/residency-policy.yaml: ten rules, positions redacted for
- * the sink, every decision audited — the cost of the gate; "mavgate-signing" signs every
- * frame it sends on (MAVLink 2 signing of outgoing frames, the cost per frame of signing
- * control towards a vehicle). BENCH_ONLY=mavgate,mavgate-signing runs a subset.
+ * Targets (BENCH_ONLY picks; the default is the first four):
+ * - direct: the load generator straight to the sink, the baseline for added latency;
+ * - naive: the shared bench's Node relay that parses nothing, the floor for any Node relay;
+ * - mavgate: `mavgate run` with the default policy (every frame checked, routed, tracked in
+ *   the vehicle state, classified and counted for the residency report), coalesced sends;
+ * - mavgate-nocoalesce: the same with --no-coalesce (one datagram per frame);
+ * - mavgate-policy: bench/residency-policy.yaml (ten rules, positions redacted, every
+ *   decision audited): the cost of the gate;
+ * - mavgate-signing: MAVLink 2 signing of every frame sent on;
+ * - mavgate-steady / mavgate-reload: mavgate run's own start-up and SIGHUP code with no
+ *   reload and with one every second (bench/reloading-relay.ts), checking that a refused
+ *   destination receives nothing from the moment a policy takes force;
+ * - mavgate-rcvbuf-N: mavgate with a UDP receive buffer of N bytes, for each N in
+ *   BENCH_RCVBUF (e.g. 262144,1048576): what a smaller buffer does to loss and p99.
  *
- * "mavgate-reload" is mavgate run's own start-up and SIGHUP code with a reload every
- * second (two policies taking turns, see bench/reloading-relay.ts) and "mavgate-steady"
- * the same process with none: the cost of reloads, and the check that no frame to the
- * approved sink is lost across them and that a destination the policy in force refuses
- * receives nothing from the moment it takes force (BENCH_ONLY=direct,mavgate-steady,mavgate-reload).
+ * Results: bench/results/relay.jsonl (every run, the harness's own format) and
+ * bench/results/relay-summary.md (medians and ranges, added latency against the direct
+ * path, CPU per frame against the naive relay, disturbed runs named).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { machine, markdownTable, median, range } from './stats.js';
 
 const root = resolve(import.meta.dirname, '..');
 const relayBench = resolve(root, '../shared/bench/relay');
@@ -29,8 +41,12 @@ if (!existsSync(relayBench)) {
   process.exit(2);
 }
 const mavgate = resolve(root, 'dist/cli/main.js');
-const rates = process.env.BENCH_RATES ?? '1000,5000,20000,100000,150000,200000';
-const runs = process.env.BENCH_RUNS ?? '5';
+// mavgate runs as its executable would: with the Node flags of its #! line.
+const nodeFlags = /^#!.*\bnode\b(.*)$/.exec(readFileSync(mavgate, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
+const node = `node ${nodeFlags}`.trim();
+const rates = process.env.BENCH_RATES ?? '1000,5000,20000,50000,100000,150000';
+const runs = process.env.BENCH_RUNS ?? '3';
+const maxBg = process.env.BENCH_MAX_BG ?? '30';
 const extraTargets = (process.env.BENCH_TARGETS ?? '').split(';').filter(Boolean).flatMap((t) => ['--target', t]);
 mkdirSync(resolve(root, 'bench/results'), { recursive: true });
 const signingKey = resolve(root, 'bench/results/signing.key');
@@ -38,28 +54,41 @@ writeFileSync(signingKey, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 
 
 const reloadReport = resolve(root, 'bench/results/reload-checks.jsonl');
 writeFileSync(reloadReport, '');
-const reloading = (ms: number) => `node --import tsx ${resolve(root, 'bench/reloading-relay.ts')} {in} {out} ${reloadReport} ${ms}`;
-const relay = `node ${mavgate} run --link udp-listen:127.0.0.1:{in} --link udp:127.0.0.1:{out} --status-interval 0 --no-server --no-record`;
+const reloading = (ms: number) => `${node} --import tsx ${resolve(root, 'bench/reloading-relay.ts')} {in} {out} ${reloadReport} ${ms}`;
+const relay = `${node} ${mavgate} run --link udp-listen:127.0.0.1:{in} --link udp:127.0.0.1:{out} --status-interval 0 --no-server --no-record`;
 const targets: Record<string, string> = {
   direct: 'direct',
   naive: `naive=node ${resolve(relayBench, 'naive-relay.js')} {in} {out}`,
   mavgate: `mavgate=${relay}`,
+  'mavgate-nocoalesce': `mavgate-nocoalesce=${relay} --no-coalesce`,
   'mavgate-policy': `mavgate-policy=${relay} --policy ${resolve(root, 'bench/residency-policy.yaml')}`,
   'mavgate-signing': `mavgate-signing=${relay} --signing-key ${signingKey} --sign`,
   'mavgate-steady': `mavgate-steady=${reloading(0)}`,
   'mavgate-reload': `mavgate-reload=${reloading(1000)}`,
 };
-const only = process.env.BENCH_ONLY?.split(',');
+for (const bytes of (process.env.BENCH_RCVBUF ?? '').split(',').filter(Boolean)) {
+  targets[`mavgate-rcvbuf-${bytes}`] = `mavgate-rcvbuf-${bytes}=${relay} --udp-receive-buffer ${bytes}`;
+}
+const only = process.env.BENCH_ONLY?.split(',') ?? ['direct', 'naive', 'mavgate', 'mavgate-nocoalesce'];
+const unknown = only.filter((name) => !(name in targets));
+if (unknown.length > 0) {
+  console.error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; targets are ${Object.keys(targets).join(', ')} (mavgate-rcvbuf-N with BENCH_RCVBUF=N)`);
+  process.exit(2);
+}
 
+const out = resolve(root, 'bench/results/relay.jsonl');
+writeFileSync(out, '');
 const result = spawnSync(process.execPath, [
   resolve(relayBench, 'bench.js'),
-  ...Object.entries(targets).filter(([name]) => !only || only.includes(name)).flatMap(([, target]) => ['--target', target]),
+  ...Object.entries(targets).filter(([name]) => only.includes(name)).flatMap(([, target]) => ['--target', target]),
   ...extraTargets,
-  '--rates', rates, '--runs', runs,
+  '--rates', rates, '--runs', runs, '--max-bg', maxBg,
   ...(process.env.BENCH_QUIET_WAIT ? ['--quiet-wait', process.env.BENCH_QUIET_WAIT] : []),
   ...(process.env.BENCH_DURATION ? ['--duration', process.env.BENCH_DURATION] : []),
-  '--out', resolve(root, 'bench/results/relay.jsonl'),
+  '--out', out,
 ], { stdio: 'inherit', cwd: root });
+
+summarise(out);
 
 // What the reloading relays saw of the refused destinations, over every run.
 const checks = readFileSync(reloadReport, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { reloadMs: number; reloads: number; whileRefused: number; whileApproved: number; decoyBytes: number });
@@ -71,3 +100,70 @@ if (checks.length > 0) {
   if (sum(checks, 'whileRefused') + sum(checks, 'decoyBytes') > 0) process.exit(1);
 }
 process.exit(result.status ?? 1);
+
+interface Run {
+  target: string;
+  rate: number;
+  error?: string;
+  discarded?: boolean;
+  offeredPerSec: number;
+  relayedPerSec: number;
+  lossPct: number;
+  latencyUs: { p50: number; p99: number };
+  routerCpuPct: number | null;
+  routerRssKiB: number | null;
+  bgCpuPct: number;
+  quiet: { notQuiet?: boolean };
+  sink: { datagrams: number; framesAllPhases: number };
+}
+
+/** Medians and ranges per target and rate, beside the direct path and the naive relay of the same run. */
+function summarise(file: string): void {
+  const rows = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Run);
+  const kept = rows.filter((r) => !r.discarded && !r.error);
+  const discarded = rows.filter((r) => r.discarded).length;
+  const group = (target: string, rate: number) => kept.filter((r) => r.target === target && r.rate === rate);
+  const cell = (values: number[], digits = 0) => {
+    if (values.length === 0) return '–';
+    const [lo, hi] = range(values);
+    const f = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+    return values.length === 1 ? f(values[0]!) : `${f(median(values))} (${f(lo)}–${f(hi)})`;
+  };
+  const cpuPerFrameUs = (r: Run) => (r.routerCpuPct === null ? null : (r.routerCpuPct / 100) * 1e6 / r.offeredPerSec);
+  const targetNames = [...new Set(kept.map((r) => r.target))];
+  const rateList = [...new Set(kept.map((r) => r.rate))].sort((a, b) => a - b);
+  const table: (string | number)[][] = [];
+  for (const rate of rateList) {
+    const direct = group('direct', rate);
+    const directP50 = direct.length ? median(direct.map((r) => r.latencyUs.p50)) : null;
+    const directP99 = direct.length ? median(direct.map((r) => r.latencyUs.p99)) : null;
+    const naiveCpu = group('naive', rate).map(cpuPerFrameUs).filter((x): x is number => x !== null);
+    for (const target of targetNames) {
+      const g = group(target, rate);
+      if (g.length === 0) continue;
+      const cpu = g.map(cpuPerFrameUs).filter((x): x is number => x !== null);
+      const disturbed = g.filter((r) => r.bgCpuPct > Number(maxBg) || r.quiet?.notQuiet).length;
+      table.push([
+        rate.toLocaleString('en-US'), target, g.length, cell(g.map((r) => r.lossPct), 3),
+        target === 'direct' || directP50 === null ? cell(g.map((r) => r.latencyUs.p50)) + ' (abs)' : cell(g.map((r) => r.latencyUs.p50 - directP50)),
+        target === 'direct' || directP99 === null ? cell(g.map((r) => r.latencyUs.p99)) + ' (abs)' : cell(g.map((r) => r.latencyUs.p99 - directP99)),
+        cpu.length ? cell(cpu, 1) : '–',
+        cpu.length && naiveCpu.length && target !== 'naive' ? `${(median(cpu) / median(naiveCpu)).toFixed(2)}×` : '–',
+        g[0]!.routerRssKiB === null ? '–' : cell(g.map((r) => (r.routerRssKiB ?? 0) / 1024), 1),
+        cell(g.map((r) => r.sink.framesAllPhases / Math.max(1, r.sink.datagrams)), 1),
+        disturbed ? `${disturbed} of ${g.length}` : '0',
+      ]);
+    }
+  }
+  const text = [
+    `# bench:relay, ${new Date().toISOString()}`,
+    '',
+    `${machine()}; targets ${targetNames.join(', ')}; rates ${rateList.join(', ')}; median (min–max) of the kept runs; ${discarded} run(s) discarded as disturbed and repeated (background CPU over ${maxBg}% of a core).`,
+    `Added p50/p99: the relay's latency minus the direct path's median at the same rate, µs. CPU per frame: the relay's CPU time per offered frame, µs; "vs naive": its median over the naive relay's. Frames per datagram: at the sink.`,
+    '',
+    markdownTable(['offered/s', 'target', 'runs', 'loss %', 'added p50 µs', 'added p99 µs', 'CPU µs/frame', 'vs naive', 'RSS MiB', 'frames/datagram', 'disturbed'], table),
+    '',
+  ].join('\n');
+  writeFileSync(resolve(root, 'bench/results/relay-summary.md'), text);
+  console.log(`\n${text}`);
+}
