@@ -86,6 +86,8 @@ export class Frame {
 
   /** The frame's bytes without copying; valid as long as the caller keeps it. */
   bytes(): Buffer {
+    // A datagram that is one frame (as autopilots send them) is handed on as it is: no view to allocate.
+    if (this.offset === 0 && this.length === this.buffer.length) return this.buffer;
     return this.buffer.subarray(this.offset, this.offset + this.length);
   }
 
