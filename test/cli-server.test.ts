@@ -44,7 +44,8 @@ describe('the README', () => {
     expect(config.server).toMatchObject({
       listen: { host: '127.0.0.1', port: 8088 }, origins: ['http://cockpit.local'], tls: null, cockpit: 'https://cockpit.local/',
       tokens: [{ name: 'alice', role: 'pilot' }, { name: 'tablet-1', role: 'pilot', expires: Date.parse('2026-11-25T21:00:00Z') }],
-      gcs: [{ endpoint: { kind: 'udp', port: 14550 }, as: 'qgc' }], hub: { controlMode: 'auto', rateLimit: { perSecond: 100, burst: 200 } },
+      gcs: [{ endpoint: { kind: 'udp', port: 14550 }, as: 'qgc' }, { endpoint: { kind: 'udp-listen', port: 14551, coalesce: false } }],
+      hub: { controlMode: 'auto', rateLimit: { perSecond: 100, burst: 200 } },
     });
   });
 });

@@ -24,6 +24,7 @@ import { Deck } from './helpers/clients.js';
 import { grantedLinkFor } from './helpers/gate.js';
 import { LoopbackPeer } from './helpers/loopback.js';
 import { PtyPair } from './helpers/socat.js';
+import { freeUdpPort } from './helpers/ports.js';
 import { until } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mavgate-coalesce-'));
@@ -301,6 +302,40 @@ describe('ground-station endpoints', () => {
     expect(writes() - before).toBe(1);
     await until(() => debugInds(got).length === 20, 'the DEBUG frames over TCP');
     expect(debugInds(got)).toEqual([...Array(20).keys()]);
+  });
+});
+
+describe('the setting', () => {
+  it('is read per link and per ground-station endpoint from the config, naming the key when it makes no sense', async () => {
+    const { parseConfig } = await import('../src/cli/config.js');
+    const config = parseConfig({
+      links: [{ endpoint: 'udp:127.0.0.1:14560', coalesce: false, receive_buffer_bytes: 262144 }, { endpoint: 'tcp:127.0.0.1:5760', coalesce: 4096 }, 'udp-listen:127.0.0.1:14550'],
+      gcs: [{ endpoint: 'udp-listen:127.0.0.1:14551', coalesce: false }],
+    }, 'g.yaml');
+    expect(config.links).toMatchObject([{ kind: 'udp', coalesce: false, receiveBufferBytes: 262144 }, { kind: 'tcp', coalesce: 4096 }, { kind: 'udp-listen' }]);
+    expect(config.links[2]).not.toHaveProperty('coalesce');
+    expect(config.server.gcs).toMatchObject([{ endpoint: { kind: 'udp-listen', coalesce: false } }]);
+    expect(() => parseConfig({ links: [{ endpoint: 'sim', coalesce: false }] }, 'g.yaml')).toThrow(/g\.yaml: links\[0\]\.coalesce: sim links are in-process/);
+    expect(() => parseConfig({ links: [{ endpoint: 'tcp:127.0.0.1:5760', receive_buffer_bytes: 65536 }] }, 'g.yaml')).toThrow(/links\[0\]\.receive_buffer_bytes: only UDP links/);
+    expect(() => parseConfig({ links: [{ endpoint: 'udp:127.0.0.1:14560', coalesce: 100 }] }, 'g.yaml')).toThrow(/links\[0\]\.coalesce/);
+  });
+
+  it('--no-coalesce turns it off for every link; --udp-receive-buffer sizes every UDP link; /v1/stats tells both', async () => {
+    const { MavgateProcess } = await import('./helpers/process.js');
+    const sink = await receiver();
+    const vehicle = await receiver();
+    const inPort = await freeUdpPort();
+    const gw = MavgateProcess.start(['run', '--link', `udp-listen:127.0.0.1:${inPort}`, '--link', `udp:127.0.0.1:${sink.port}`, '--no-coalesce', '--udp-receive-buffer', '262144', '--status-interval', '0', '--no-record', '--listen', '127.0.0.1:0']);
+    cleanup.push(() => gw.stop());
+    await gw.waitFor(/clients: http:\/\/127\.0\.0\.1:\d+\//);
+    const base = /clients: (http:\/\/127\.0\.0\.1:\d+)\//.exec(gw.stderr)![1]!;
+    for (const f of attitudes(20)) vehicle.send(f, inPort);
+    await until(() => sink.frames.length === 20, 'the frames at the sink');
+    expect(sink.datagrams.every((d) => decodeAll(registry, d).frames.length === 1)).toBe(true);
+    const { links } = (await (await fetch(`${base}/v1/stats`)).json()) as { links: { framesOut: number; datagramsOut: number; receiveBufferBytes: number }[] };
+    expect(links[1]).toMatchObject({ framesOut: 20, datagramsOut: 20 });
+    // Linux doubles what it is asked for (for its own bookkeeping) and reports that.
+    expect(links.map((l) => l.receiveBufferBytes)).toEqual([2 * 262144, 2 * 262144]);
   });
 });
 

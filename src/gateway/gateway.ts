@@ -5,6 +5,7 @@
 import { EventStream, type Subscribable, type Subscription } from '../events/event-stream.js';
 import type { Endpoint } from '../links/endpoint.js';
 import { createLink, requestGrant } from '../links/create-link.js';
+import { UdpLink } from '../links/udp-link.js';
 import type { LinkState, VehicleLink } from '../links/link.js';
 import { type Frame, FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
@@ -85,6 +86,8 @@ export interface LinkStats {
   datagramsOut: number;
   /** Frames the link could not send (down, no peer yet, or queued when its grant was revoked). */
   framesDropped: number;
+  /** UDP links: the receive buffer the kernel granted, bytes (Linux reports twice what was asked). */
+  receiveBufferBytes?: number;
   /** Copies from a redundant link that were dropped. */
   duplicates: number;
   crcErrors: number;
@@ -409,6 +412,7 @@ export class Gateway {
         framesOut: port.framesOut,
         datagramsOut: link.counters.datagramsOut,
         framesDropped: link.counters.writesDropped,
+        ...(link instanceof UdpLink ? { receiveBufferBytes: link.receiveBufferBytes } : {}),
         duplicates: port.duplicates,
         crcErrors: decoder.stats.crcErrors,
         unknownFrames: decoder.stats.unknown,

@@ -76,6 +76,15 @@ export class UdpLink extends BaseLink {
     return this.socket?.address().port ?? 0;
   }
 
+  /** The receive buffer the kernel granted (Linux reports twice what was asked), bytes; 0 before the link is open. */
+  get receiveBufferBytes(): number {
+    try {
+      return this.socket?.getRecvBufferSize() ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
   get peerAddress(): { address: string; port: number } | null {
     return this.peer;
   }
