@@ -257,7 +257,8 @@ describe('ground-station endpoints', () => {
   it('a UDP ground station gets what one turn routed to it in one datagram, counted in /v1/stats', async () => {
     const { d, inject } = await quietDeck('udp-listen:127.0.0.1:0');
     const qgc = await receiver();
-    qgc.send(frame({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } }, { sysid: 255, compid: 190 }), d.services!.gcs[0]!.localPort);
+    // Any datagram makes it a client; one that is no MAVLink frame asks for nothing an observer would be refused (and answered).
+    qgc.send(Buffer.from('hello'), d.services!.gcs[0]!.localPort);
     await until(() => d.hub.sessions.size === 1, 'the ground station as a client');
     inject(0, 20);
     await until(() => debugInds(qgc.frames).length === 20, 'the DEBUG frames at the ground station');
@@ -269,14 +270,26 @@ describe('ground-station endpoints', () => {
     expect(client!.datagrams).toBe(qgc.datagrams.length);
   });
 
+  it('a ground station mavgate sends to (QGroundControl listening on 14550) gets one datagram per turn too', async () => {
+    const qgc = await receiver();
+    const { d, inject } = await quietDeck(`udp:127.0.0.1:${qgc.port}`);
+    await until(() => d.hub.sessions.size === 1, 'the ground station as a client');
+    inject(0, 20);
+    await until(() => debugInds(qgc.frames).length === 20, 'the DEBUG frames at the ground station');
+    expect(debugInds(qgc.frames)).toEqual([...Array(20).keys()]);
+    expect(qgc.datagrams.filter((g) => decodeAll(registry, g).frames.some((f) => f.name === 'DEBUG'))).toHaveLength(1);
+  });
+
   it('a ground station the new policy refuses gets nothing that was queued for it in that turn', async () => {
     const { d, inject } = await quietDeck('udp-listen:127.0.0.1:0');
     const qgc = await receiver();
-    qgc.send(frame({ name: 'HEARTBEAT', fields: { type: 6, autopilot: 8 } }, { sysid: 255, compid: 190 }), d.services!.gcs[0]!.localPort);
+    // Any datagram makes it a client; one that is no MAVLink frame asks for nothing an observer would be refused (and answered).
+    qgc.send(Buffer.from('hello'), d.services!.gcs[0]!.localPort);
     await until(() => d.hub.sessions.size === 1, 'the ground station as a client');
     const session = [...d.hub.sessions.values()][0]!;
+    const routedBefore = session.port.framesOut;
     inject(0, 10);
-    expect(session.port.framesOut).toBe(10);
+    expect(session.port.framesOut - routedBefore).toBe(10);
     // Observers only from 127.0.0.9 now: the hub closes the session at once, the endpoint stays up.
     d.gateway.gate.applyPolicy(parsePolicy({ approved_sinks: { directories: [d.dir] }, client_networks: [{ cidr: '127.0.0.9/32', roles: ['observer'] }, { cidr: '127.0.0.1/32', roles: ['admin'] }] }, 'observers elsewhere'));
     expect(d.hub.sessions.size).toBe(0);
