@@ -6,9 +6,8 @@
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { assertGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
 import { type Admission, type AdmissionRefusal, type AdmissionSettings, admit } from './admission.js';
@@ -18,7 +17,7 @@ import { CONTENT_SECURITY_POLICY, dashboardAsset } from './dashboard-assets.js';
 import { handleLogs, type LogsApi } from './logs-api.js';
 import { handleRecordings, REPORT_CONTENT_SECURITY_POLICY, type RecordingsApi } from './recordings-api.js';
 import { type ApiContext, handleRest, type Reply } from './rest-api.js';
-import { handlePairing, type PairingContext } from './pairing.js';
+import type { PairingContext } from './pairing.js';
 import type { ServerTls } from './server-tls.js';
 import { ANONYMOUS, SUBPROTOCOL } from './tokens.js';
 
@@ -52,8 +51,13 @@ function refusedUpgradeFix(refused: AdmissionRefusal, origin: string | undefined
 }
 
 export class ClientServer {
-  private readonly http: Server;
-  private readonly wss: WebSocketServer;
+  private http: Server | null = null;
+  /**
+   * Made at the first WebSocket upgrade: ws (and the TLS and compression modules it pulls
+   * in, ~5 MiB of RSS) is loaded when a client first asks for a socket.
+   */
+  private wss: Promise<WebSocketServer> | null = null;
+  private cut = false;
   private readonly address: string;
   private readonly sessions = new Set<ClientSession>();
   private readonly refusedUpgrades = new Set<string>();
@@ -70,27 +74,21 @@ export class ClientServer {
   ) {
     assertGrant(grant, 'listen');
     this.address = grant.address;
-    this.wss = new WebSocketServer({
+  }
+
+  private webSockets(): Promise<WebSocketServer> {
+    this.wss ??= import('ws').then(({ WebSocketServer }) => new WebSocketServer({
       noServer: true,
       maxPayload: MAX_WS_MESSAGE,
       perMessageDeflate: false,
       // Select our own protocol name, so that a token offered as a subprotocol is never echoed back.
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : ([...offered][0] ?? false)),
-    });
-    const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
-    if (tls) {
-      const https = createHttpsServer({ ...tls.options, minVersion: 'TLSv1.2' }, handler);
-      // A renewed certificate serves from the next handshake on; open connections keep theirs.
-      tls.onChange = (options) => https.setSecureContext({ ...options, minVersion: 'TLSv1.2' });
-      this.http = https;
-    } else {
-      this.http = createServer(handler);
-    }
-    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    }));
+    return this.wss;
   }
 
   get port(): number {
-    const a = this.http.address();
+    const a = this.http?.address();
     return typeof a === 'object' && a ? a.port : 0;
   }
 
@@ -98,18 +96,32 @@ export class ClientServer {
     return `${this.tls ? 'https' : 'http'}://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
+    const { tls } = this;
+    let http: Server;
+    if (tls) {
+      const { createServer: createHttpsServer } = await import('node:https');
+      const https = createHttpsServer({ ...tls.options, minVersion: 'TLSv1.2' }, handler);
+      // A renewed certificate serves from the next handshake on; open connections keep theirs.
+      tls.onChange = (options) => https.setSecureContext({ ...options, minVersion: 'TLSv1.2' });
+      http = https;
+    } else {
+      http = createServer(handler);
+    }
+    http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.http = http;
     return new Promise((resolve, reject) => {
-      this.http.once('error', (err) => reject(new LinkError(`server ${this.address}:${this.grant.port}`, `cannot listen: ${describeSystemError(err)}; choose another with --listen HOST:PORT, or --no-server`)));
-      this.http.listen({ host: this.address, port: this.grant.port }, () => {
-        this.http.removeAllListeners('error');
+      http.once('error', (err) => reject(new LinkError(`server ${this.address}:${this.grant.port}`, `cannot listen: ${describeSystemError(err)}; choose another with --listen HOST:PORT, or --no-server`)));
+      http.listen({ host: this.address, port: this.grant.port }, () => {
+        http.removeAllListeners('error');
         resolve();
       });
     });
   }
 
   async stop(): Promise<void> {
-    const closed = this.http.listening ? once(this.http, 'close') : Promise.resolve();
+    const closed = this.http?.listening ? once(this.http, 'close') : Promise.resolve();
     this.cutOff('server stopping');
     await closed;
   }
@@ -119,11 +131,12 @@ export class ClientServer {
    * revoked listen grant needs before the next frame goes out.
    */
   cutOff(why: string): void {
+    this.cut = true;
     for (const session of this.sessions) this.hub.close(session, why);
     this.sessions.clear();
-    for (const ws of this.wss.clients) ws.terminate();
-    this.http.closeAllConnections();
-    if (this.http.listening) this.http.close();
+    void this.wss?.then((wss) => wss.clients.forEach((ws) => ws.terminate()));
+    this.http?.closeAllConnections();
+    if (this.http?.listening) this.http.close();
   }
 
   private corsHeaders(origin: string | undefined): Record<string, string> {
@@ -177,7 +190,8 @@ export class ClientServer {
     const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
     try {
       const reply = path === '/pair' && (req.method === 'GET' || req.method === 'POST')
-        ? await handlePairing(req.method, req, `${this.tls ? 'https' : 'http'}://${req.headers.host}`, principal, this.pairing)
+        // Pairing (and its QR code library) is loaded when an admin first pairs a device.
+        ? await (await import('./pairing.js')).handlePairing(req.method, req, `${this.tls ? 'https' : 'http'}://${req.headers.host}`, principal, this.pairing)
         : under('/logs') ? await handleLogs(method, path, req, principal, this.hub, this.afterFlight.logs)
           : under('/recordings') ? await handleRecordings(method, path, principal, this.afterFlight.recordings)
             : await handleRest(method, path, url, req, principal, this.api);
@@ -193,6 +207,13 @@ export class ClientServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // ws loads at the first upgrade; the upgrade is judged once it is there, so no verdict goes stale while it loads.
+    void this.webSockets().then((wss) => this.upgrade(wss, req, socket, head));
+  }
+
+  private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Cut off (a revoked grant, a stop) or gone meanwhile: no socket is made.
+    if (this.cut || socket.destroyed) return void socket.destroy();
     const url = new URL(req.url ?? '/', 'http://mavgate');
     const kind = WS_KINDS[normalisePath(url.pathname)];
     const admission: Admission = kind ? admit(req, url, this.admission) : { ok: false, status: 400, refused: 'path', reason: `no WebSocket at ${url.pathname}; use /v1/ws/mavlink or /v1/ws/raw` };
@@ -202,7 +223,7 @@ export class ClientServer {
       socket.end(`HTTP/1.1 ${admission.status} ${admission.status === 401 ? 'Unauthorized' : admission.status === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, kind!, admission, url, req));
+    wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, kind!, admission, url, req));
   }
 
   /**
