@@ -27,6 +27,19 @@ describe('VehicleStateStore', () => {
     expect(events).toEqual(['seen', 'mode']);
   });
 
+  it('keeps the status of a repeated heartbeat as it is (read in place, nothing new made), and sees any change', () => {
+    const { s, events } = store();
+    s.observe(hb({ base_mode: 0x80 | 1, custom_mode: 4, system_status: 4 }));
+    const first = s.get(1, 1)!.heartbeat;
+    s.observe(hb({ base_mode: 0x80 | 1, custom_mode: 4, system_status: 4 }));
+    expect(s.get(1, 1)!.heartbeat).toBe(first);
+    s.observe(hb({ base_mode: 0x80 | 1, custom_mode: 4, system_status: 5 }));
+    expect(s.get(1, 1)!.heartbeat).not.toBe(first);
+    expect(s.get(1, 1)!.heartbeat).toMatchObject({ systemStatus: 5, mode: 'GUIDED', armed: true });
+    // The mode and arming did not change: no event beyond the first sighting.
+    expect(events).toEqual(['seen']);
+  });
+
   it('marks a vehicle lost after 3 s without a heartbeat, and back when one arrives', () => {
     const { s, events, advance } = store();
     s.observe(hb({}));

@@ -96,6 +96,25 @@ export class Frame {
     return Buffer.from(this.bytes());
   }
 
+  /**
+   * One unsigned byte of the payload, read in place (no decoded object): `at` is the
+   * field's offset (`FieldDef.offset`). MAVLink 2 drops a payload's trailing zeros, so a
+   * byte past the payload's end is 0.
+   */
+  uint8(at: number): number {
+    return at < this.payloadLength ? this.buffer[this.payloadOffset + at]! : 0;
+  }
+
+  /** A little-endian 32-bit field of the payload, read in place, unsigned; see `uint8`. */
+  uint32(at: number): number {
+    return (this.uint8(at) | (this.uint8(at + 1) << 8) | (this.uint8(at + 2) << 16) | (this.uint8(at + 3) << 24)) >>> 0;
+  }
+
+  /** A little-endian 32-bit field of the payload, read in place, signed; see `uint8`. */
+  int32(at: number): number {
+    return this.uint32(at) | 0;
+  }
+
   /** The payload decoded to a plain object, or null for an unknown message id. */
   decode(): Fields | null {
     return this.message ? decodePayload(this.message, this.buffer, this.payloadOffset, this.payloadLength) : null;

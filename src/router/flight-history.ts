@@ -59,19 +59,26 @@ interface VehicleTrack {
   failsafe: boolean;
 }
 
+function offsetOf(registry: MessageRegistry, message: string, field: string): number {
+  return registry.byName(message)?.fields.find((f) => f.name === field)?.offset ?? 0;
+}
+
 export class FlightHistory {
   private readonly tracks = new Map<number, VehicleTrack>();
   private readonly timeline: TimelineEvent[] = [];
   private seq = 0;
   private readonly unsubscribe: () => void;
   private readonly subscription: { unsubscribe(): void };
+  /** Where the fields read on every frame lie in their payloads. */
+  private readonly at: { lat: number; lon: number; fix: number };
 
   constructor(router: Router, state: VehicleStateStore, registry: MessageRegistry, private readonly now: () => number = Date.now) {
     const ids = { position: registry.byName('GLOBAL_POSITION_INT')?.id, gps: registry.byName('GPS_RAW_INT')?.id, text: registry.byName('STATUSTEXT')?.id };
+    this.at = { lat: offsetOf(registry, 'GLOBAL_POSITION_INT', 'lat'), lon: offsetOf(registry, 'GLOBAL_POSITION_INT', 'lon'), fix: offsetOf(registry, 'GPS_RAW_INT', 'fix_type') };
     this.unsubscribe = router.onFrame((frame) => {
       if (!frame.verified) return;
       if (frame.msgid === ids.position) this.position(frame);
-      else if (frame.msgid === ids.gps) this.vehicle(frame.sysid).fix = frame.decode()!.fix_type as number;
+      else if (frame.msgid === ids.gps) this.vehicle(frame.sysid).fix = frame.uint8(this.at.fix);
       else if (frame.msgid === ids.text) this.statusText(frame);
       else if (frame.msgid === 0) this.heartbeat(frame, state);
     });
@@ -88,9 +95,9 @@ export class FlightHistory {
   }
 
   private position(frame: Frame): void {
-    const f = frame.decode()!;
-    const lat = f.lat as number;
-    const lon = f.lon as number;
+    // Read in place: positions come with every few frames, and most are not kept.
+    const lat = frame.int32(this.at.lat);
+    const lon = frame.int32(this.at.lon);
     const v = this.vehicle(frame.sysid);
     if (!hasFix(lat, lon, v.fix)) return;
     const at = this.now();

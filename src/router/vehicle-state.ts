@@ -32,9 +32,12 @@ export class MessageEntry {
   }
 
   update(frame: Frame, now: number): void {
-    frame.buffer.copy(this.bytes, 0, frame.offset, frame.offset + frame.length);
-    this.frameLength = frame.length;
-    this.payloadOffset = frame.payloadOffset - frame.offset;
+    const { buffer, offset, length } = frame;
+    // Telemetry frames are short: a loop beats Buffer.copy, which makes a view per call.
+    if (length <= 64) for (let i = 0; i < length; i++) this.bytes[i] = buffer[offset + i]!;
+    else buffer.copy(this.bytes, 0, offset, offset + length);
+    this.frameLength = length;
+    this.payloadOffset = frame.payloadOffset - offset;
     this.payloadLength = frame.payloadLength;
     this.decoded = null;
     this.lastAt = now;
@@ -102,6 +105,9 @@ export class ComponentState {
   }
 }
 
+/** HEARTBEAT's field offsets (the same in every dialect and in MAVLink 1). */
+const HEARTBEAT = { customMode: 0, type: 4, autopilot: 5, baseMode: 6, systemStatus: 7 } as const;
+
 export type VehicleEvent =
   | { type: 'seen'; component: ComponentState }
   | { type: 'lost'; component: ComponentState }
@@ -139,21 +145,24 @@ export class VehicleStateStore {
   }
 
   private heartbeat(component: ComponentState, frame: Frame, now: number): void {
-    const f = frame.decode()!;
+    // Read in place: a vehicle repeats its heartbeat, so most cost nothing but these reads.
+    const customMode = frame.uint32(HEARTBEAT.customMode);
+    const type = frame.uint8(HEARTBEAT.type);
+    const autopilot = frame.uint8(HEARTBEAT.autopilot);
+    const baseMode = frame.uint8(HEARTBEAT.baseMode);
+    const systemStatus = frame.uint8(HEARTBEAT.systemStatus);
     const previous = component.heartbeat;
-    const status: HeartbeatStatus = {
-      type: f.type as number,
-      autopilot: f.autopilot as number,
-      baseMode: f.base_mode as number,
-      customMode: f.custom_mode as number,
-      systemStatus: f.system_status as number,
-      armed: ((f.base_mode as number) & MAV_MODE_FLAG.SAFETY_ARMED) !== 0,
-      mode: modeName(f.autopilot as number, f.type as number, f.custom_mode as number),
+    const same = previous !== null && previous.customMode === customMode && previous.type === type && previous.autopilot === autopilot &&
+      previous.baseMode === baseMode && previous.systemStatus === systemStatus;
+    const status: HeartbeatStatus = same ? previous : {
+      type, autopilot, baseMode, customMode, systemStatus,
+      armed: (baseMode & MAV_MODE_FLAG.SAFETY_ARMED) !== 0,
+      mode: modeName(autopilot, type, customMode),
     };
     component.heartbeat = status;
     component.lastHeartbeatAt = now;
     if (previous === null) this.events.next({ type: 'seen', component });
-    else if (previous.mode !== status.mode || previous.armed !== status.armed) this.events.next({ type: 'mode', component, from: previous });
+    else if (!same && (previous.mode !== status.mode || previous.armed !== status.armed)) this.events.next({ type: 'mode', component, from: previous });
     if (component.lost) {
       component.lost = false;
       this.events.next({ type: 'back', component });
