@@ -9,6 +9,7 @@ import { udevRules } from '../src/hardware/udev-rules.js';
 import { EndpointError, parseEndpoint } from '../src/links/endpoint.js';
 import { loadDeviceTable } from '../src/links/ports.js';
 import { parsePolicy } from '../src/residency/policy-parse.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { MAVGATE, runMavgate } from './helpers/cli.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -63,10 +64,17 @@ describe('the systemd unit', () => {
     const run = await runMavgate(['hardware', 'systemd', '--policy', policyFile]);
     expect(run.code).toBe(0);
     const execStart = run.stdout.split('\n').find((l) => l.startsWith('ExecStart='))!;
-    expect(execStart.startsWith(`ExecStart=${process.execPath} ${realpathSync(MAVGATE)} run `)).toBe(true);
+    expect(execStart.startsWith(`ExecStart=${process.execPath} ${NODE_FLAGS.join(' ')} ${realpathSync(MAVGATE)} run `)).toBe(true);
     const unitFile = join(dir, 'mavgate.service');
     writeFileSync(unitFile, run.stdout);
     expect(() => execFileSync('systemd-analyze', ['verify', unitFile], { stdio: 'pipe' })).not.toThrow();
+  });
+});
+
+describe('the Node flags', () => {
+  it('are the same on the executable\'s #! line as where mavgate starts node itself (the systemd unit)', () => {
+    const firstLine = readFileSync(new URL('../src/cli/main.ts', import.meta.url), 'utf8').split('\n')[0];
+    expect(firstLine).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
   });
 });
 
