@@ -33,6 +33,18 @@ describe('the log summariser', () => {
     expect(lines).toEqual(['info 1/1: MODE 0, armed', 'info 1/1: MODE 499, armed (and 499 more like it in the last 10 s)']);
   });
 
+  it('makes a line given as a function only when it is written: a counted event costs no string', () => {
+    vi.useFakeTimers();
+    const { lines, out } = capture();
+    const log = summarisingLogger(out);
+    let made = 0;
+    for (let i = 0; i < 100; i++) log('info', () => `mode ${++made}`, 0x101);
+    expect(made).toBe(1);
+    vi.advanceTimersByTime(SUMMARY_WINDOW_MS);
+    expect(made).toBe(2);
+    expect(lines).toEqual(['info mode 1', 'info mode 2 (and 99 more like it in the last 10 s)']);
+  });
+
   it('gives a flood that goes on one line per window, and writes the event again once it stopped', () => {
     vi.useFakeTimers();
     const { lines, out } = capture();

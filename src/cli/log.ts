@@ -25,6 +25,9 @@ export const UNKEYED_LINES_PER_WINDOW = 20;
 /** Kinds of event counted at once at most; past that, lines are written as they come. */
 const MAX_KINDS = 1000;
 
+/** A line, or how to make it: an event counted rather than written costs no string. */
+type Message = string | (() => string);
+
 interface Repeats {
   level: Level;
   /** Lines written in this window. */
@@ -33,13 +36,17 @@ interface Repeats {
   limit: number;
   /** Counted, not written. */
   count: number;
-  last: string;
+  last: Message;
 }
 
-export interface SummarisingLogger extends Logger {
+export interface SummarisingLogger {
+  /** `key`: the kind of event (a number is a key too, one no line makes by accident). */
+  (level: Level, message: Message, key?: string | number): void;
   /** Tells the counts now (at shutdown). */
   flush(): void;
 }
+
+const text = (message: Message) => (typeof message === 'string' ? message : message());
 
 /**
  * A logger that summarises repeated events. An event logged with a key (one that can
@@ -51,12 +58,12 @@ export interface SummarisingLogger extends Logger {
  * heartbeat changed mode on every frame wrote ~4,300 lines a second before this.
  */
 export function summarisingLogger(out: Logger, windowMs = SUMMARY_WINDOW_MS): SummarisingLogger {
-  let window = new Map<string, Repeats>();
+  let window = new Map<string | number, Repeats>();
   let timer: NodeJS.Timeout | null = null;
 
-  const tell = (counts: Map<string, Repeats>) => {
+  const tell = (counts: Map<string | number, Repeats>) => {
     for (const { level, count, last } of counts.values()) {
-      if (count > 0) out(level, `${last} (and ${count} more like it in the last ${Math.round(windowMs / 1000)} s)`);
+      if (count > 0) out(level, `${text(last)} (and ${count} more like it in the last ${Math.round(windowMs / 1000)} s)`);
     }
   };
   const endWindow = () => {
@@ -73,8 +80,8 @@ export function summarisingLogger(out: Logger, windowMs = SUMMARY_WINDOW_MS): Su
     timer.unref();
   };
 
-  const log = ((level, message, key) => {
-    const k = key ?? `${level} ${message}`;
+  const log = ((level: Level, message: Message, key?: string | number) => {
+    const k = key ?? `${level} ${text(message)}`;
     let r = window.get(k);
     if (r && r.written >= r.limit) {
       r.count++;
@@ -87,7 +94,7 @@ export function summarisingLogger(out: Logger, windowMs = SUMMARY_WINDOW_MS): Su
       if (!timer) startWindow();
     }
     if (r) r.written++;
-    out(level, message);
+    out(level, text(message));
   }) as SummarisingLogger;
   log.flush = () => {
     if (timer) clearTimeout(timer);

@@ -78,12 +78,14 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
         if (e.event.type === 'seen' && !own) log('info', `${c.heartbeat!.type === MAV_TYPE.GCS ? 'ground station' : 'component'} ${c.sysid}/${c.compid}: heard (not a vehicle)`);
         return;
       }
-      const who = `system ${c.sysid}/${c.compid}`;
-      if (e.event.type === 'seen') log('info', `${who}: heartbeat, ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`);
-      if (e.event.type === 'lost') log('warn', `${who}: lost (no heartbeat for 3 s)`);
-      if (e.event.type === 'back') log('info', `${who}: back`);
-      // A heartbeat may change the mode on every frame (a broken or hostile vehicle): one line, then a count.
-      if (e.event.type === 'mode') log('info', `${who}: ${c.heartbeat!.mode}, ${c.heartbeat!.armed ? 'armed' : 'disarmed'}`, `${who} mode`);
+      const who = () => `system ${c.sysid}/${c.compid}`;
+      const hb = c.heartbeat!;
+      if (e.event.type === 'seen') log('info', `${who()}: heartbeat, ${hb.mode}, ${hb.armed ? 'armed' : 'disarmed'}`);
+      if (e.event.type === 'lost') log('warn', `${who()}: lost (no heartbeat for 3 s)`);
+      if (e.event.type === 'back') log('info', `${who()}: back`);
+      // A heartbeat may change the mode on every frame (a broken or hostile vehicle): one line, then a count,
+      // and the line is only made when it is written.
+      if (e.event.type === 'mode') log('info', () => `${who()}: ${hb.mode}, ${hb.armed ? 'armed' : 'disarmed'}`, (c.sysid << 8) | c.compid);
     } else {
       const error = e.error instanceof Error ? e.error : new Error(String(e.error));
       log('error', `internal error (relay continues): ${error.stack ?? error.message}`, `internal error ${error.message}`);
