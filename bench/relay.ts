@@ -26,7 +26,8 @@
  *
  * Results: bench/results/relay.jsonl (every run, the harness's own format) and
  * bench/results/relay-summary.md (medians and ranges, added latency against the direct
- * path, CPU per frame against the naive relay, disturbed runs named).
+ * path, CPU per frame against the naive relay, disturbed runs named);
+ * BENCH_SUMMARIZE=bench/results/relay.jsonl npm run bench:relay prints that summary again.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,13 +41,19 @@ if (!existsSync(relayBench)) {
   console.error(`bench:relay needs the shared relay bench at ${relayBench}`);
   process.exit(2);
 }
+/** Background CPU (% of a core) above which the harness repeats a run, and this summary calls a kept one disturbed. */
+const maxBg = process.env.BENCH_MAX_BG ?? '30';
+// BENCH_SUMMARIZE=FILE.jsonl: print the summary of an earlier run and stop.
+if (process.env.BENCH_SUMMARIZE) {
+  summarise(resolve(process.env.BENCH_SUMMARIZE));
+  process.exit(0);
+}
 const mavgate = resolve(root, 'dist/cli/main.js');
 // mavgate runs as its executable would: with the Node flags of its #! line.
 const nodeFlags = /^#!.*\bnode\b(.*)$/.exec(readFileSync(mavgate, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
 const node = `node ${nodeFlags}`.trim();
 const rates = process.env.BENCH_RATES ?? '1000,5000,20000,50000,100000,150000';
 const runs = process.env.BENCH_RUNS ?? '3';
-const maxBg = process.env.BENCH_MAX_BG ?? '30';
 const extraTargets = (process.env.BENCH_TARGETS ?? '').split(';').filter(Boolean).flatMap((t) => ['--target', t]);
 mkdirSync(resolve(root, 'bench/results'), { recursive: true });
 const signingKey = resolve(root, 'bench/results/signing.key');
@@ -130,6 +137,8 @@ function summarise(file: string): void {
     return values.length === 1 ? f(values[0]!) : `${f(median(values))} (${f(lo)}–${f(hi)})`;
   };
   const cpuPerFrameUs = (r: Run) => (r.routerCpuPct === null ? null : (r.routerCpuPct / 100) * 1e6 / r.offeredPerSec);
+  // A relay that loses frames spends nothing on them: per frame it relayed tells its cost then.
+  const cpuPerRelayedUs = (r: Run) => (r.routerCpuPct === null || r.relayedPerSec === 0 ? null : (r.routerCpuPct / 100) * 1e6 / r.relayedPerSec);
   const targetNames = [...new Set(kept.map((r) => r.target))];
   const rateList = [...new Set(kept.map((r) => r.rate))].sort((a, b) => a - b);
   const table: (string | number)[][] = [];
@@ -138,10 +147,12 @@ function summarise(file: string): void {
     const directP50 = direct.length ? median(direct.map((r) => r.latencyUs.p50)) : null;
     const directP99 = direct.length ? median(direct.map((r) => r.latencyUs.p99)) : null;
     const naiveCpu = group('naive', rate).map(cpuPerFrameUs).filter((x): x is number => x !== null);
+    const naiveRelayed = group('naive', rate).map(cpuPerRelayedUs).filter((x): x is number => x !== null);
     for (const target of targetNames) {
       const g = group(target, rate);
       if (g.length === 0) continue;
       const cpu = g.map(cpuPerFrameUs).filter((x): x is number => x !== null);
+      const relayed = g.map(cpuPerRelayedUs).filter((x): x is number => x !== null);
       const disturbed = g.filter((r) => r.bgCpuPct > Number(maxBg) || r.quiet?.notQuiet).length;
       table.push([
         rate.toLocaleString('en-US'), target, g.length, cell(g.map((r) => r.lossPct), 3),
@@ -149,6 +160,8 @@ function summarise(file: string): void {
         target === 'direct' || directP99 === null ? cell(g.map((r) => r.latencyUs.p99)) + ' (abs)' : cell(g.map((r) => r.latencyUs.p99 - directP99)),
         cpu.length ? cell(cpu, 1) : '–',
         cpu.length && naiveCpu.length && target !== 'naive' ? `${(median(cpu) / median(naiveCpu)).toFixed(2)}×` : '–',
+        relayed.length ? cell(relayed, 1) : '–',
+        relayed.length && naiveRelayed.length && target !== 'naive' ? `${(median(relayed) / median(naiveRelayed)).toFixed(2)}×` : '–',
         g[0]!.routerRssKiB === null ? '–' : cell(g.map((r) => (r.routerRssKiB ?? 0) / 1024), 1),
         cell(g.map((r) => r.sink.framesAllPhases / Math.max(1, r.sink.datagrams)), 1),
         disturbed ? `${disturbed} of ${g.length}` : '0',
@@ -159,9 +172,9 @@ function summarise(file: string): void {
     `# bench:relay, ${new Date().toISOString()}`,
     '',
     `${machine()}; targets ${targetNames.join(', ')}; rates ${rateList.join(', ')}; median (min–max) of the kept runs; ${discarded} run(s) discarded as disturbed and repeated (background CPU over ${maxBg}% of a core).`,
-    `Added p50/p99: the relay's latency minus the direct path's median at the same rate, µs. CPU per frame: the relay's CPU time per offered frame, µs; "vs naive": its median over the naive relay's. Frames per datagram: at the sink.`,
+    `Added p50/p99: the relay's latency minus the direct path's median at the same rate, µs. CPU per frame: the relay's CPU time per offered frame and per frame it relayed, µs; "vs naive": its median over the naive relay's. Frames per datagram: at the sink.`,
     '',
-    markdownTable(['offered/s', 'target', 'runs', 'loss %', 'added p50 µs', 'added p99 µs', 'CPU µs/frame', 'vs naive', 'RSS MiB', 'frames/datagram', 'disturbed'], table),
+    markdownTable(['offered/s', 'target', 'runs', 'loss %', 'added p50 µs', 'added p99 µs', 'CPU µs/frame offered', 'vs naive', 'CPU µs/frame relayed', 'vs naive', 'RSS MiB', 'frames/datagram', 'disturbed'], table),
     '',
   ].join('\n');
   writeFileSync(resolve(root, 'bench/results/relay-summary.md'), text);
