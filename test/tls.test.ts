@@ -9,11 +9,13 @@ import { once } from 'node:events';
 import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
+import * as asn1js from 'asn1js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parsePolicy } from '../src/residency/policy-parse.js';
 import { judgeClientServer } from '../src/residency/verdicts.js';
-import { createAuthority, describeCertificate, issueServerCertificate, namesMissing, renewalReason } from '../src/server/certificates.js';
+import { createAuthority, describeCertificate, issueServerCertificate, namesMissing, renewalReason, serialNumber } from '../src/server/certificates.js';
 import { serverNames } from '../src/server/server-tls.js';
 import { runMavgate } from './helpers/cli.js';
 import { decksPerTest } from './helpers/clients.js';
@@ -89,6 +91,16 @@ describe('certificates', () => {
     expect(renewalReason(server.certPem, ca.certPem, ['localhost'], new Date(now.getTime() + 380 * DAY), 30 * DAY)).toMatch(/expires/);
     const other = await createAuthority('someone else', now);
     expect(renewalReason(server.certPem, other.certPem, ['localhost'], now, 30 * DAY)).toMatch(/not signed by this authority/);
+  });
+
+  it('gives every certificate a positive serial in minimal DER form, whatever the random bytes (a zero first byte made OpenSSL refuse it)', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (random) => {
+      const der = new Uint8Array(new asn1js.Integer({ valueHex: serialNumber(random) }).toBER(false));
+      expect(Array.from(der.subarray(0, 2))).toEqual([0x02, 16]);
+      expect(der[2]).toBeGreaterThanOrEqual(0x40);
+      expect(der[2]).toBeLessThan(0x80);
+      expect(Array.from(der.subarray(3))).toEqual(Array.from(random.subarray(1)));
+    }), { examples: [[new Uint8Array(16)], [new Uint8Array(16).fill(0x80)]] });
   });
 
   it('names what clients use: loopback, configured hosts, the listen address', () => {

@@ -97,13 +97,21 @@ interface Signer {
   keyId: ArrayBuffer;
 }
 
+/**
+ * A positive serial in minimal DER form, unique without a counter to keep. The top bit is cleared so the
+ * integer is positive, the next one set so the first byte is never a zero pad: DER forbids that
+ * ("illegal padding"), and OpenSSL refuses such a certificate, 1 time in 256 with 16 random bytes.
+ */
+export function serialNumber(random: Uint8Array): ArrayBuffer {
+  const serial = new Uint8Array(random);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  return serial.buffer;
+}
+
 async function build(subject: string, publicKey: CryptoKey, signer: Signer | null, signingKey: CryptoKey, now: Date, days: number, names: readonly string[] | null): Promise<Buffer> {
   const cert = new pkijs.Certificate();
   cert.version = 2;
-  // A positive 127-bit serial: unique without a counter to keep.
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
-  cert.serialNumber = new asn1js.Integer({ valueHex: new Uint8Array(serial).buffer });
+  cert.serialNumber = new asn1js.Integer({ valueHex: serialNumber(randomBytes(16)) });
   cert.subject = distinguishedName(subject);
   cert.issuer = signer?.name ?? cert.subject;
   cert.notBefore.value = new Date(now.getTime() - BACKDATE_MS);
