@@ -112,6 +112,18 @@ describe('onboard logs through a running gateway', () => {
     expect(audit).toMatch(/"event":"onboard_log_downloaded","details":\{"sysid":1,"log_id":2,.*"by":"admin","file":"field-3_sys1_log2_20260702T070000Z\.bin"/);
   }, 30_000);
 
+  it('downloads again after the logs directory was removed while the gateway runs: recreated where the policy approves it', async () => {
+    expect((await runMavgate(['logs', 'download', '2', '--gateway', base, '--token', tokens.admin])).code).toBe(0);
+    rmSync(join(data, 'logs'), { recursive: true, force: true });
+    const listed = await http('GET', '/v1/logs', tokens.admin);
+    expect(listed.body.files).toEqual([]);
+    // Before the fix the job stayed "queued" and the command followed it forever.
+    const run = await runMavgate(['logs', 'download', '2', '--gateway', base, '--token', tokens.admin]);
+    expect(run.code, run.stderr).toBe(0);
+    const file = join(data, 'logs', 'field-3_sys1_log2_20260702T070000Z.bin');
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(SIM_LOG_SHA256[2]);
+  }, 30_000);
+
   it('gives LOG_DATA only to the client that asked; the others (the dashboard\'s socket) keep their telemetry', async () => {
     const asker = await connect('/v1/ws/raw', tokens.admin);
     const bystander = await connect('/v1/ws/raw', tokens.screen);

@@ -77,14 +77,15 @@ export class OnboardLogDownload {
     const { entry, store } = this;
     const vehicle = this.client.vehicle;
     const where = { sysid: vehicle.sysid, log_id: entry.id, directory: store.directory, by: this.by };
-    const done = store.downloaded(vehicle.sysid, entry);
-    if (done) {
-      this.result = done;
-      this.state = 'already downloaded';
-      return done;
-    }
-    this.state = 'downloading';
+    // Whatever fails from here, the job ends 'failed' with the reason: a job left 'queued' is followed forever.
     try {
+      const done = store.downloaded(vehicle.sysid, entry);
+      if (done) {
+        this.result = done;
+        this.state = 'already downloaded';
+        return done;
+      }
+      this.state = 'downloading';
       this.partial = await store.openPartial(vehicle, entry, (err) => this.abort.abort(err));
       this.audit('onboard_log_download_started', { ...where, size: entry.size, resumed_bytes: this.partial.resumedBytes, encrypted: store.key !== null });
       await this.client.download(entry, this.partial, this.abort.signal);

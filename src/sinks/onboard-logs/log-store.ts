@@ -5,10 +5,11 @@
  * SHA-256, site, jurisdiction, policy), and the partial downloads waiting to be continued.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { DirectoryGrant } from '../../residency/gate.js';
 import { MAV_AUTOPILOT } from '../../mavlink/index.js';
 import { ChunkSealer } from '../encryption.js';
-import { createFile, listFiles, openFileIn, readFileIn, writeAll, writeWholeFile } from '../files.js';
+import { createFile, ensureDirectory, listFiles, openFileIn, readFileIn, writeAll, writeWholeFile } from '../files.js';
 import { fileSafe, fileStamp, type RecordingLabels } from '../recording-file.js';
 import type { LogEntry, LogVehicle } from './log-protocol.js';
 import { PartialLog, partialCipher, partialKey } from './partial-log.js';
@@ -66,6 +67,8 @@ export class LogStore {
 
   /** Every downloaded log (from the sidecars), newest first. */
   list(): DownloadedLog[] {
+    // Removed while mavgate runs (a cleanup, a disk swapped): nothing downloaded is there.
+    if (!existsSync(this.directory)) return [];
     return listFiles(this.grant, /\.json$/)
       .filter((f) => LOG_FILE.test(f.name.slice(0, -'.json'.length)))
       .flatMap((f) => {
@@ -92,6 +95,7 @@ export class LogStore {
 
   /** Continues the partial download of this log, or starts one. */
   openPartial(vehicle: LogVehicle, entry: LogEntry, onError: (err: Error) => void): Promise<PartialLog> {
+    ensureDirectory(this.grant);
     return PartialLog.open(this.grant, this.fileName(vehicle, entry), vehicle, entry, this.key, onError);
   }
 
