@@ -289,4 +289,25 @@ describe('recording settings', () => {
     expect(() => parseConfig({ recording: { encrypt: true } }, 'g.yaml')).toThrow(/g\.yaml: recording\.key_file: encrypt: true needs the key file/);
     expect(() => parseConfig({ recording: { rotate_mb: -1 } }, 'g.yaml')).toThrow(/recording\.rotate_mb/);
   });
+
+  it('mavgate run records nothing when the config says recording: false, unless --record asks for it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-norec-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'gateway.yaml'), 'recording: false\n');
+    writeFileSync(join(dir, 'policy.yaml'), `approved_sinks:\n  directories: [${dir}]\n`);
+    const statusOf = async (extra: string[]) => {
+      const gw = MavgateProcess.start(['run', '--config', join(dir, 'gateway.yaml'), '--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--status-interval', '0', ...extra], false);
+      cleanup.push(async () => void (await gw.stop()));
+      await gw.waitFor(/system 1\/1: heartbeat/);
+      gw.child.kill('SIGUSR1');
+      await gw.waitFor(/vehicles: 1\/1.*\n/);
+      expect(await gw.stop()).toBe(0);
+      return gw.stderr;
+    };
+    const off = await statusOf([]);
+    expect(off).not.toMatch(/\| rec |recording( the|:| closed)/);
+    expect(readdirSync(dir).sort()).toEqual(['audit', 'gateway.yaml', 'policy.yaml']);
+    const on = await statusOf(['--record', join(dir, 'rec')]);
+    expect(on).toMatch(/\| rec \d+ file/);
+  }, 30_000);
 });

@@ -159,7 +159,8 @@ async function runConfig(flags: RunFlags): Promise<RunConfig> {
       dashboard: { ...base.server.dashboard, ...(flags.map ? { mapFile: resolve(flags.map) } : {}) },
     },
     mqtt: flags.mqtt ? { ...(base.mqtt ?? { spoolMaxBytes: DEFAULT_SPOOL_BYTES }), broker: flags.mqtt } : base.mqtt,
-    recording: flags.record === false ? null : {
+    // Off with --no-record, or with `recording: false` in the config unless --record or --record-key asks for it.
+    recording: flags.record === false || (base.recording === null && flags.record === undefined && flags.recordKey === undefined) ? null : {
       ...(base.recording ?? DEFAULT_RECORDING),
       ...(flags.record !== undefined ? { directory: resolve(flags.record) } : {}),
       ...(flags.recordKey !== undefined ? { keyFile: resolve(flags.recordKey) } : {}),

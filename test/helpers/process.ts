@@ -25,8 +25,9 @@ export class MavgateProcess {
     });
   }
 
-  static start(args: string[]): MavgateProcess {
-    const child = spawn(process.execPath, [MAVGATE, ...withTestDefaults(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `testDefaults` false: the arguments exactly as given (no free server port, no --no-record added). */
+  static start(args: string[], testDefaults = true): MavgateProcess {
+    const child = spawn(process.execPath, [MAVGATE, ...(testDefaults ? withTestDefaults(args) : args)], { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     child.once('exit', () => running.delete(child));
     return new MavgateProcess(child);
