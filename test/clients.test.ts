@@ -2,7 +2,7 @@
  * Clients that are slow, that speak MAVLink over UDP and TCP, and that the policy sees
  * less of: none of them may slow the link, the recording or the other clients.
  */
-import { connect } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameDecoder, type Frame, MAV_RESULT } from '../src/mavlink/index.js';
 import { frame, registry } from './helpers/frames.js';
@@ -56,6 +56,35 @@ describe('a client that stops reading', () => {
     await until(() => d.hub.disconnectedSlow === 1 && !d.hub.sessions.has(slowSession.id), 'the stuck client to be disconnected', 5000);
     // The vehicle link and the reading client carry on.
     await fast.frame('HEARTBEAT');
+  });
+});
+
+describe('a WebSocket client', () => {
+  it('gets the frames routed to it in one turn of the event loop in one write of the server\'s socket, every one of them whole', async () => {
+    const d = await deck();
+    const client = await d.connect('/v1/ws/raw');
+    const serverPort = Number(new URL(d.base).port);
+    // Each write of the server's side of the connection, with how many of the burst's frames it carried (ENCAPSULATED_DATA: id 131).
+    const writes: number[] = [];
+    const carried = (chunks: Buffer[]) => chunks.reduce((n, c) => n + (c.length >= 12 && c[0] === 0xfd && c.readUIntLE(7, 3) === 131 ? 1 : 0), 0);
+    const proto = Socket.prototype as unknown as { _write: Function; _writev: Function };
+    const { _write, _writev } = proto;
+    proto._write = function (this: Socket, chunk: Buffer, ...rest: unknown[]) {
+      if (this.localPort === serverPort && carried([chunk]) > 0) writes.push(carried([chunk]));
+      return _write.call(this, chunk, ...rest);
+    };
+    proto._writev = function (this: Socket, chunks: { chunk: Buffer }[], ...rest: unknown[]) {
+      if (this.localPort === serverPort) writes.push(carried(chunks.map((c) => c.chunk)));
+      return _writev.call(this, chunks, ...rest);
+    };
+    cleanup.push(async () => void Object.assign(proto, { _write, _writev }));
+    let received = 0;
+    client.frames$.subscribe((f) => f.name === 'ENCAPSULATED_DATA' && received++);
+    const port = d.gateway.links[0]!.port;
+    const inject = new FrameDecoder(registry, (f: Frame) => d.gateway.router.route(f, port));
+    for (let i = 0; i < 20; i++) inject.push(frame({ name: 'ENCAPSULATED_DATA', fields: { seqnr: i, data: new Array(253).fill(i) } }, { sysid: 1, compid: 1, seq: i }));
+    await until(() => received === 20, 'the 20 frames at the client');
+    expect(writes.filter((n) => n > 0)).toEqual([20]);
   });
 });
 

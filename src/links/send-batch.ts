@@ -7,6 +7,7 @@
  * filled it (`setImmediate`, after the I/O callbacks of this turn), or at once when the
  * next frame would not fit.
  */
+import type { Writable } from 'node:stream';
 import { MAX_FRAME_LENGTH } from '../mavlink/index.js';
 import type { Endpoint } from './endpoint.js';
 
@@ -38,7 +39,12 @@ export function joined(data: Buffer | readonly Buffer[], bytes: number): Buffer 
 /** Sends what a batch holds: one frame, or several to go out as one datagram or write. */
 export type Transmit = (data: Buffer | readonly Buffer[], bytes: number, frames: number) => void;
 
-export class SendBatch {
+/** Something that has work waiting for the end of this turn of the event loop. */
+interface EndOfTurn {
+  settle(): void;
+}
+
+export class SendBatch implements EndOfTurn {
   /** Reused: a transmit copies the list (dgram) or the bytes (streams) before it returns. */
   private readonly frames: Buffer[] = [];
   private bytes = 0;
@@ -95,12 +101,38 @@ export class SendBatch {
   }
 }
 
-/** Batches with frames waiting for the end of this turn; one `setImmediate` serves them all. */
-let waiting: SendBatch[] = [];
-let spare: SendBatch[] = [];
+/**
+ * A byte stream whose writes of one turn leave together: corked at the first write of a
+ * turn, uncorked at its end, so the writes go out as one `writev`. For writers that frame
+ * each message themselves (a WebSocket adds its own header per message), where the bytes
+ * cannot simply be joined as `SendBatch` does.
+ */
+export class TurnCork implements EndOfTurn {
+  private corked = false;
+
+  constructor(private readonly stream: Writable) {}
+
+  /** Call before each write: the first one of a turn corks the stream until the turn ends. */
+  hold(): void {
+    if (this.corked || this.stream.destroyed) return;
+    this.corked = true;
+    this.stream.cork();
+    atEndOfTurn(this);
+  }
+
+  /** @internal the end of the turn came. */
+  settle(): void {
+    this.corked = false;
+    this.stream.uncork();
+  }
+}
+
+/** Work waiting for the end of this turn; one `setImmediate` serves it all. */
+let waiting: EndOfTurn[] = [];
+let spare: EndOfTurn[] = [];
 let armed = false;
 
-function atEndOfTurn(batch: SendBatch): void {
+function atEndOfTurn(batch: EndOfTurn): void {
   waiting.push(batch);
   if (armed) return;
   armed = true;

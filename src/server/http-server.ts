@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { assertGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
+import { TurnCork } from '../links/send-batch.js';
 import { type Admission, type AdmissionRefusal, type AdmissionSettings, admit } from './admission.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientKind, ClientSession } from './client-session.js';
@@ -261,9 +262,17 @@ export class ClientServer {
     }
     const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const binary = kind === 'ws-raw';
+    // The frames routed to this client in one turn leave in one write, not a system call each.
+    const cork = new TurnCork(req.socket);
     const session = this.hub.open(
       kind,
-      { write: (data, flushed) => ws.send(data, { binary }, flushed), buffered: () => ws.bufferedAmount },
+      {
+        write: (data, flushed) => {
+          cork.hold();
+          ws.send(data, { binary }, flushed);
+        },
+        buffered: () => ws.bufferedAmount,
+      },
       admission.principal,
       address,
       {
