@@ -193,7 +193,7 @@ describe('an agency-provided certificate', () => {
     expect(await d.services!.tls!.check()).toBe('reloaded');
     expect((await servedCertificate(portOf(d.base), agency.certPem)).serial).toBe(second.serial);
     chmodSync(files.keyFile, 0o644);
-    await expect(deck({ tls: files })).rejects.toThrow(/readable by group or others .*chmod 600/);
+    await expect(deck({ tls: files })).rejects.toThrow(/a private key readable or writable by group or others \(mode 0644\); run chmod 600/);
   });
 });
 

@@ -10,9 +10,10 @@
  * Keys are written owner-only (0600) and refused when anyone else can read them.
  */
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertGrant, type DirectoryGrant } from '../residency/gate.js';
+import { readOwnerOnlyFile } from '../residency/owner-only.js';
 import { type CertifiedKey, createAuthority, issueServerCertificate, renewalReason } from './certificates.js';
 import { TlsFileError } from './settings.js';
 
@@ -25,14 +26,7 @@ const CERT_MODE = 0o644;
 
 /** Reads a private key, refusing one that group or others can read (as recording and signing keys are). */
 export function readPrivateKey(path: string): string {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (err) {
-    throw new TlsFileError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
-  }
-  if ((mode & 0o077) !== 0) throw new TlsFileError(path, `a private key readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run chmod 600 ${path}`);
-  return readFileSync(path, 'utf8');
+  return readOwnerOnlyFile(path, (reason) => new TlsFileError(path, `a private key ${reason}`));
 }
 
 export function readCertificate(path: string): string {
