@@ -21,13 +21,14 @@ describe('mavgate token add', () => {
   it('prints the token once and keeps only its hash in the config, keeping the file\'s comments', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-token-'));
     const config = join(dir, 'gateway.yaml');
-    writeFileSync(config, '# field laptop\nstatus_interval_ms: 0\n');
+    writeFileSync(config, '# field laptop\nstatus_interval_ms: 0\ndialects: [ardupilotmega]\n');
     const run = await runMavgate(['token', 'add', '--role', 'pilot', '--components', '190,240', '--config', config, 'alice']);
     expect(run.code).toBe(0);
     const token = run.stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const text = readFileSync(config, 'utf8');
     expect(text).toContain('# field laptop');
+    expect(text).toContain('dialects: [ardupilotmega]\n');
     expect(text).not.toContain(token);
     expect(parse(text).tokens).toEqual([{ name: 'alice', role: 'pilot', sha256: hashToken(token), sources: [{ system: 255, components: [190, 240] }] }]);
     const again = await runMavgate(['token', 'add', '--role', 'pilot', '--config', config, 'alice']);

@@ -50,7 +50,8 @@ function readDocument(path: string, mustExist: boolean): Document {
 
 function writeDocument(path: string, doc: Document): void {
   try {
-    writeFileSync(path, doc.toString());
+    // Flow lists as people write them ([ardupilotmega], not [ ardupilotmega ]): the rest of the file stays as it was.
+    writeFileSync(path, doc.toString({ flowCollectionPadding: false }));
   } catch (err) {
     throw new InputError(`cannot write config ${path}: ${describeFsError(err)}`);
   }
