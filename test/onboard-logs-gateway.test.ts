@@ -105,7 +105,8 @@ describe('onboard logs through a running gateway', () => {
     expect(run.stdout).toContain(`${file}  183000 bytes  sha256 ${SIM_LOG_SHA256[2]}`);
     expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(SIM_LOG_SHA256[2]);
     const listed = await runMavgate(['logs', 'list', '--gateway', base, '--token', tokens.admin]);
-    expect(listed.stdout).toMatch(/ {3}2 {7}0\.18 MB {2}2026-07-02T07:00:00Z {2}downloaded: field-3_sys1_log2_20260702T070000Z\.bin/);
+    expect(listed.stdout).toMatch(/\n {3}1 {5}4\.3 kB {2}2026-07-02T06:00:00Z/);
+    expect(listed.stdout).toMatch(/\n {3}2 {3}183\.0 kB {2}2026-07-02T07:00:00Z {2}downloaded: field-3_sys1_log2_20260702T070000Z\.bin/);
     const files = await http('GET', '/v1/logs', tokens.screen);
     expect(files.body.files).toEqual([expect.objectContaining({ file: 'field-3_sys1_log2_20260702T070000Z.bin', sha256: SIM_LOG_SHA256[2], site: 'field-3' })]);
     const audit = readFileSync(join(data, 'audit', 'audit.jsonl'), 'utf8');

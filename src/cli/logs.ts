@@ -41,9 +41,9 @@ export function formatList(sysid: number, logs: ListedLog[]): string {
   if (logs.length === 0) return `vehicle ${sysid}: no onboard logs\n`;
   const rows = logs.map((l) => {
     const state = l.downloaded ? `downloaded: ${l.downloaded}` : l.partial_bytes > 0 ? `partly downloaded (${((100 * l.partial_bytes) / Math.max(1, l.size)).toFixed(0)}%)` : '';
-    return `${String(l.id).padStart(4)}  ${(l.size / MB).toFixed(2).padStart(9)} MB  ${when(l.timeUtc).padEnd(20)}  ${state}`;
+    return `${String(l.id).padStart(4)}  ${formatBytes(l.size).padStart(9)}  ${when(l.timeUtc).padEnd(20)}  ${state}`;
   });
-  return `vehicle ${sysid}: ${logs.length} onboard log(s)\n  id       size      started               \n${rows.join('\n')}\n`;
+  return `vehicle ${sysid}: ${logs.length} onboard log(s)\n  id       size  started               \n${rows.join('\n')}\n`;
 }
 
 /** What a progress line adds to the bar's own amounts, rate and ETA: where an interrupted download was continued from. */
