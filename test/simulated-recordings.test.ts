@@ -52,4 +52,14 @@ describe('a recording of the simulator', () => {
     expect(html).toContain('<tr data-figure="simulated" data-value="false">');
   });
 
+  it('warns when replayed, and each status line starts SIMULATED |', async () => {
+    const replay = MavgateProcess.start(['replay', recording, '--loop', '--status-interval', '100', '--no-server']);
+    try {
+      await replay.waitFor(/SIMULATED VEHICLE: \S*flight\.tlog is a recording of mavgate's built-in simulator/);
+      await replay.waitFor(/info\s+SIMULATED \| vehicles: /);
+      expect(replay.stderr).not.toMatch(/info\s+vehicles: /);
+    } finally {
+      await replay.stop('SIGINT');
+    }
+  });
 });
