@@ -276,6 +276,40 @@ describe('mavgate residency report', () => {
   });
 });
 
+describe('the residency report of a run with a REST client, stopped cleanly', () => {
+  it('lists the REST client with what it was sent, the server as sending nothing itself, and says each client once', async () => {
+    const home = mkdtempSync(join(dir, 'rest-report-'));
+    const policyPath = join(home, 'policy.yaml');
+    writeFileSync(policyPath, 'site: rest-report\napproved_sinks:\n  directories: [data]\n');
+    const gw = MavgateProcess.start(['run', '--policy', policyPath, '--link', 'sim', '--status-interval', '0']);
+    await gw.waitFor(/system 1\/1: heartbeat/);
+    await gw.waitFor(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+    const base = /dashboard: (http:\/\/127\.0\.0\.1:\d+)\//.exec(gw.stderr)![1]!;
+    const url = `${base}/v1/mavlink/vehicles/1/components/1/messages/GLOBAL_POSITION_INT`;
+    // Asked until the vehicle has reported one (a 404 before that sends nothing).
+    const deadline = Date.now() + 5000;
+    let position: { message?: { lat?: number } } = {};
+    while (typeof position.message?.lat !== 'number') {
+      if (Date.now() > deadline) throw new Error('timed out waiting for a position over REST');
+      const res = await fetch(url);
+      position = res.ok ? await res.json() as typeof position : {};
+    }
+    const ws = new (await import('ws')).WebSocket(`${base.replace('http', 'ws')}/v1/ws/mavlink`);
+    await new Promise((r) => ws.once('message', r));
+    expect(await gw.stop('SIGINT')).toBe(0);
+    ws.terminate();
+
+    const report = await runMavgate(['residency', 'report', '--policy', policyPath]);
+    expect(report.code).toBe(0);
+    expect(report.stdout).not.toMatch(/ended without a clean stop/);
+    expect(report.stdout).toMatch(/server\.listen → tcp-listen:127\.0\.0\.1:\d+ \(approved by [^\n]*\)\n\s+sends nothing itself; 2 client\(s\) came through it[^\n]*client1, client2/);
+    // The REST client received the one position it asked for (each GET that found none sent nothing).
+    expect(report.stdout).toMatch(/\n  client\d+ rest anonymous \(observer\) from 127\.0\.0\.1:\d+\n\s+position\s+1 frames/);
+    const wsLine = /\n  (client\d+ ws-json [^\n]*)\n/.exec(report.stdout)![1]!;
+    expect(wsLine).toMatch(/^client\d+ ws-json anonymous \(observer\) from 127\.0\.0\.1:\d+$/);
+  });
+});
+
 describe('the residency report agrees with the run it was made from', () => {
   it('counts every destination the log says received data, the recording included, figure for figure', async () => {
     const home = mkdtempSync(join(dir, 'known-run-'));

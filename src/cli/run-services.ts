@@ -3,6 +3,7 @@
  * server), each with its settings checked and its refusals typed, and their parts of the
  * status line.
  */
+import { isSimulatedSource } from './simulated.js';
 import { realpathSync } from 'node:fs';
 import { DATA_CLASSES } from '../residency/data-classes.js';
 import { isRevoked } from '../residency/grants.js';
@@ -117,7 +118,7 @@ export async function startRecorder(gateway: Gateway, gate: EgressGate, config: 
     {
       audit: (event, details) => gate.record(event, details),
       log,
-      simulated: (sysid) => gateway.links.some((h) => h.link.endpoint.kind === 'sim' && h.port.systems.has(sysid)),
+      simulated: (sysid) => gateway.links.some((h) => isSimulatedSource(h.link.endpoint) && h.port.systems.has(sysid)),
     },
   );
 }

@@ -17,6 +17,7 @@ import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
 import { loadKey } from '../sinks/key-file.js';
 import { clientStatus, recordingReports, recordingStatus, startClients, startMqtt, startOnboardLogs, startRecorder } from './run-services.js';
 import { StatusLine } from './status.js';
+import { simulatedWarning } from './simulated.js';
 import { describeTokenChanges } from './token-watch.js';
 
 export interface RunningGateway {
@@ -40,9 +41,8 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
     const why = config.configFile ? `${config.configFile} has no links: and no --link was given` : 'no link given';
     log('warn', `${why}: starting the built-in simulated vehicle (use --link, or links: in the config file, to connect a real one)`);
   }
-  if (links.some((l) => l.kind === 'sim')) {
-    log('warn', 'SIMULATED VEHICLE: this is mavgate\'s built-in simulator, not a real vehicle; its recordings are named _SIMULATED and labelled so');
-  }
+  const simulated = simulatedWarning(links);
+  if (simulated) log('warn', simulated);
   // One gate for the whole run: it holds the policy in force, and a reload changes it there.
   const gate = new EgressGate(config.policy ?? defaultPolicy());
   // With a policy, every decision is audited, in a directory the policy itself approves.

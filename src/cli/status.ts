@@ -1,6 +1,7 @@
 /** The one-line status: vehicles, link rates, loss. Printed once a second by `mavgate run`. */
 import type { ComponentState } from '../router/vehicle-state.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { isSimulatedSource } from './simulated.js';
 
 const MAV_TYPES: Record<number, string> = {
   1: 'plane', 2: 'quad', 3: 'coax', 4: 'heli', 10: 'rover', 11: 'boat', 12: 'sub', 13: 'hexa', 14: 'octo', 15: 'tri', 19: 'vtol', 20: 'vtol', 21: 'vtol', 22: 'vtol',
@@ -52,7 +53,7 @@ export class StatusLine {
         ` out ${((l.framesOut - before.framesOut) / seconds).toFixed(0)} fr/s loss ${(l.lossRate * 100).toFixed(1)}% crc ${l.crcErrors}` +
         `${this.gateway.monitor.diagnosis(l.id) ? ` FRAMES FAILING (${this.gateway.monitor.diagnosis(l.id)!.kind})` : ''}`;
     });
-    const simulated = this.gateway.links.some((h) => h.link.endpoint.kind === 'sim') ? ['SIMULATED'] : [];
+    const simulated = this.gateway.links.some((h) => isSimulatedSource(h.link.endpoint)) ? ['SIMULATED'] : [];
     return [...simulated, `vehicles: ${vehicleText}`, `links: ${linkText.join('; ')}`, ...this.extras()].join(' | ');
   }
 }

@@ -21,7 +21,18 @@ export interface DestinationSummary {
   withheld: number;
   /** Recording files written through this destination (a recording directory). */
   recordings: { file: string; frames: number; bytes: number; unwritten: number }[];
+  /** A ground-control client: its entry says who and from where; `destination` is empty. */
+  client: boolean;
+  /** Clients that came through this grant (the client server, a ground-station endpoint). */
+  clients: string[];
 }
+
+/**
+ * The grants the client services hold: the client server and ground-station endpoints.
+ * They send nothing themselves; their clients are the destinations, each with its own
+ * egress record. (A `links[…]` listener is one destination, metered by the gateway.)
+ */
+const CLIENT_ENDPOINT = /^(server\.listen|gcs\[\d+\])$/;
 
 export interface ResidencySummary {
   records: AuditRecord[];
@@ -42,7 +53,7 @@ export function summarize(records: AuditRecord[]): ResidencySummary {
   const destinations = new Map<string, DestinationSummary>();
   const at = (entry: string, destination: string): DestinationSummary => {
     let d = destinations.get(entry);
-    if (!d) destinations.set(entry, d = { entry, destination, approvedBy: null, classes: null, withheld: 0, recordings: [] });
+    if (!d) destinations.set(entry, d = { entry, destination, approvedBy: null, classes: null, withheld: 0, recordings: [], client: false, clients: [] });
     return d;
   };
   const summary: ResidencySummary = { records, policies: [], destinations: [], revoked: [], refusals: [], recordingLosses: [] };
@@ -55,9 +66,13 @@ export function summarize(records: AuditRecord[]): ResidencySummary {
       case 'granted':
         at(str(d.entry), str(d.destination)).approvedBy = str(d.rule);
         break;
-      case 'client_connected':
-        at(str(d.client), `${str(d.kind)} client ${str(d.principal)} (${str(d.role)}) from ${str(d.address)}`);
+      case 'client_connected': {
+        // The client's entry already says its kind, principal, role and address: said once.
+        const client = at(str(d.client), '');
+        client.client = true;
+        if (typeof d.via === 'string') at(d.via, d.via).clients.push(client.entry);
         break;
+      }
       case 'egress': {
         const dest = at(str(d.entry), str(d.entry));
         dest.classes ??= new Map();
@@ -100,8 +115,18 @@ function kib(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** What a client endpoint (which sends nothing itself) served: its clients, each listed with what it received. */
+function servedLine(d: DestinationSummary): string {
+  const n = d.clients.length;
+  return n === 0
+    ? '      sends nothing itself; no client is recorded as coming through it'
+    : `      sends nothing itself; ${n} client(s) came through it, each listed with what it received: ${d.clients.map((c) => c.split(' ')[0]).join(', ')}`;
+}
+
 function destinationLines(d: DestinationSummary): string[] {
-  const out = [`  ${d.entry} → ${d.destination}${d.approvedBy ? ` (approved by ${d.approvedBy})` : ''}`];
+  const where = d.client ? '' : ` → ${d.destination}`;
+  const out = [`  ${d.entry}${where}${d.approvedBy ? ` (approved by ${d.approvedBy})` : ''}`];
+  const clientEndpoint = CLIENT_ENDPOINT.test(d.entry) || d.clients.length > 0;
   if (d.recordings.length > 0) {
     const frames = d.recordings.reduce((n, f) => n + f.frames, 0);
     const bytes = d.recordings.reduce((n, f) => n + f.bytes, 0);
@@ -111,6 +136,8 @@ function destinationLines(d: DestinationSummary): string[] {
   if (d.classes) {
     if (d.classes.size === 0) out.push('      nothing sent');
     for (const [cls, c] of [...d.classes].sort()) out.push(`      ${cls.padEnd(10)} ${String(c.frames).padStart(9)} frames  ${kib(c.bytes)}`);
+  } else if (clientEndpoint) {
+    out.push(servedLine(d));
   } else if (d.recordings.length === 0) {
     out.push('      no record of what it was sent (the run was still going, or ended without a clean stop)');
   }

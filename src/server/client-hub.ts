@@ -77,6 +77,8 @@ export interface OpenOptions {
   autoControl?: boolean;
   /** A ground station mavgate sends to: the policy's rule for its address applies too, and a new policy must still approve it. */
   destination?: ConnectGrant;
+  /** The grant the client came through (`server.listen`, `gcs[0]`): the report lists a listener's clients under it. */
+  via?: string;
 }
 
 /** Replies that must reach the client even when it is slow: never coalesced away. */
@@ -119,6 +121,8 @@ export class ClientHub {
   /** A vehicle's LOG_DATA goes only to the endpoint downloading from it. */
   private readonly logData: LogDataRoute;
   private readonly unwatchLogData: () => void;
+  /** Per REST client: what meters the frames its replies carried (its role's filter, counting into its meter). */
+  private readonly restReplies = new Map<ClientSession, FrameDecoder>();
 
   constructor(private readonly context: HubContext, options: Partial<ClientHubOptions> = {}) {
     this.options = { ...DEFAULT_HUB, ...options };
@@ -162,6 +166,7 @@ export class ClientHub {
     const id = `client${this.nextId++}`;
     const { registry } = this.context;
     const { filter, meter } = this.egressOf(principal.role, options.destination);
+    const via = options.via ?? options.destination?.entry;
     const queue = new OutboundQueue(transport ?? { write: () => {}, buffered: () => 0 }, this.options.queue, this.now);
     let session!: ClientSession;
     const port = this.context.router.attach({
@@ -169,7 +174,7 @@ export class ClientHub {
       role: 'client',
       // REST clients only send: nothing is queued for them.
       receivesAll: kind !== 'rest',
-      filter,
+      filter: this.routeFilter(kind, filter, principal.role),
       send: (bytes) => (kind === 'rest' ? true : this.deliver(session, bytes)),
     });
     const decoder = new FrameDecoder(this.context.registry, (frame) => this.judgeAndRoute(session, frame));
@@ -179,7 +184,8 @@ export class ClientHub {
       options.filter ?? null, options.autoControl ?? this.options.controlMode === 'auto', replies, this.now(), options.destination ?? null,
     );
     this.sessions.set(id, session);
-    this.gate.record('client_connected', { client: session.entry, principal: principal.name, role: principal.role, kind, address });
+    this.meterRestThrough(session, filter);
+    this.gate.record('client_connected', { client: session.entry, principal: principal.name, role: principal.role, kind, address, ...(via ? { via } : {}) });
     this.context.log('info', `${session.entry}: connected`);
     return session;
   }
@@ -203,8 +209,9 @@ export class ClientHub {
       }
       this.gate.record('egress', { entry: session.entry, withheld: session.port.withheld, sent: session.meter.snapshot() });
       const { filter, meter } = this.egressOf(session.principal.role, session.destination ?? undefined);
-      session.port.endpoint.filter = filter;
+      session.port.endpoint.filter = this.routeFilter(session.kind, filter, session.principal.role);
       session.meter = meter;
+      this.meterRestThrough(session, filter);
     }
     return { disconnected };
   }
@@ -235,12 +242,38 @@ export class ClientHub {
     return { filter: bothFilters(byRole.filter, byAddress.filter, registry), meter: byAddress.meter };
   }
 
+  /**
+   * The filter on a client's router port. A REST client's port sends nothing (its replies
+   * are answers to requests, metered by `meterRest`): its meter must not count the frames
+   * the router hands a port that discards them.
+   */
+  private routeFilter(kind: ClientKind, filter: EgressFilter, role: Principal['role']): EgressFilter {
+    return kind === 'rest' ? this.gate.egressForRole(role, this.context.registry).filter : filter;
+  }
+
+  /**
+   * A REST reply carried these stored frames to the client: each goes through the client's
+   * filter as a WebSocket client's frame does, so its meter counts them by class (what the
+   * residency report says the client received).
+   */
+  meterRest(session: ClientSession, frames: Iterable<Buffer>): void {
+    const replies = this.restReplies.get(session);
+    if (!replies) return;
+    for (const bytes of frames) replies.push(bytes);
+  }
+
+  /** Each frame of a REST reply through `filter`, which counts it into the session's meter. */
+  private meterRestThrough(session: ClientSession, filter: EgressFilter): void {
+    if (session.kind === 'rest') this.restReplies.set(session, new FrameDecoder(this.context.registry, (frame) => void filter(frame)));
+  }
+
   /** The client went away (or is sent away): its lease ends, and what it received is audited. */
   close(session: ClientSession, why: string): void {
     if (session.closed) return;
     session.closed = true;
     if (session.replyTimer) clearTimeout(session.replyTimer);
     this.sessions.delete(session.id);
+    this.restReplies.delete(session);
     this.context.router.detach(session.port);
     this.logData.release(session.port);
     // What was routed to it and has not left yet stays here (a revoked client hears nothing after the policy that refused it).
@@ -324,9 +357,9 @@ export class ClientHub {
   }
 
   /** The session REST requests of one token send through (rate limit, lease and counters shared across requests). */
-  restSession(principal: Principal, address: string): ClientSession {
+  restSession(principal: Principal, address: string, via?: string): ClientSession {
     let session = [...this.sessions.values()].find((s) => s.kind === 'rest' && s.principal.name === principal.name);
-    session ??= this.open('rest', null, principal, address, { close: () => {} });
+    session ??= this.open('rest', null, principal, address, { close: () => {} }, via ? { via } : {});
     session.lastActive = this.now();
     return session;
   }

@@ -128,6 +128,7 @@ export class ClientServices {
           viewFor: (principal) => roleView(gateway.gate.egressForRole(principal.role, gateway.registry).filter, gateway.registry),
           dashboard,
           tile: (z, x, y) => tiles?.tile(z, x, y) ?? null,
+          via: grant.entry,
         };
         const sessions = new DashboardSessions(tls?.sessionKey ?? randomBytes(32), tokens, tls !== null, now);
         const pairing: PairingContext = {

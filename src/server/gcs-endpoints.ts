@@ -138,7 +138,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
           if (!this.socket) return false;
           this.socket.send(data, rinfo.port, rinfo.address);
           return true;
-        }), principal, key, { close: () => this.peers.delete(key) }, { autoControl: true });
+        }), principal, key, { close: () => this.peers.delete(key) }, { autoControl: true, via: this.grant.entry });
         peer = { session, lastSeen: 0 };
         this.peers.set(key, peer);
       }
@@ -205,7 +205,7 @@ export class TcpGcsEndpoint implements GcsEndpoint {
         return;
       }
       this.sockets.add(socket);
-      const session = this.hub.open('tcp', streamTransport(socket, this.coalesce), principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true });
+      const session = this.hub.open('tcp', streamTransport(socket, this.coalesce), principal, `${address}:${socket.remotePort}`, { close: () => socket.destroy() }, { autoControl: true, via: this.grant.entry });
       this.sessions.add(session);
       socket.on('data', (chunk) => this.hub.receiveRaw(session, chunk));
       socket.on('error', () => {});

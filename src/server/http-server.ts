@@ -284,7 +284,7 @@ export class ClientServer {
           setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
         },
       },
-      filter ? { filter } : {},
+      { via: this.grant.entry, ...(filter ? { filter } : {}) },
     );
     const replyTo = (text: string) => {
       const reply = this.hub.receiveJson(session, text);

@@ -9,7 +9,7 @@ import type { VehicleStateStore } from '../router/vehicle-state.js';
 import type { ClientHub } from './client-hub.js';
 import { renderMessage } from '../mavlink/mavlink2rest-json.js';
 import type { Principal } from './tokens.js';
-import { followPath, TreePathError, vehicleTree } from './vehicle-tree.js';
+import { followPath, messagesOnPath, TreePathError, vehicleTree } from './vehicle-tree.js';
 import type { RoleView } from './role-view.js';
 import { type DashboardParts, dashboardFeed } from './dashboard-feed.js';
 
@@ -26,6 +26,8 @@ export interface ApiContext {
   dashboard: DashboardParts;
   /** A background map tile (z/x/y), or null. */
   tile: (z: number, x: number, y: number) => { body: Buffer; type: string } | null;
+  /** The grant REST clients come through (`server.listen`), for the audit log. */
+  via?: string;
 }
 
 export interface Reply {
@@ -92,6 +94,11 @@ function queryNumber(url: URL, name: string): number | null {
   return Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
+/** The REST client a request comes from (one per token), audited as connected through the server's grant. */
+function restSessionOf(req: IncomingMessage, principal: Principal, api: ApiContext) {
+  return api.hub.restSession(principal, `${req.socket.remoteAddress}:${req.socket.remotePort}`, api.via);
+}
+
 export async function handleRest(method: string, path: string, url: URL, req: IncomingMessage, principal: Principal, api: ApiContext): Promise<Reply> {
   const { hub } = api;
   if (method === 'GET') {
@@ -127,10 +134,14 @@ export async function handleRest(method: string, path: string, url: URL, req: In
       return template ? { status: 200, body: template } : { status: 404, body: { error: `unknown message "${name}"` } };
     }
     if (path === '/mavlink' || path.startsWith('/mavlink/')) {
-      const tree = vehicleTree(api.state, api.viewFor(principal));
+      const shownAs = new Map<object, Buffer>();
+      const tree = vehicleTree(api.state, api.viewFor(principal), (node, entry) => shownAs.set(node, entry.frame()));
       const rest = path.slice('/mavlink'.length);
       try {
-        return { status: 200, body: rest ? followPath(tree, rest) : tree };
+        const body = rest ? followPath(tree, rest) : tree;
+        // Telemetry leaving in a reply, counted as a WebSocket client's is: the residency report lists it.
+        hub.meterRest(restSessionOf(req, principal, api), messagesOnPath(tree, rest, shownAs));
+        return { status: 200, body };
       } catch (err) {
         if (err instanceof TreePathError) return { status: 404, body: { error: err.message } };
         throw err;
@@ -148,7 +159,7 @@ export async function handleRest(method: string, path: string, url: URL, req: In
       const reply = hub.controlRequest(principal, null, control, force === true);
       return { status: 'error' in reply ? (control === 'take' || control === 'release' ? 409 : 400) : 200, body: reply };
     }
-    const result = hub.sendJson(hub.restSession(principal, `${req.socket.remoteAddress}:${req.socket.remotePort}`), body);
+    const result = hub.sendJson(restSessionOf(req, principal, api), body);
     if (result.ok) return { status: 200, body: `Ok(${result.bytes})`, text: true };
     const status = { bad_input: 400, role: 403, source: 403, control: 409, rate: 429 }[result.kind] ?? 400;
     return { status, body: { error: result.reason } };

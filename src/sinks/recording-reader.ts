@@ -2,6 +2,7 @@
  * Reading a recording whether or not it is encrypted: the first bytes tell; an encrypted
  * one needs the key and comes out as the plain tlog it was.
  */
+import { readFileSync } from 'node:fs';
 import { ChunkOpener, DecryptError, ENCRYPTED_MAGIC, isEncrypted, type OpenedStatus } from './encryption.js';
 
 export class RecordingReader {
@@ -34,3 +35,16 @@ export class RecordingReader {
 }
 
 export { DecryptError } from './encryption.js';
+
+/**
+ * Whether a recording's sidecar (`FILE.json`, written by the recorder) says its frames came
+ * from mavgate's built-in simulated vehicle. The label is the sidecar's, not the file
+ * name's: a renamed file keeps it. No sidecar, or one that does not parse: false.
+ */
+export function sidecarSaysSimulated(recordingPath: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(`${recordingPath}.json`, 'utf8')) as { simulated?: unknown }).simulated === true;
+  } catch {
+    return false;
+  }
+}

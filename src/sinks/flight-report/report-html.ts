@@ -17,10 +17,12 @@ export interface RecordingFacts {
   sha256: string;
   encrypted: boolean;
   /** From the recording's sidecar, when it has one. */
-  sidecar: { site?: string; jurisdiction?: string; policy_sha256?: string; gateway_version?: string; sha256?: string } | null;
+  sidecar: { site?: string; jurisdiction?: string; policy_sha256?: string; gateway_version?: string; sha256?: string; simulated?: boolean } | null;
   generatedAt: string;
   generator: string;
 }
+
+const SIMULATED_BANNER = 'SIMULATED: this recording is of mavgate\'s built-in simulated vehicle (its sidecar says so), not a real flight. Nothing here happened to an aircraft.';
 
 /** What the page forbids: any request at all. Only its own inline script and style run. */
 export const REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
@@ -114,6 +116,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 3px 8px 3px 0; vertical-align: top; border-bottom: 1px solid #eee; }
 th { font-weight: 600; white-space: nowrap; }
 .bad { color: #b71c1c; font-weight: 700; } .good { color: #1b5e20; }
+.simulated { background: #b71c1c; color: #fff; font-weight: 700; padding: .6em 1em; border-radius: 4px; }
 .plot { margin: 6px 0 18px; } .plot h3 { font-size: 14px; margin: 0 0 2px; }
 #track svg { width: 100%; height: auto; border: 1px solid #ccc; }
 #track .ground { fill: #fafaf7; } #track text { font-size: 12px; fill: #222; }
@@ -139,6 +142,8 @@ export function reportHtml(analysis: Analysis, facts: RecordingFacts): string {
   const t = analysis.totals;
   const b = analysis.battery;
   const check = integrity(facts);
+  // The sidecar's label, not the file name's: a renamed recording of the simulator is still one.
+  const simulated = facts.sidecar?.simulated === true;
   const over = t.over === 'flights' ? 'over the flights (armed periods)' : 'over the whole recording (the vehicle never armed)';
   const summary = [
     row('vehicle', v ? `system ${v.sysid}/${v.compid}, ${v.type.toLowerCase().replace(/_/g, ' ')}` : 'no vehicle heartbeat in the recording'),
@@ -162,6 +167,7 @@ export function reportHtml(analysis: Analysis, facts: RecordingFacts): string {
     row('jurisdiction', facts.sidecar?.jurisdiction ?? '—'),
     row('policy SHA-256', facts.sidecar?.policy_sha256 ?? '—'),
     row('recorded by', facts.sidecar?.gateway_version ? `mavgate ${facts.sidecar.gateway_version}` : '—'),
+    `<tr data-figure="simulated" data-value="${simulated}"><th>source</th><td${simulated ? ' class="bad"' : ''}>${simulated ? 'SIMULATED: mavgate\'s built-in simulated vehicle' : (facts.sidecar ? 'not labelled simulated by its sidecar' : 'unknown: no sidecar')}</td></tr>`,
   ].join('');
   const flights = analysis.flights.length === 0 ? '<p>The vehicle was not armed in this recording.</p>' : `<table><thead><tr><th>#</th><th>armed</th><th>disarmed</th><th>time</th><th>distance</th><th>max altitude</th><th>max speed</th><th>take-off</th><th>landing</th></tr></thead><tbody>${analysis.flights.map((f, i) => `<tr data-flight="${i + 1}"><td>${i + 1}</td><td>${utc(f.start)}</td><td>${f.armedAtEnd ? 'still armed at the end' : utc(f.end)}</td><td>${duration(f.durationS)}</td><td>${(f.distanceM / 1000).toFixed(2)} km</td><td>${num(f.maxAltM, 1, 'm')}</td><td>${num(f.maxSpeed, 1, 'm/s')}</td><td>${place(f.takeoff)}</td><td>${place(f.landing)}</td></tr>`).join('')}</tbody></table>`;
   const plots = analysis.charts.map((c) => `<div class="plot" id="plot-${c.id}"><h3>${esc(c.title)}</h3></div>`).join('');
@@ -178,13 +184,13 @@ export function reportHtml(analysis: Analysis, facts: RecordingFacts): string {
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${REPORT_CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Flight report: ${esc(facts.file)}</title>
+<title>${simulated ? 'SIMULATED ' : ''}Flight report: ${esc(facts.file)}</title>
 <style>${css}</style>
 <style>${STYLE}</style>
 </head>
 <body>
-<h1>Flight report</h1>
-<p class="meta">${esc(facts.file)} · made ${esc(facts.generatedAt)} by ${esc(facts.generator)} · figures ${over}</p>
+<h1>Flight report${simulated ? ' (SIMULATED)' : ''}</h1>
+${simulated ? `<p class="simulated" id="simulated">${esc(SIMULATED_BANNER)}</p>\n` : ''}<p class="meta">${esc(facts.file)} · made ${esc(facts.generatedAt)} by ${esc(facts.generator)} · figures ${over}</p>
 <section class="summary"><table id="summary">${summary}</table><table id="provenance">${where}</table></section>
 <h2>Flights</h2>
 <section id="flights">${flights}</section>
