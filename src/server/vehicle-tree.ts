@@ -17,8 +17,11 @@ export class TreePathError extends Error {
   }
 }
 
-/** The tree; `view` decides what of each stored message the reader may see (its role's residency rule). */
-/** `shown`: told of each message node put in the tree and the entry it shows (REST replies are metered by it). */
+/**
+ * The tree; `view` decides what of each stored message the reader may see (its role's
+ * residency rule); `shown` is told of each message node put in the tree and the entry it
+ * shows (REST replies are metered by it).
+ */
 export function vehicleTree(
   state: VehicleStateStore,
   view: (entry: MessageEntry) => Fields | null = (e) => e.fields(),
