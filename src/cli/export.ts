@@ -13,7 +13,7 @@ import { csvFormat, type ExportFormat, type ExportFormatName, gpxFormat, jsonlFo
 import { createFile, removeFile } from '../sinks/files.js';
 import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
-import { openInput, tlogHead } from './input.js';
+import { emptyRecording, openInput, tlogHead } from './input.js';
 import { progress } from './progress.js';
 
 export interface ExportOptions {
@@ -122,7 +122,7 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
     }
     for (const rest of reader.end().rest) feed(rest);
     head.end();
-    if (read === 0) throw new InputError(`${options.input} is empty: not a recording`);
+    if (read === 0) throw emptyRecording(options.input);
     decoder.end();
     const problem = format.problem();
     if (problem) throw new InputError(`${options.input}: ${problem}; nothing written`);

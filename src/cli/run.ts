@@ -11,6 +11,7 @@ import type { ClientServices } from '../server/client-services.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Recorder } from '../sinks/recorder.js';
 import { Gateway } from '../gateway/gateway.js';
+import { checkRecording } from './input.js';
 import { type Logger, summarisingLogger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
@@ -43,6 +44,8 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
   if (links.some((l) => l.kind === 'sim')) {
     log('warn', 'SIMULATED VEHICLE: this is mavgate\'s built-in simulator, not a real vehicle; its recordings are named _SIMULATED and labelled so');
   }
+  // A file that is not a recording would play nothing while the gateway ran on: refused before anything starts.
+  for (const link of links) if (link.kind === 'replay') await checkRecording(link.path, config.replay?.key ?? null);
   // One gate for the whole run: it holds the policy in force, and a reload changes it there.
   const gate = new EgressGate(config.policy ?? defaultPolicy());
   // With a policy, every decision is audited, in a directory the policy itself approves.
