@@ -330,7 +330,8 @@ Examples:
     const log = stderrLogger();
     const stopAsked = untilSignal();
     const replayEndpoint = { kind: 'replay' as const, text: `replay:${file}`, path: file };
-    const tty = process.stderr.isTTY === true;
+    // A bar where progress is shown (a terminal), status lines where it is not.
+    const tty = (await import('./progress.js')).showsProgress();
     const base = await runConfig({ ...flags, record: flags.record ?? false });
     const config: RunConfig = {
       ...base,
