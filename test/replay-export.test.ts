@@ -204,4 +204,33 @@ describe('mavgate export', () => {
       .toMatchObject({ code: 2, stderr: expect.stringMatching(/--sysid applies to gpx and kml/) });
     expect(readdirSync(dir).sort()).toEqual(['empty.tlog', 'flight.tlog', 'notes.txt', 'policy.yaml']);
   });
+
+  it('export and report refuse an output that exists before reading the recording, and a missing recording is still named first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
+    const policy = policyFor(dir);
+    // An encrypted recording past its first 64 KiB read, its last chunk damaged: reading it all fails, its start does not.
+    const key = randomBytes(32);
+    writeFileSync(join(dir, 'team.key'), `${key.toString('hex')}\n`, { mode: 0o600 });
+    const plain = Buffer.concat(Array.from({ length: 3000 }, (_, i) => encodeTlogRecord(T0 + i * 10_000, i % 10 === 0 ? heartbeat(i & 0xff) : attitude(i & 0xff))));
+    expect(plain.length).toBeGreaterThan(128 * 1024);
+    const sealer = new ChunkSealer(key);
+    const sealed = Buffer.concat([sealer.header(), sealer.seal(plain.subarray(0, 1000)), sealer.seal(plain.subarray(1000), true)]);
+    sealed[sealed.length - 5]! ^= 0xff;
+    const input = join(dir, 'damaged.tlog.enc');
+    writeFileSync(input, sealed);
+    const withKey = ['--key', join(dir, 'team.key'), '--policy', policy];
+    const exists = (out: string) => new RegExp(`^mavgate: cannot write ${out.replace(/[.]/g, '\\.')}: the file exists; choose another --out\n`);
+    for (const [args, out] of [
+      [['export', input, '--format', 'gpx'], join(dir, 'track.gpx')],
+      // A message the recording does not hold: nothing would be written, so nothing would collide, until its end.
+      [['export', input, '--format', 'jsonl', '--messages', 'GLOBAL_POSITION_INT'], join(dir, 'positions.jsonl')],
+      [['report', input], join(dir, 'report.html')],
+    ] as const) {
+      writeFileSync(out, 'kept\n');
+      expect(await runMavgate([...args, ...withKey, '--out', out]), out).toMatchObject({ code: 2, stderr: expect.stringMatching(exists(out)) });
+      expect(readFileSync(out, 'utf8')).toBe('kept\n');
+      expect(await runMavgate([args[0], join(dir, 'none.tlog'), ...args.slice(2), ...withKey, '--out', out]), out)
+        .toMatchObject({ code: 2, stderr: expect.stringMatching(/^mavgate: cannot read .*none\.tlog: no such file\n/) });
+    }
+  });
 });
