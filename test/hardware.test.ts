@@ -82,6 +82,8 @@ describe('the command line', () => {
   const COMMANDS = [
     ['run'], ['fleet'], ['replay'], ['sim'], ['decode'], ['export'], ['decrypt'], ['ports'], ['audit', 'verify'], ['residency', 'report'],
     ['token', 'add'], ['key', 'generate'], ['key', 'setup'], ['hardware', 'udev'], ['hardware', 'systemd'],
+    // The groups too: README promises examples in every command's --help.
+    ['audit'], ['residency'], ['token'], ['key'], ['logs'], ['tls'], ['hardware'],
   ];
 
   it('has --help with examples for every command, exit 0', async () => {

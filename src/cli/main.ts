@@ -393,7 +393,11 @@ Examples:
       await sim.stop();
     });
 
-  const audit = program.command('audit').description('the tamper-evident audit log');
+  const audit = program.command('audit').description('the tamper-evident audit log')
+    .addHelpText('after', `
+Examples:
+  $ mavgate audit verify /var/lib/mavgate/audit/audit.jsonl
+  $ mavgate audit verify audit.jsonl --witness witness.json`);
   audit
     .command('verify')
     .description('check an audit log: its hash chain, and its end against the head kept beside it')
@@ -421,9 +425,12 @@ Examples:
       process.exitCode = verifyAuditFile(file, opts);
     });
 
-  program
-    .command('residency')
-    .description('residency: where telemetry went')
+  const residency = program.command('residency').description('residency: where telemetry went')
+    .addHelpText('after', `
+Examples:
+  $ mavgate residency report --policy /etc/mavgate/policy.yaml
+  $ mavgate residency report --audit mavgate-data/audit/audit.jsonl --since 2026-11-25`);
+  residency
     .command('report')
     .description('print where telemetry went, from the audit log: policies, destinations and what they received by class, refusals')
     .option('--audit <file>', 'the audit log to report on')
@@ -448,7 +455,13 @@ Examples:
       }
     });
 
-  const tokenCommand = program.command('token').description('client tokens: add, list, remove, rotate (each applied by a running gateway within seconds, and audited)');
+  const tokenCommand = program.command('token').description('client tokens: add, list, remove, rotate (each applied by a running gateway within seconds, and audited)')
+    .addHelpText('after', `
+Examples:
+  $ mavgate token add --role pilot --expires 12h --config gateway.yaml alice
+  $ mavgate token list --config gateway.yaml
+  $ mavgate token rotate --config gateway.yaml alice
+  $ mavgate token remove --config gateway.yaml alice`);
   tokenCommand
     .command('add')
     .description('create a token for a ground-control client; its hash goes into the config file, the token is printed once')
@@ -532,7 +545,11 @@ Examples:
       process.stdout.write(describePairing(pairDevice(request), request));
     });
 
-  const tls = program.command('tls').description('TLS for the client server: the local certificate authority and the server certificate');
+  const tls = program.command('tls').description('TLS for the client server: the local certificate authority and the server certificate')
+    .addHelpText('after', `
+Examples:
+  $ mavgate tls init --config gateway.yaml
+  $ mavgate run --tls --listen 192.168.10.5:8443`);
   tls
     .command('init')
     .description('create the local certificate authority (kept if there is one) and a server certificate for the names clients use, keys owner-only, in an approved directory')
@@ -578,7 +595,11 @@ Examples:
       process.stderr.write(`${result.out}: ${JSON.stringify(result.summary)}\n`);
     });
 
-  const keyCommand = program.command('key').description('keys for encrypted recordings and MAVLink 2 signing');
+  const keyCommand = program.command('key').description('keys for encrypted recordings and MAVLink 2 signing')
+    .addHelpText('after', `
+Examples:
+  $ mavgate key generate /etc/mavgate/recording.key
+  $ mavgate key setup --link serial:/dev/ttyACM0:115200 --key /etc/mavgate/signing.key`);
   keyCommand
     .command('generate')
     .description('write a new 32-byte key (64 hex digits) readable by its owner only; never overwrites')
@@ -621,7 +642,12 @@ Examples:
       }
     });
 
-  const logs = program.command('logs').description('the vehicle\'s onboard logs (ArduPilot .bin, PX4 .ulg): list them, and download them into an approved directory');
+  const logs = program.command('logs').description('the vehicle\'s onboard logs (ArduPilot .bin, PX4 .ulg): list them, and download them into an approved directory')
+    .addHelpText('after', `
+Examples:
+  $ mavgate logs list
+  $ mavgate logs download --latest --token $ADMIN_TOKEN
+  $ mavgate logs download --all --link serial:/dev/ttyACM0:115200`);
   const logSource = (command: Command) => command
     .option('--gateway <url>', 'the running gateway to ask (its client API)', process.env.MAVGATE_GATEWAY ?? 'http://127.0.0.1:8088')
     .option('--token <token>', 'a token whose role may download logs (admin by default); default: $MAVGATE_TOKEN')
@@ -743,7 +769,11 @@ Examples:
       process.stderr.write(`${output}: ${result.bytes} bytes${result.closedCleanly ? '' : '; the recording was not closed cleanly (a crash?): everything up to its last whole chunk was written'}\n`);
     });
 
-  const hardware = program.command('hardware').description('files for the machine mavgate runs on: udev rules, a systemd unit');
+  const hardware = program.command('hardware').description('files for the machine mavgate runs on: udev rules, a systemd unit')
+    .addHelpText('after', `
+Examples:
+  $ mavgate hardware udev | sudo tee /etc/udev/rules.d/99-mavgate.rules
+  $ mavgate hardware systemd --policy /etc/mavgate/policy.yaml > /etc/systemd/system/mavgate.service`);
   hardware
     .command('udev')
     .description('print udev rules (stable /dev/mavgate/<kind>-<serial> names, dialout access) from hardware/devices.json')
