@@ -97,6 +97,14 @@ describe('the command line', () => {
     }
   });
 
+  it('run --help puts the vehicle on 14560, as README does: 14550 is QGroundControl\'s, which --gcs sends to', async () => {
+    const help = (await runMavgate(['run', '--help'])).stdout;
+    expect(help).toMatch(/\$ mavgate run --link udp-listen:127\.0\.0\.1:14560 +# a vehicle or SITL sending to 14560/);
+    expect(help).toMatch(/udp-listen:HOST:PORT +UDP server \(udp-listen:127\.0\.0\.1:14560;/);
+    expect(help).toMatch(/--gcs udp:127\.0\.0\.1:14550,as=qgc/);
+    expect(help).not.toMatch(/udp-listen:127\.0\.0\.1:14550/);
+  });
+
   it('exits 2 for bad usage, naming what was wrong', async () => {
     expect(await runMavgate(['fly'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command 'fly'/) });
     expect(await runMavgate(['run', '--bogus'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown option '--bogus'/) });

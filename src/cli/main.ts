@@ -248,7 +248,7 @@ Examples:
       `
 Endpoints:
   serial:DEVICE:BAUD          a serial port (serial:/dev/ttyUSB0:57600); waits for a device not plugged in yet
-  udp-listen:HOST:PORT        UDP server (udp-listen:127.0.0.1:14550; 0.0.0.0 only with a policy listing it)
+  udp-listen:HOST:PORT        UDP server (udp-listen:127.0.0.1:14560; 0.0.0.0 only with a policy listing it)
   udp:HOST:PORT               UDP client to a fixed address
   tcp:HOST:PORT               TCP client, reconnecting (ArduPilot SITL: tcp:127.0.0.1:5760)
   tcp-listen:HOST:PORT        TCP server
@@ -260,7 +260,7 @@ Endpoints:
 Examples:
   $ mavgate run                                         # simulated vehicle, live status
   $ mavgate run --link serial:/dev/ttyUSB0:57600        # a SiK telemetry radio
-  $ mavgate run --link udp-listen:127.0.0.1:14550       # a vehicle or SITL sending to 14550
+  $ mavgate run --link udp-listen:127.0.0.1:14560       # a vehicle or SITL sending to 14560 (14550 is QGroundControl's)
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
   $ mavgate run --gcs udp:127.0.0.1:14550,as=qgc          # QGroundControl with its defaults, as the token "qgc"
