@@ -44,7 +44,7 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
     const bytes = head ? head.push(chunk) : chunk;
     if (bytes) decoder.push(bytes);
   };
-  const reader = new RecordingReader(options.key ?? null, options.input);
+  const reader = new RecordingReader(options.key ?? null);
   let encrypted: OpenedStatus | null = null;
   // The file's size is looked up only when a bar will show it.
   const size = options.input !== '-' && showsProgress() ? (await stat(options.input)).size : 0;

@@ -109,7 +109,7 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
   const size = options.input === '-' ? 0 : (await stat(options.input).catch(() => ({ size: 0 }))).size;
   const bar = options.progress === false ? { update() {}, stop() {} } : progress(`export ${basename(options.input)}`, size);
   const decoder = new TlogDecoder(registry, (frame, timeUs) => format.frame(frame, timeUs));
-  const reader = new RecordingReader(options.key ?? null, options.input);
+  const reader = new RecordingReader(options.key ?? null);
   const input = await openInput(options.input);
   const head = tlogHead(options.input);
   const feed = (plain: Buffer) => {

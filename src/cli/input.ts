@@ -75,7 +75,7 @@ export function emptyRecording(input: string): InputError {
  */
 export async function checkRecording(path: string, key: Buffer | null): Promise<void> {
   const input = await openInput(path);
-  const reader = new RecordingReader(key, path);
+  const reader = new RecordingReader(key);
   const head = tlogHead(path);
   let read = 0;
   try {
