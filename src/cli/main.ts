@@ -46,6 +46,14 @@ function numberOption(flag: string, { min, max, integer }: { min: number; max: n
   };
 }
 
+/** --speed of replay: a factor, or max; the error names both. */
+function speedOption(value: string): number | 'max' {
+  if (value === 'max') return 'max';
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 1000) throw new InputError(`--speed: expected max, or a number from 0.01 to 1000, got "${value}"`);
+  return n;
+}
+
 function durationOption(flag: string) {
   return (value: string): number => {
     try {
@@ -312,7 +320,7 @@ Examples:
     .command('replay')
     .description('play a recording into the gateway as a vehicle link, so clients and ground stations see the flight again')
     .argument('<file>', 'the recording (.tlog, or .tlog.enc with --key)')
-    .option('--speed <factor>', 'playback speed: 1 (as recorded), 4, … or max', (v: string) => (v === 'max' ? 'max' : numberOption('--speed', { min: 0.01, max: 1000 })(v)), 1)
+    .option('--speed <factor>', 'playback speed: 1 (as recorded), 4, … or max', speedOption, 1)
     .option('--loop', 'start again at the end', false)
     .option('--key <file>', 'the key of an encrypted recording')
     .option('-c, --config <file>', 'YAML configuration file (its links are not used)')
