@@ -1,4 +1,5 @@
 /** The client server from the command line: tokens, flags, errors, a pilot flying through a running mavgate. */
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -83,7 +84,14 @@ describe('mavgate run with clients', () => {
     const port = (holder.address() as { port: number }).port;
     const inUse = await runMavgate(['run', '--listen', `127.0.0.1:${port}`]);
     holder.close();
-    expect(inUse).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot listen: address already in use.*--listen HOST:PORT, or --no-server/) });
+    // Called what it is to the user: the client server, not a "link".
+    expect(inUse).toMatchObject({ code: 2, stderr: expect.stringMatching(new RegExp(`^mavgate: client server 127\\.0\\.0\\.1:${port}: cannot listen: address already in use.*--listen HOST:PORT, or --no-server`, 'm')) });
+    const udpHolder = createSocket('udp4');
+    await new Promise<void>((resolve) => udpHolder.bind(0, '127.0.0.1', resolve));
+    const udpPort = udpHolder.address().port;
+    const gcsInUse = await runMavgate(['run', '--no-server', '--gcs', `udp-listen:127.0.0.1:${udpPort}`]);
+    udpHolder.close();
+    expect(gcsInUse).toMatchObject({ code: 2, stderr: expect.stringMatching(new RegExp(`^mavgate: ground-station endpoint udp-listen:127\\.0\\.0\\.1:${udpPort}: cannot listen: address already in use`, 'm')) });
     const gcs = await runMavgate(['run', '--gcs', 'serial:/dev/ttyUSB0:57600']);
     expect(gcs).toMatchObject({ code: 2, stderr: expect.stringMatching(/a ground-station endpoint is udp:HOST:PORT or tcp:HOST:PORT \(a ground station that listens\), or udp-listen:HOST:PORT or tcp-listen:HOST:PORT/) });
     const as = await runMavgate(['run', '--gcs', 'udp-listen:127.0.0.1:0,as=nobody']);

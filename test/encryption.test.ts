@@ -101,7 +101,8 @@ describe('encrypted recordings end to end', () => {
     expect(decoded.code).toBe(0);
     expect(decoded.stdout.trim().split('\n')).toHaveLength(frames.length);
     expect(JSON.parse(decoded.stderr.trim().split('\n').at(-1)!)).toMatchObject({ frames: frames.length, encrypted: { closed_cleanly: true, torn_bytes: 0 } });
-    expect(await runMavgate(['decode', file])).toMatchObject({ code: 2, stderr: expect.stringMatching(/is encrypted: give its key \(--key FILE\)/) });
+    // The path once: `mavgate: FILE: the recording is encrypted: …`, not `FILE: FILE is encrypted`.
+    expect(await runMavgate(['decode', file])).toMatchObject({ code: 2, stderr: `mavgate: ${file}: the recording is encrypted: give its key (--key FILE)\n` });
     const policy = join(r.dir, 'policy.yaml');
     writeFileSync(policy, `approved_sinks: { directories: [${r.dir}] }\n`);
     const plain = join(r.dir, 'plain.tlog');

@@ -82,6 +82,8 @@ describe('the command line', () => {
   const COMMANDS = [
     ['run'], ['fleet'], ['replay'], ['sim'], ['decode'], ['export'], ['decrypt'], ['ports'], ['audit', 'verify'], ['residency', 'report'],
     ['token', 'add'], ['key', 'generate'], ['key', 'setup'], ['hardware', 'udev'], ['hardware', 'systemd'],
+    // The groups too: README promises examples in every command's --help.
+    ['audit'], ['residency'], ['token'], ['key'], ['logs'], ['tls'], ['hardware'],
   ];
 
   it('has --help with examples for every command, exit 0', async () => {
@@ -93,6 +95,14 @@ describe('the command line', () => {
       expect(help.stdout).toMatch(/^Usage: mavgate /);
       expect([command.join(' '), /\nExamples?:\n  \$ mavgate /.test(help.stdout)]).toEqual([command.join(' '), true]);
     }
+  });
+
+  it('run --help puts the vehicle on 14560, as README does: 14550 is QGroundControl\'s, which --gcs sends to', async () => {
+    const help = (await runMavgate(['run', '--help'])).stdout;
+    expect(help).toMatch(/\$ mavgate run --link udp-listen:127\.0\.0\.1:14560 +# a vehicle or SITL sending to 14560/);
+    expect(help).toMatch(/udp-listen:HOST:PORT +UDP server \(udp-listen:127\.0\.0\.1:14560;/);
+    expect(help).toMatch(/--gcs udp:127\.0\.0\.1:14550,as=qgc/);
+    expect(help).not.toMatch(/udp-listen:127\.0\.0\.1:14550/);
   });
 
   it('exits 2 for bad usage, naming what was wrong', async () => {

@@ -165,7 +165,7 @@ describe('mavgate logs straight on a link', () => {
     expect(file!.encrypted).toBe(true);
     const sealed = readFileSync(join(options.data, 'logs', file!.file));
     expect(sealed.includes(simLogBytes(3, 0, 90))).toBe(false);
-    const reader = new RecordingReader(key, file!.file);
+    const reader = new RecordingReader(key);
     const pushed = reader.push(sealed);
     const end = reader.end();
     expect(end.encrypted!.complete).toBe(true);

@@ -1,7 +1,7 @@
 /**
  * Progress of long commands: on a real terminal (a pseudo-terminal from `script`), a bar
  * with rate and ETA that log lines never break and that gives the terminal back however
- * the command ends; without a terminal, a plain line every tenth of the way.
+ * the command ends; without a terminal, nothing.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,20 +10,34 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { progress, RateMeter } from '../src/cli/progress.js';
 import { encodeTlogRecord } from '../src/mavlink/index.js';
-import { MAVGATE, withTestDefaults } from './helpers/cli.js';
+import { MAVGATE, runMavgate, withTestDefaults } from './helpers/cli.js';
 import { corpusFile, HAS_CORPUS, NO_CORPUS_REASON } from './helpers/corpus.js';
 import { attitude, heartbeat } from './helpers/frames.js';
 
 describe('progress without a terminal', () => {
-  it('writes one line per tenth reached, never the same tenth twice, with amounts, rate and ETA', () => {
+  it('writes nothing: stderr off a terminal carries only what scripts read', () => {
     const lines: string[] = [];
     const stream = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WriteStream;
     const p = progress('export x.tlog', 1000, stream);
     for (const done of [50, 100, 99, 350, 1000]) p.update(done, 'detail');
     p.stop();
-    expect(lines.map((l) => Number(/: (\d+)%/.exec(l)![1]))).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
-    expect(lines[0]).toMatch(/^export x\.tlog: 10% \| 100 B\/1\.0 kB \| (…|[\d.]+ k?B\/s) \| ETA (--:--|\d\d:\d\d) \| detail\n$/);
-    expect(lines[9]).toMatch(/^export x\.tlog: 100% \| 1\.0 kB\/1\.0 kB \| .* \| detail\n$/);
+    expect(lines).toEqual([]);
+  });
+
+  it('export with stderr to a pipe prints its summary and no progress line, as decode does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-progress-'));
+    writeFileSync(join(dir, 'policy.yaml'), `approved_sinks: { directories: [${dir}] }\n`);
+    const source = join(dir, 'flight.tlog');
+    writeFileSync(source, Buffer.concat(Array.from({ length: 400 }, (_, i) => encodeTlogRecord(1_764_000_000_000_000 + i * 10_000, i % 10 === 0 ? heartbeat(i & 0xff) : attitude(i & 0xff)))));
+    const out = join(dir, 'flight.jsonl');
+    const run = await runMavgate(['export', source, '--format', 'jsonl', '--policy', join(dir, 'policy.yaml'), '--out', out]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).not.toMatch(/\d+% \||ETA/);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.startsWith(`${out}: {"`)).toBe(true);
+    const decoded = await runMavgate(['decode', source]);
+    expect(decoded.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('measures the rate over the last seconds', () => {

@@ -1,5 +1,6 @@
 /** Playing recordings back into the gateway, and exporting them for mapping and analysis tools. */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { ChunkSealer } from '../src/sinks/encryption.js';
 import { fixed } from '../src/sinks/export-formats.js';
 import { attitude, frame, heartbeat } from './helpers/frames.js';
 import { runMavgate } from './helpers/cli.js';
+import { MavgateProcess } from './helpers/process.js';
 import { corpusFile, HAS_CORPUS, NO_CORPUS_REASON } from './helpers/corpus.js';
 import { gateFor } from './helpers/gate.js';
 
@@ -85,7 +87,30 @@ describe('mavgate replay', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/end of the recording: closing links/);
     expect(await runMavgate(['replay', join(dir, 'none.tlog')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read .*none\.tlog: no such file/) });
-    expect(await runMavgate(['replay', path, '--speed', 'fast'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--speed: expected a number/) });
+    expect(await runMavgate(['replay', path, '--speed', 'fast'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--speed: expected max, or a number from 0\.01 to 1000, got "fast"/) });
+  });
+
+  it('exits 2 before starting for a file that is not a recording: text, random bytes, an empty file; as replay and as run --link replay:', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-replay-'));
+    const files = { 'passwd.tlog': 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n', 'noise.tlog': Buffer.concat([Buffer.alloc(9), randomBytes(4087)]), 'empty.tlog': '' };
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+    const why = { 'passwd.tlog': /passwd\.tlog is not a tlog: expected an 8-byte big-endian microsecond timestamp then a MAVLink frame at offset 0/, 'noise.tlog': /noise\.tlog is not a tlog: expected an 8-byte/, 'empty.tlog': /empty\.tlog is empty: not a recording/ };
+    for (const [name, pattern] of Object.entries(why)) {
+      const replayed = await runMavgate(['replay', join(dir, name), '--speed', 'max', '--no-server']);
+      expect(replayed, name).toMatchObject({ code: 2, stderr: expect.stringMatching(pattern) });
+      expect(replayed.stderr, name).not.toMatch(/running:|link replay:/);
+      // run keeps going with a dead link: it must refuse the file before starting, not wait for a signal.
+      const run = MavgateProcess.start(['run', '--link', `replay:${join(dir, name)}`, '--no-server']);
+      cleanup.push(async () => void (await run.stop('SIGKILL')));
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([
+        once(run.child, 'close').then(([c]) => c as number | null),
+        new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running after 10 s'), 10_000))),
+      ]).finally(() => clearTimeout(timer));
+      expect(code, name).toBe(2);
+      expect(run.stderr, name).toMatch(pattern);
+      expect(run.stderr, name).not.toMatch(/running:/);
+    }
   });
 });
 
@@ -178,5 +203,34 @@ describe('mavgate export', () => {
     expect(await runMavgate(['export', path, '--format', 'jsonl', '--sysid', '1', '--policy', policy]))
       .toMatchObject({ code: 2, stderr: expect.stringMatching(/--sysid applies to gpx and kml/) });
     expect(readdirSync(dir).sort()).toEqual(['empty.tlog', 'flight.tlog', 'notes.txt', 'policy.yaml']);
+  });
+
+  it('export and report refuse an output that exists before reading the recording, and a missing recording is still named first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
+    const policy = policyFor(dir);
+    // An encrypted recording past its first 64 KiB read, its last chunk damaged: reading it all fails, its start does not.
+    const key = randomBytes(32);
+    writeFileSync(join(dir, 'team.key'), `${key.toString('hex')}\n`, { mode: 0o600 });
+    const plain = Buffer.concat(Array.from({ length: 3000 }, (_, i) => encodeTlogRecord(T0 + i * 10_000, i % 10 === 0 ? heartbeat(i & 0xff) : attitude(i & 0xff))));
+    expect(plain.length).toBeGreaterThan(128 * 1024);
+    const sealer = new ChunkSealer(key);
+    const sealed = Buffer.concat([sealer.header(), sealer.seal(plain.subarray(0, 1000)), sealer.seal(plain.subarray(1000), true)]);
+    sealed[sealed.length - 5]! ^= 0xff;
+    const input = join(dir, 'damaged.tlog.enc');
+    writeFileSync(input, sealed);
+    const withKey = ['--key', join(dir, 'team.key'), '--policy', policy];
+    const exists = (out: string) => new RegExp(`^mavgate: cannot write ${out.replace(/[.]/g, '\\.')}: the file exists; choose another --out\n`);
+    for (const [args, out] of [
+      [['export', input, '--format', 'gpx'], join(dir, 'track.gpx')],
+      // A message the recording does not hold: nothing would be written, so nothing would collide, until its end.
+      [['export', input, '--format', 'jsonl', '--messages', 'GLOBAL_POSITION_INT'], join(dir, 'positions.jsonl')],
+      [['report', input], join(dir, 'report.html')],
+    ] as const) {
+      writeFileSync(out, 'kept\n');
+      expect(await runMavgate([...args, ...withKey, '--out', out]), out).toMatchObject({ code: 2, stderr: expect.stringMatching(exists(out)) });
+      expect(readFileSync(out, 'utf8')).toBe('kept\n');
+      expect(await runMavgate([args[0], join(dir, 'none.tlog'), ...args.slice(2), ...withKey, '--out', out]), out)
+        .toMatchObject({ code: 2, stderr: expect.stringMatching(/^mavgate: cannot read .*none\.tlog: no such file\n/) });
+    }
   });
 });

@@ -192,6 +192,11 @@ describe('refusals end to end (decoy on 127.0.0.2)', () => {
     expect(run.stderr).toMatch(/approved_sinks\.networks\[0\]: "0\.0\.0\.0\/0" approves every address/);
   });
 
+  it('says a missing policy file is missing, in words', async () => {
+    const missing = join(dir, 'no-policy.yaml');
+    expect(await runMavgate(['run', '--policy', missing])).toMatchObject({ code: 2, stderr: `mavgate: residency policy ${missing}: cannot read: no such file\n` });
+  });
+
   it('audits an approved run: policy, grants, link states; prints the chain head at shutdown; the log verifies', async () => {
     const gw = MavgateProcess.start(['run', '--policy', policyPath, '--status-interval', '0']);
     await gw.waitFor(/system 1\/1: heartbeat/);

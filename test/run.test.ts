@@ -173,6 +173,12 @@ describe('mavgate run --config', () => {
     ['gateway_node:\n  sysid: 300', /gateway_node\.sysid: Too big: expected number to be <=255/],
     ['status_interval: 5', /Unrecognized key: "status_interval"/],
     ['links: [', /not valid YAML/],
+    // A value inside a union: the key inside it and what is accepted, never zod's bare "Invalid input".
+    ['links:\n  - endpoint: udp:127.0.0.1:14560\n    coalesce: maybe', /: links\[0\]\.coalesce: expected true, false or a datagram size in bytes \(280 to 65507\)\n/],
+    ['gcs:\n  - endpoint: udp:127.0.0.1:14550\n    coalesce: maybe', /: gcs\[0\]\.coalesce: expected true, false or a datagram size in bytes \(280 to 65507\)\n/],
+    ['links:\n  - 5', /: links\[0\]: expected an endpoint \(udp-listen:HOST:PORT, serial:DEVICE:BAUD, …\), or the keys endpoint, signing, drop_unknown, coalesce, receive_buffer_bytes\n/],
+    ['server:\n  tls:\n    directory: 5', /: server\.tls\.directory: Invalid input: expected string, received number\n/],
+    ['recording: true', /: recording: expected false \(no recording\), or the keys directory, /],
   ])('refuses %j with an error naming the key', async (yaml, message) => {
     const path = join(dir, 'bad.yaml');
     writeFileSync(path, yaml);

@@ -30,7 +30,7 @@ const names = z.array(z.string().min(1));
 
 const serverSchema = z.strictObject({
   /** HOST:PORT, or false for no HTTP/WebSocket server. */
-  listen: z.union([z.string(), z.literal(false)]).optional(),
+  listen: z.union([z.string(), z.literal(false)], { error: 'expected HOST:PORT, or false for no server' }).optional(),
   origins: z.array(z.url()).default([]),
   hosts: names.default([]),
   control_timeout_ms: z.number().int().min(500).max(600_000).optional(),
@@ -49,7 +49,7 @@ const serverSchema = z.strictObject({
     key_file: z.string().min(1).optional(),
     chain_file: z.string().min(1).optional(),
     renew_days: z.number().int().min(1).max(365).optional(),
-  })]).optional(),
+  })], { error: 'expected true, false, or the keys directory, cert_file, key_file, chain_file, renew_days' }).optional(),
   /** Where Cockpit is served, for pairing links that open it on this server's socket. */
   cockpit: z.url().optional(),
 });
@@ -68,7 +68,9 @@ const tokenSchema = z.strictObject({
 });
 
 /** true (the transport's default size), false (one frame per datagram or write), or the largest datagram or write in bytes. */
-const coalesceSchema = z.union([z.boolean(), z.number().int().min(MAX_FRAME_LENGTH).max(MAX_DATAGRAM_BYTES)]);
+const coalesceSchema = z.union([z.boolean(), z.number().int().min(MAX_FRAME_LENGTH).max(MAX_DATAGRAM_BYTES)], {
+  error: `expected true, false or a datagram size in bytes (${MAX_FRAME_LENGTH} to ${MAX_DATAGRAM_BYTES})`,
+});
 
 const signingSchema = z.strictObject({
   key_file: z.string().min(1),
@@ -86,7 +88,7 @@ const schema = z.strictObject({
     drop_unknown: z.boolean().optional(),
     coalesce: coalesceSchema.optional(),
     receive_buffer_bytes: z.number().int().min(4096).max(2 ** 30).optional(),
-  })])).default([]),
+  })], { error: 'expected an endpoint (udp-listen:HOST:PORT, serial:DEVICE:BAUD, …), or the keys endpoint, signing, drop_unknown, coalesce, receive_buffer_bytes' })).default([]),
   dialects: z.array(z.string()).optional(),
   dedup_window_ms: z.number().int().min(0).max(10_000).optional(),
   status_interval_ms: z.number().int().min(0).default(DEFAULT_RUN_CONFIG.statusIntervalMs),
@@ -119,7 +121,7 @@ const schema = z.strictObject({
     retain_gb: z.number().positive().optional(),
     encrypt: z.boolean().optional(),
     key_file: z.string().min(1).optional(),
-  })]).optional(),
+  })], { error: 'expected false (no recording), or the keys directory, flush_interval_ms, rotate_mb, rotate_minutes, retain_days, retain_gb, encrypt, key_file' }).optional(),
   gateway_node: z
     .strictObject({
       heartbeat: z.boolean().default(DEFAULT_GATEWAY_NODE.heartbeat),
@@ -138,11 +140,26 @@ export class ConfigError extends InputError {
   }
 }
 
+/**
+ * The issue to report. Inside a union (a link as a string or as an object), zod says only
+ * that no branch matched: the branch that got furthest before failing is the one meant, so
+ * its issue is reported, with the key inside it. A value no branch got into keeps the
+ * union's own message, which says what is accepted.
+ */
+function deepestIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return { path: issue.path, message: issue.message };
+  const firsts = issue.errors.map((branch) => branch[0]).filter((i): i is z.core.$ZodIssue => i !== undefined);
+  const furthest = firsts.reduce((a, b) => (b.path.length > a.path.length ? b : a), firsts[0]!);
+  if (furthest.path.length === 0 && furthest.code !== 'invalid_union') return { path: issue.path, message: issue.message };
+  const inner = deepestIssue(furthest);
+  return { path: [...issue.path, ...inner.path], message: inner.message };
+}
+
 /** Validates a parsed document (from a file, or `{}` when there is none). */
 export function parseConfig(document: unknown, source: string): RunConfig {
   const result = schema.safeParse(document ?? {});
   if (!result.success) {
-    const issue = result.error.issues[0]!;
+    const issue = deepestIssue(result.error.issues[0]!);
     throw new ConfigError(source, keyOf(issue.path), issue.message);
   }
   const c = result.data;

@@ -9,7 +9,7 @@ import type { OpenedStatus } from '../sinks/encryption.js';
 import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
 import { describeFsError, openInput, tlogHead } from './input.js';
-import { progress } from './progress.js';
+import { progress, showsProgress } from './progress.js';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -44,10 +44,10 @@ export async function runDecode(options: DecodeOptions, io: DecodeIo): Promise<R
     const bytes = head ? head.push(chunk) : chunk;
     if (bytes) decoder.push(bytes);
   };
-  const reader = new RecordingReader(options.key ?? null, options.input);
+  const reader = new RecordingReader(options.key ?? null);
   let encrypted: OpenedStatus | null = null;
-  // A bar on a terminal only: without one, stderr carries the summary that scripts read.
-  const size = options.input !== '-' && process.stderr.isTTY ? (await stat(options.input)).size : 0;
+  // The file's size is looked up only when a bar will show it.
+  const size = options.input !== '-' && showsProgress() ? (await stat(options.input)).size : 0;
   const bar = size > 0 ? progress(`decode ${basename(options.input)}`, size) : null;
   let read = 0;
   try {

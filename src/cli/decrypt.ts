@@ -19,7 +19,7 @@ export async function decryptFile(input: string, output: string, key: Buffer, po
   if (existsSync(resolve(output))) throw new InputError(`cannot write ${output}: the file exists`);
   const unfinished = `.${name}.${process.pid}.partial`;
   const source = await openInput(input);
-  const reader = new RecordingReader(key, input);
+  const reader = new RecordingReader(key);
   let out;
   try {
     out = await createFile(grant, unfinished);

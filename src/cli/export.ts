@@ -13,7 +13,8 @@ import { csvFormat, type ExportFormat, type ExportFormatName, gpxFormat, jsonlFo
 import { createFile, removeFile } from '../sinks/files.js';
 import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
-import { openInput, tlogHead } from './input.js';
+import { checkRecording, emptyRecording, openInput, tlogHead } from './input.js';
+import { cannotWrite, refuseExistingOutput } from './output.js';
 import { progress } from './progress.js';
 
 export interface ExportOptions {
@@ -78,6 +79,10 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
   const file = basename(outPath);
   const dirExisted = existsSync(dir);
   const grant = new EgressGate(options.policy).grantDirectory('export output', dir);
+  // The recording's first record judged, then the output checked, before the whole recording is read for nothing.
+  if (options.input !== '-') await checkRecording(options.input, options.key ?? null);
+  // A CSV directory's files are named by the messages found: only a single output file can be checked up front.
+  if (!csv) refuseExistingOutput(outPath);
   const messages = options.messages ? new Set(options.messages) : null;
   const format: ExportFormat =
     options.format === 'jsonl' ? jsonlFormat(file, messages)
@@ -93,7 +98,7 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
         try {
           handle = await createFile(grant, name);
         } catch (err) {
-          throw new InputError(`cannot write ${join(dir, name)}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' ? 'the file exists; choose another --out' : (err as Error).message}`);
+          throw cannotWrite(join(dir, name), err);
         }
         handles.set(name, handle);
       }
@@ -104,7 +109,7 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
   const size = options.input === '-' ? 0 : (await stat(options.input).catch(() => ({ size: 0 }))).size;
   const bar = options.progress === false ? { update() {}, stop() {} } : progress(`export ${basename(options.input)}`, size);
   const decoder = new TlogDecoder(registry, (frame, timeUs) => format.frame(frame, timeUs));
-  const reader = new RecordingReader(options.key ?? null, options.input);
+  const reader = new RecordingReader(options.key ?? null);
   const input = await openInput(options.input);
   const head = tlogHead(options.input);
   const feed = (plain: Buffer) => {
@@ -122,7 +127,7 @@ export async function runExport(options: ExportOptions): Promise<{ out: string; 
     }
     for (const rest of reader.end().rest) feed(rest);
     head.end();
-    if (read === 0) throw new InputError(`${options.input} is empty: not a recording`);
+    if (read === 0) throw emptyRecording(options.input);
     decoder.end();
     const problem = format.problem();
     if (problem) throw new InputError(`${options.input}: ${problem}; nothing written`);

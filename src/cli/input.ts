@@ -2,6 +2,7 @@
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { looksLikeRecord, TLOG_TIMESTAMP_LENGTH } from '../mavlink/index.js';
+import { DecryptError, RecordingReader } from '../sinks/recording-reader.js';
 import { InputError } from './errors.js';
 
 const REASONS: Record<string, string> = {
@@ -60,4 +61,36 @@ export function tlogHead(input: string): { push(chunk: Buffer): Buffer | null; e
       if (head !== null && head.length > 0) throw notTlog();
     },
   };
+}
+
+/** A file with no bytes at all: no recording, whatever its name says. */
+export function emptyRecording(input: string): InputError {
+  return new InputError(`${input} is empty: not a recording`);
+}
+
+/**
+ * Judges a recording (plain, or encrypted with its key) by its first record, as decode
+ * does while it streams, but up front: for commands that would otherwise start, play
+ * nothing and keep running (replay). Reads only as far as the judgement needs.
+ */
+export async function checkRecording(path: string, key: Buffer | null): Promise<void> {
+  const input = await openInput(path);
+  const reader = new RecordingReader(key);
+  const head = tlogHead(path);
+  let read = 0;
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      if (reader.push(chunk).some((plain) => head.push(plain) !== null)) return;
+    }
+    reader.end().rest.forEach((rest) => head.push(rest));
+    head.end();
+    if (read === 0) throw emptyRecording(path);
+  } catch (err) {
+    if (err instanceof DecryptError) throw new InputError(`${path}: ${err.message}`);
+    if (err instanceof InputError) throw err;
+    throw new InputError(`cannot read ${path}: ${describeFsError(err)}`);
+  } finally {
+    input.destroy();
+  }
 }

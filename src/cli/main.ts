@@ -46,6 +46,14 @@ function numberOption(flag: string, { min, max, integer }: { min: number; max: n
   };
 }
 
+/** --speed of replay: a factor, or max; the error names both. */
+function speedOption(value: string): number | 'max' {
+  if (value === 'max') return 'max';
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 1000) throw new InputError(`--speed: expected max, or a number from 0.01 to 1000, got "${value}"`);
+  return n;
+}
+
 function durationOption(flag: string) {
   return (value: string): number => {
     try {
@@ -248,7 +256,7 @@ Examples:
       `
 Endpoints:
   serial:DEVICE:BAUD          a serial port (serial:/dev/ttyUSB0:57600); waits for a device not plugged in yet
-  udp-listen:HOST:PORT        UDP server (udp-listen:127.0.0.1:14550; 0.0.0.0 only with a policy listing it)
+  udp-listen:HOST:PORT        UDP server (udp-listen:127.0.0.1:14560; 0.0.0.0 only with a policy listing it)
   udp:HOST:PORT               UDP client to a fixed address
   tcp:HOST:PORT               TCP client, reconnecting (ArduPilot SITL: tcp:127.0.0.1:5760)
   tcp-listen:HOST:PORT        TCP server
@@ -260,7 +268,7 @@ Endpoints:
 Examples:
   $ mavgate run                                         # simulated vehicle, live status
   $ mavgate run --link serial:/dev/ttyUSB0:57600        # a SiK telemetry radio
-  $ mavgate run --link udp-listen:127.0.0.1:14550       # a vehicle or SITL sending to 14550
+  $ mavgate run --link udp-listen:127.0.0.1:14560       # a vehicle or SITL sending to 14560 (14550 is QGroundControl's)
   $ mavgate run --link tcp:127.0.0.1:5760 --request-streams
   $ mavgate run --link serial:/dev/ttyUSB0:57600 --link serial:/dev/ttyUSB1:57600 --dedup-window 100   # redundant radios
   $ mavgate run --gcs udp:127.0.0.1:14550,as=qgc          # QGroundControl with its defaults, as the token "qgc"
@@ -312,7 +320,7 @@ Examples:
     .command('replay')
     .description('play a recording into the gateway as a vehicle link, so clients and ground stations see the flight again')
     .argument('<file>', 'the recording (.tlog, or .tlog.enc with --key)')
-    .option('--speed <factor>', 'playback speed: 1 (as recorded), 4, … or max', (v: string) => (v === 'max' ? 'max' : numberOption('--speed', { min: 0.01, max: 1000 })(v)), 1)
+    .option('--speed <factor>', 'playback speed: 1 (as recorded), 4, … or max', speedOption, 1)
     .option('--loop', 'start again at the end', false)
     .option('--key <file>', 'the key of an encrypted recording')
     .option('-c, --config <file>', 'YAML configuration file (its links are not used)')
@@ -330,7 +338,8 @@ Examples:
     const log = stderrLogger();
     const stopAsked = untilSignal();
     const replayEndpoint = { kind: 'replay' as const, text: `replay:${file}`, path: file };
-    const tty = process.stderr.isTTY === true;
+    // A bar where progress is shown (a terminal), status lines where it is not.
+    const tty = (await import('./progress.js')).showsProgress();
     const base = await runConfig({ ...flags, record: flags.record ?? false });
     const config: RunConfig = {
       ...base,
@@ -392,7 +401,11 @@ Examples:
       await sim.stop();
     });
 
-  const audit = program.command('audit').description('the tamper-evident audit log');
+  const audit = program.command('audit').description('the tamper-evident audit log')
+    .addHelpText('after', `
+Examples:
+  $ mavgate audit verify /var/lib/mavgate/audit/audit.jsonl
+  $ mavgate audit verify audit.jsonl --witness witness.json`);
   audit
     .command('verify')
     .description('check an audit log: its hash chain, and its end against the head kept beside it')
@@ -420,9 +433,12 @@ Examples:
       process.exitCode = verifyAuditFile(file, opts);
     });
 
-  program
-    .command('residency')
-    .description('residency: where telemetry went')
+  const residency = program.command('residency').description('residency: where telemetry went')
+    .addHelpText('after', `
+Examples:
+  $ mavgate residency report --policy /etc/mavgate/policy.yaml
+  $ mavgate residency report --audit mavgate-data/audit/audit.jsonl --since 2026-11-25`);
+  residency
     .command('report')
     .description('print where telemetry went, from the audit log: policies, destinations and what they received by class, refusals')
     .option('--audit <file>', 'the audit log to report on')
@@ -447,7 +463,13 @@ Examples:
       }
     });
 
-  const tokenCommand = program.command('token').description('client tokens: add, list, remove, rotate (each applied by a running gateway within seconds, and audited)');
+  const tokenCommand = program.command('token').description('client tokens: add, list, remove, rotate (each applied by a running gateway within seconds, and audited)')
+    .addHelpText('after', `
+Examples:
+  $ mavgate token add --role pilot --expires 12h --config gateway.yaml alice
+  $ mavgate token list --config gateway.yaml
+  $ mavgate token rotate --config gateway.yaml alice
+  $ mavgate token remove --config gateway.yaml alice`);
   tokenCommand
     .command('add')
     .description('create a token for a ground-control client; its hash goes into the config file, the token is printed once')
@@ -531,7 +553,11 @@ Examples:
       process.stdout.write(describePairing(pairDevice(request), request));
     });
 
-  const tls = program.command('tls').description('TLS for the client server: the local certificate authority and the server certificate');
+  const tls = program.command('tls').description('TLS for the client server: the local certificate authority and the server certificate')
+    .addHelpText('after', `
+Examples:
+  $ mavgate tls init --config gateway.yaml
+  $ mavgate run --tls --listen 192.168.10.5:8443`);
   tls
     .command('init')
     .description('create the local certificate authority (kept if there is one) and a server certificate for the names clients use, keys owner-only, in an approved directory')
@@ -577,7 +603,11 @@ Examples:
       process.stderr.write(`${result.out}: ${JSON.stringify(result.summary)}\n`);
     });
 
-  const keyCommand = program.command('key').description('keys for encrypted recordings and MAVLink 2 signing');
+  const keyCommand = program.command('key').description('keys for encrypted recordings and MAVLink 2 signing')
+    .addHelpText('after', `
+Examples:
+  $ mavgate key generate /etc/mavgate/recording.key
+  $ mavgate key setup --link serial:/dev/ttyACM0:115200 --key /etc/mavgate/signing.key`);
   keyCommand
     .command('generate')
     .description('write a new 32-byte key (64 hex digits) readable by its owner only; never overwrites')
@@ -620,7 +650,12 @@ Examples:
       }
     });
 
-  const logs = program.command('logs').description('the vehicle\'s onboard logs (ArduPilot .bin, PX4 .ulg): list them, and download them into an approved directory');
+  const logs = program.command('logs').description('the vehicle\'s onboard logs (ArduPilot .bin, PX4 .ulg): list them, and download them into an approved directory')
+    .addHelpText('after', `
+Examples:
+  $ mavgate logs list
+  $ mavgate logs download --latest --token $ADMIN_TOKEN
+  $ mavgate logs download --all --link serial:/dev/ttyACM0:115200`);
   const logSource = (command: Command) => command
     .option('--gateway <url>', 'the running gateway to ask (its client API)', process.env.MAVGATE_GATEWAY ?? 'http://127.0.0.1:8088')
     .option('--token <token>', 'a token whose role may download logs (admin by default); default: $MAVGATE_TOKEN')
@@ -742,7 +777,11 @@ Examples:
       process.stderr.write(`${output}: ${result.bytes} bytes${result.closedCleanly ? '' : '; the recording was not closed cleanly (a crash?): everything up to its last whole chunk was written'}\n`);
     });
 
-  const hardware = program.command('hardware').description('files for the machine mavgate runs on: udev rules, a systemd unit');
+  const hardware = program.command('hardware').description('files for the machine mavgate runs on: udev rules, a systemd unit')
+    .addHelpText('after', `
+Examples:
+  $ mavgate hardware udev | sudo tee /etc/udev/rules.d/99-mavgate.rules
+  $ mavgate hardware systemd --policy /etc/mavgate/policy.yaml > /etc/systemd/system/mavgate.service`);
   hardware
     .command('udev')
     .description('print udev rules (stable /dev/mavgate/<kind>-<serial> names, dialout access) from hardware/devices.json')

@@ -1,7 +1,7 @@
 /**
  * Progress of a long command: a bar (cli-progress) with rate and ETA when stderr is a
- * terminal, a plain line every tenth of the way when it is not (a log file, CI, systemd's
- * journal). While a bar is shown, log lines go above it (terminal.ts), never into it, and
+ * terminal, nothing when it is not (a log file, CI, systemd's journal): there stderr
+ * carries the summaries and log lines that scripts read. While a bar is shown, log lines go above it (terminal.ts), never into it, and
  * the terminal is given back as it was (cursor shown, bar ended with a newline) however
  * the command ends: done, an error, Ctrl-C or SIGTERM.
  */
@@ -70,49 +70,41 @@ function finish(bar: ActiveBar): void {
   bar.bars.stop();
 }
 
+/** The one rule for every command: progress is shown on a terminal only. */
+export function showsProgress(stream: NodeJS.WriteStream = process.stderr): boolean {
+  return stream.isTTY === true;
+}
+
 export function progress(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (!showsProgress(stream)) return { update() {}, stop() {} };
   const meter = new RateMeter();
-  if (stream.isTTY) {
-    const bars = new cliProgress.MultiBar(
-      { format: `${label} [{bar}] {percentage}% | {amounts} {detail}`, stream, hideCursor: true, clearOnComplete: false, linewrap: false, fps: 5 },
-      cliProgress.Presets.shades_classic,
-    );
-    const bar = bars.create(Math.max(1, total), 0, { amounts: describeProgress(0, total, null), detail: '' });
-    const current: ActiveBar = { stream, bars, done: false };
-    barShown(stream, (line) => bars.log(line));
-    const onExit = () => finish(current);
-    // Ctrl-C or SIGTERM while the bar is shown: give the terminal back, then let the signal do what it would have done.
-    const onSignal = (signal: NodeJS.Signals) => {
-      finish(current);
-      process.off('exit', onExit);
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.once('exit', onExit);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    return {
-      update(done, detail = '') {
-        const clamped = Math.max(0, Math.min(done, total));
-        bar.update(clamped, { amounts: describeProgress(clamped, total, meter.observe(clamped)), detail });
-      },
-      stop() {
-        process.off('exit', onExit);
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        finish(current);
-      },
-    };
-  }
-  let nextTenth = 1;
+  const bars = new cliProgress.MultiBar(
+    { format: `${label} [{bar}] {percentage}% | {amounts} {detail}`, stream, hideCursor: true, clearOnComplete: false, linewrap: false, fps: 5 },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = bars.create(Math.max(1, total), 0, { amounts: describeProgress(0, total, null), detail: '' });
+  const current: ActiveBar = { stream, bars, done: false };
+  barShown(stream, (line) => bars.log(line));
+  const onExit = () => finish(current);
+  // Ctrl-C or SIGTERM while the bar is shown: give the terminal back, then let the signal do what it would have done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    finish(current);
+    process.off('exit', onExit);
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     update(done, detail = '') {
-      const rate = meter.observe(done);
-      if (total <= 0) return;
-      while (done / total >= nextTenth / 10 && nextTenth <= 10) {
-        stream.write(`${label}: ${nextTenth * 10}% | ${describeProgress(Math.min(done, total), total, rate)}${detail ? ` | ${detail}` : ''}\n`);
-        nextTenth++;
-      }
+      const clamped = Math.max(0, Math.min(done, total));
+      bar.update(clamped, { amounts: describeProgress(clamped, total, meter.observe(clamped)), detail });
     },
-    stop() {},
+    stop() {
+      process.off('exit', onExit);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      finish(current);
+    },
   };
 }

@@ -10,6 +10,8 @@ import { dataDirectory, type ResidencyPolicy } from '../residency/policy.js';
 import { createFile, writeAll } from '../sinks/files.js';
 import { flightReport, ReportInputError } from '../sinks/flight-report/flight-report.js';
 import { InputError } from './errors.js';
+import { openInput } from './input.js';
+import { cannotWrite, refuseExistingOutput } from './output.js';
 import { progress } from './progress.js';
 import { version } from './version.js';
 
@@ -28,6 +30,9 @@ export async function runReport(options: ReportOptions): Promise<{ out: string; 
   const out = resolve(options.out ?? join(dataDirectory(options.policy, 'reports'), `${stem}.html`));
   // Refused before anything is read: the report would hold everything the recording does.
   const grant = new EgressGate(options.policy).grantDirectory('report output', dirname(out));
+  // A missing recording named as such first; then the output checked, before the whole recording is read for nothing.
+  (await openInput(options.input)).destroy();
+  refuseExistingOutput(out);
   const size = (await stat(options.input).catch(() => ({ size: 0 }))).size;
   const bar = options.progress === false ? { update() {}, stop() {} } : progress(`report ${basename(options.input)}`, size);
   let report;
@@ -43,7 +48,7 @@ export async function runReport(options: ReportOptions): Promise<{ out: string; 
   try {
     handle = await createFile(grant, basename(out));
   } catch (err) {
-    throw new InputError(`cannot write ${out}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' ? 'the file exists; choose another --out' : (err as Error).message}`);
+    throw cannotWrite(out, err);
   }
   const html = Buffer.from(report.html);
   try {

@@ -11,6 +11,7 @@ import type { ClientServices } from '../server/client-services.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Recorder } from '../sinks/recorder.js';
 import { Gateway } from '../gateway/gateway.js';
+import { checkRecording } from './input.js';
 import { type Logger, summarisingLogger } from './log.js';
 import type { RunConfig } from './run-config.js';
 import type { OnboardLogService } from '../sinks/onboard-logs/log-service.js';
@@ -41,6 +42,8 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
     const why = config.configFile ? `${config.configFile} has no links: and no --link was given` : 'no link given';
     log('warn', `${why}: starting the built-in simulated vehicle (use --link, or links: in the config file, to connect a real one)`);
   }
+  // A file that is not a recording would play nothing while the gateway ran on: refused before anything starts.
+  for (const link of links) if (link.kind === 'replay') await checkRecording(link.path, config.replay?.key ?? null);
   const simulated = simulatedWarning(links);
   if (simulated) log('warn', simulated);
   // One gate for the whole run: it holds the policy in force, and a reload changes it there.

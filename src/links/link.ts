@@ -65,8 +65,9 @@ export interface VehicleLink {
 }
 
 export class LinkError extends Error {
-  constructor(readonly endpoint: string, readonly reason: string) {
-    super(`link ${endpoint}: ${reason}`);
+  /** `what`: what the endpoint is to the user, when not a vehicle link ("client server", "ground-station endpoint"). */
+  constructor(readonly endpoint: string, readonly reason: string, what = 'link') {
+    super(`${what} ${endpoint}: ${reason}`);
     this.name = 'LinkError';
   }
 }

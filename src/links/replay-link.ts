@@ -115,7 +115,7 @@ export class ReplayLink extends BaseLink {
     this.head = 0;
     // Where each record ends in the file, as far as playing goes (an encrypted file's chunk headers aside).
     let offset = 0;
-    const reader = new RecordingReader(this.options.key, this.endpoint.path);
+    const reader = new RecordingReader(this.options.key);
     const decoder = new TlogDecoder(this.registry, (frame, timeUs) => {
       offset += TLOG_TIMESTAMP_LENGTH + frame.length;
       this.queue.push({ timeUs, bytes: frame.copy(), offset });

@@ -10,7 +10,8 @@ export function loadPolicyFile(path: string): ResidencyPolicy {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new PolicyError(path, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    // In words, as other files are reported: not Node's bare error code.
+    throw new PolicyError(path, '', `cannot read: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   let document: unknown;
   try {

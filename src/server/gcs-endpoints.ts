@@ -16,6 +16,9 @@ import type { ClientSession } from './client-session.js';
 import type { ClientTransport } from './outbound-queue.js';
 import type { Principal } from './tokens.js';
 
+/** What these endpoints are called in errors: not vehicle links, though they share LinkError's exit code. */
+const GCS = 'ground-station endpoint';
+
 /** A UDP peer silent this long is gone (ground stations send a heartbeat every second). */
 const UDP_IDLE_MS = 5000;
 /** Reconnecting to a ground station's TCP port, as vehicle links do: 250 ms doubling to 5 s. */
@@ -154,7 +157,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
     }, 1000);
     this.timer.unref();
     return new Promise((resolve, reject) => {
-      socket.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`)));
+      socket.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`, GCS)));
       socket.bind({ address: this.grant.address, port: this.grant.port }, () => {
         socket.removeAllListeners('error');
         socket.on('error', () => {});
@@ -217,7 +220,7 @@ export class TcpGcsEndpoint implements GcsEndpoint {
     });
     this.server = server;
     return new Promise((resolve, reject) => {
-      server.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`)));
+      server.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`, GCS)));
       server.listen({ host: this.grant.address, port: this.grant.port }, () => {
         server.removeAllListeners('error');
         resolve();
@@ -253,7 +256,7 @@ function admitDestination(hub: ClientHub, text: string, principalNow: () => Prin
   const principal = principalNow();
   throw new LinkError(text, principal.anonymous
     ? `without as=TOKEN_NAME only a ground station on this machine is served (${address} is not); bind a token: ${text},as=NAME`
-    : `the residency policy's client networks, or the token's state, do not admit ${principal.name} (${principal.role}) at ${address}`);
+    : `the residency policy's client networks, or the token's state, do not admit ${principal.name} (${principal.role}) at ${address}`, GCS);
 }
 
 /**
@@ -281,7 +284,7 @@ export class UdpGcsPush implements GcsEndpoint {
     const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', (err) => reject(new LinkError(this.text, `cannot open: ${describeSystemError(err)}`)));
+      socket.once('error', (err) => reject(new LinkError(this.text, `cannot open: ${describeSystemError(err)}`, GCS)));
       // A connected socket: datagrams from anyone but the ground station are dropped by the kernel.
       socket.bind({ port: 0 }, () => socket.connect(port, address, () => {
         socket.removeAllListeners('error');

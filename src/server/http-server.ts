@@ -113,7 +113,7 @@ export class ClientServer {
     http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http = http;
     return new Promise((resolve, reject) => {
-      http.once('error', (err) => reject(new LinkError(`server ${this.address}:${this.grant.port}`, `cannot listen: ${describeSystemError(err)}; choose another with --listen HOST:PORT, or --no-server`)));
+      http.once('error', (err) => reject(new LinkError(`${this.address}:${this.grant.port}`, `cannot listen: ${describeSystemError(err)}; choose another with --listen HOST:PORT, or --no-server`, 'client server')));
       http.listen({ host: this.address, port: this.grant.port }, () => {
         http.removeAllListeners('error');
         resolve();

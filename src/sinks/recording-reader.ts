@@ -9,7 +9,7 @@ export class RecordingReader {
   private opener: ChunkOpener | null = null;
   private head: Buffer | null = Buffer.alloc(0);
 
-  constructor(private readonly key: Buffer | null, private readonly path: string) {}
+  constructor(private readonly key: Buffer | null) {}
 
   /** The plain tlog bytes in `chunk` (none while the first bytes are still undecided). */
   push(chunk: Buffer): Buffer[] {
@@ -19,7 +19,8 @@ export class RecordingReader {
       chunk = this.head;
       this.head = null;
       if (isEncrypted(chunk)) {
-        if (!this.key) throw new DecryptError(`${this.path} is encrypted: give its key (--key FILE)`);
+        // The path is not repeated here: every caller puts it before the message.
+        if (!this.key) throw new DecryptError('the recording is encrypted: give its key (--key FILE)');
         this.opener = new ChunkOpener(this.key);
       }
     }

@@ -49,7 +49,7 @@ export async function flightReport(source: ReportSource): Promise<{ html: string
   const registry = loadRegistry();
   const analysis = new FlightAnalysis(registry);
   const decoder = new TlogDecoder(registry, (frame, timeUs) => analysis.observe(frame, timeUs));
-  const reader = new RecordingReader(source.key, path);
+  const reader = new RecordingReader(source.key);
   const hash = createHash('sha256');
   let bytes = 0;
   let encrypted = false;
