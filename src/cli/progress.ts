@@ -1,9 +1,10 @@
 /**
  * Progress of a long command: a bar (cli-progress) with rate and ETA when stderr is a
  * terminal, nothing when it is not (a log file, CI, systemd's journal): there stderr
- * carries the summaries and log lines that scripts read. While a bar is shown, log lines go above it (terminal.ts), never into it, and
- * the terminal is given back as it was (cursor shown, bar ended with a newline) however
- * the command ends: done, an error, Ctrl-C or SIGTERM.
+ * carries the summaries and log lines that scripts read. While a bar is shown, log lines
+ * go above it (terminal.ts), never into it, and the terminal is given back as it was
+ * (cursor shown, bar ended with a newline) however the command ends: done, an error,
+ * Ctrl-C or SIGTERM.
  */
 import cliProgress from 'cli-progress';
 import { barShown } from './terminal.js';
