@@ -71,7 +71,6 @@ class Real {
     const grant = gate.grantDirectory('audit.directory', join(home, 'audit'));
     const audit = new AuditLog(grant);
     gate.attachAudit(audit, grant);
-    const ports = { vehicle: await freeUdpPort(), ground: await freeUdpPort() };
     const vehicle = await LoopbackPeer.open('127.0.0.1');
     const always = await LoopbackPeer.open('127.0.0.1');
     const sinkPeers = new Map<string, LoopbackPeer>();
@@ -81,13 +80,24 @@ class Real {
       groundPeers.set(a, await LoopbackPeer.open(a));
     }
     const gateway = new Gateway({ links: [], gate });
-    const real = new Real(gate, audit, gateway, vehicle, always, sinkPeers, groundPeers, ports);
     await gateway.start();
-    await gateway.reload(real.endpoints(new Set()));
+    // The listening ports are chosen free, then bound by the gateway: another test file may
+    // take one in between (the ground peers would then talk to it, not to mavgate). Chosen again until both bind.
+    for (let attempt = 1; ; attempt++) {
+      const ports = { vehicle: await freeUdpPort(), ground: await freeUdpPort() };
+      const real = new Real(gate, audit, gateway, vehicle, always, sinkPeers, groundPeers, ports);
+      const { failed } = await gateway.reload(real.endpoints(new Set()));
+      if (failed.length === 0) return real.introduceVehicle();
+      if (attempt === 5) throw new Error(`the gateway's links did not bind: ${failed.join('; ')}`);
+    }
+  }
+
+  private async introduceVehicle(): Promise<Real> {
+    const { gateway, vehicle, ports } = this;
     // The vehicle introduces itself, so the router knows it is behind the vehicle link.
     vehicle.send(frame({ name: 'HEARTBEAT', fields: { type: 2, autopilot: 3 } }), ports.vehicle);
     await until(() => gateway.state.get(1, 1) !== undefined, 'the vehicle heard');
-    return real;
+    return this;
   }
 
   endpoints(sinks: Set<string>) {
