@@ -71,6 +71,22 @@ function independentFigures(name: string) {
   return { flightTime, maxAlt, distance, fixes };
 }
 
+describe('the vehicle\'s firmware', () => {
+  it('is read from its boot banner (STATUSTEXT) even when the banner comes before its first heartbeat', async () => {
+    const { FlightAnalysis } = await import('../src/sinks/flight-report/flight-analysis.js');
+    const { FrameDecoder } = await import('../src/mavlink/index.js');
+    const { frame, registry } = await import('./helpers/frames.js');
+    const analysis = new FlightAnalysis(registry);
+    let t = 0;
+    const decoder = new FrameDecoder(registry, (f) => analysis.observe(f, (t += 100_000)));
+    decoder.push(frame({ name: 'STATUSTEXT', fields: { severity: 6, text: 'Frame: QUAD/X' } }));
+    decoder.push(frame({ name: 'STATUSTEXT', fields: { severity: 6, text: 'ArduCopter V4.5.7 (mavgate simulated vehicle)' } }));
+    decoder.push(frame({ name: 'STATUSTEXT', fields: { severity: 6, text: 'ArduPlane V4.1.0' } }, { sysid: 2 }));
+    decoder.push(frame({ name: 'HEARTBEAT', fields: { type: 2, autopilot: 3 } }));
+    expect(analysis.finish().vehicle?.firmware).toBe('ArduCopter V4.5.7 (mavgate simulated vehicle)');
+  });
+});
+
 describe('min/max-preserving decimation', () => {
   it('keeps every extreme of a day of 10 Hz samples in at most two points per bucket', () => {
     const series = new MinMaxSeries(500);

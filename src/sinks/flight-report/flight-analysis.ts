@@ -129,6 +129,8 @@ class Charted {
 export class FlightAnalysis {
   private vehicle: { sysid: number; compid: number; type: number; autopilot: number } | null = null;
   private firmware: string | null = null;
+  /** The first firmware banner (STATUSTEXT) of each source: a vehicle's boot banner comes before its first heartbeat. */
+  private readonly bannerFirmware = new Map<string, string>();
   private span: { start: number; end: number } | null = null;
   private records = 0;
   private armed = false;
@@ -207,10 +209,11 @@ export class FlightAnalysis {
       this.firmware = `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}${(v & 255) === 255 ? '' : ` (${enumName('FIRMWARE_VERSION_TYPE', v & 255, 'FIRMWARE_VERSION_TYPE_').toLowerCase()})`}`;
     });
     on('STATUSTEXT', (f, frame, t) => {
-      if (!this.ours(frame)) return;
       const text = String(f.text);
-      this.firmware ??= /^(Ardu\w+|APM:\w+|PX4)[^\n]*?\bV?\d+\.\d+(\.\d+)?[^\n]*/.exec(text)?.[0]?.trim() ?? null;
-      this.timeline.statusText(t, Number(f.severity), text);
+      const banner = /^(Ardu\w+|APM:\w+|PX4)[^\n]*?\bV?\d+\.\d+(\.\d+)?[^\n]*/.exec(text)?.[0]?.trim();
+      const source = `${frame.sysid}/${frame.compid}`;
+      if (banner && !this.bannerFirmware.has(source)) this.bannerFirmware.set(source, banner);
+      if (this.ours(frame)) this.timeline.statusText(t, Number(f.severity), text);
     });
     for (const name of ['COMMAND_LONG', 'COMMAND_INT', 'SET_MODE', 'PARAM_SET', 'MISSION_COUNT']) {
       on(name, (f, frame, t) => {
@@ -361,7 +364,8 @@ export class FlightAnalysis {
     const mah = this.consumed.change(flying);
     return {
       vehicle: v && {
-        sysid: v.sysid, compid: v.compid, type: enumName('MAV_TYPE', v.type, 'MAV_TYPE_'), autopilot: enumName('MAV_AUTOPILOT', v.autopilot, 'MAV_AUTOPILOT_'), firmware: this.firmware,
+        sysid: v.sysid, compid: v.compid, type: enumName('MAV_TYPE', v.type, 'MAV_TYPE_'), autopilot: enumName('MAV_AUTOPILOT', v.autopilot, 'MAV_AUTOPILOT_'),
+        firmware: this.firmware ?? this.bannerFirmware.get(`${v.sysid}/${v.compid}`) ?? null,
       },
       span: this.span,
       records: this.records,
