@@ -49,9 +49,9 @@ if (process.env.BENCH_SUMMARIZE) {
   process.exit(0);
 }
 const mavgate = resolve(root, 'dist/cli/main.js');
-// mavgate runs as its executable would: with the Node flags of its #! line.
-const nodeFlags = /^#!.*\bnode\b(.*)$/.exec(readFileSync(mavgate, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
-const node = `node ${nodeFlags}`.trim();
+// mavgate runs as its executable would: with the environment and Node flags of its #! line (`env -S NAME=VALUE… node FLAGS…`).
+const shebang = /^#!\S*env -S (.*)$/.exec(readFileSync(mavgate, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? 'node';
+const node = `env ${shebang}`;
 const rates = process.env.BENCH_RATES ?? '1000,5000,20000,50000,100000,150000';
 const runs = process.env.BENCH_RUNS ?? '3';
 const extraTargets = (process.env.BENCH_TARGETS ?? '').split(';').filter(Boolean).flatMap((t) => ['--target', t]);

@@ -1,5 +1,6 @@
 /** The hardware folder: udev rules from the one device table, link profiles, the systemd unit from the policy. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,8 +10,9 @@ import { udevRules } from '../src/hardware/udev-rules.js';
 import { EndpointError, parseEndpoint } from '../src/links/endpoint.js';
 import { loadDeviceTable } from '../src/links/ports.js';
 import { parsePolicy } from '../src/residency/policy-parse.js';
-import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { NODE_FLAGS, nodeEnvAssignments } from '../src/cli/node-flags.js';
 import { MAVGATE, runMavgate } from './helpers/cli.js';
+import { until } from './helpers/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -46,14 +48,14 @@ describe('the systemd unit', () => {
 
   it('allows exactly the policy\'s networks and writes only in its directories', () => {
     expect(allowedNetworks(policy)).toEqual(['localhost', '192.168.10.0/24', '10.20.0.7', '127.0.0.1/32', '192.168.20.0/24', '192.168.10.5']);
-    const unit = systemdUnit(policy, { exec: ['/usr/bin/mavgate'], args: ['--policy', '/etc/mavgate/policy.yaml'], user: 'mavgate' });
+    const unit = systemdUnit(policy, { exec: ['/usr/bin/mavgate'], args: ['--policy', '/etc/mavgate/policy.yaml'], user: 'mavgate', environment: [] });
     const value = (key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
     expect(value('IPAddressDeny')).toEqual(['any']);
     expect(value('IPAddressAllow')).toEqual([allowedNetworks(policy).join(' ')]);
     expect(value('ReadWritePaths')).toEqual(['/var/lib/mavgate /srv/exports']);
     for (const hardening of ['ProtectSystem=strict', 'NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectHome=yes']) expect(unit).toContain(`\n${hardening}\n`);
     expect(value('ExecStart')).toEqual(['/usr/bin/mavgate run --policy /etc/mavgate/policy.yaml']);
-    const fromHome = systemdUnit(policy, { exec: ['/usr/bin/node', '/home/ops/mavgate/dist/cli/main.js'], args: [], user: 'mavgate' });
+    const fromHome = systemdUnit(policy, { exec: ['/usr/bin/node', '/home/ops/mavgate/dist/cli/main.js'], args: [], user: 'mavgate', environment: [] });
     expect(fromHome).toContain('\nProtectHome=read-only\n');
   });
 
@@ -65,6 +67,7 @@ describe('the systemd unit', () => {
     expect(run.code).toBe(0);
     const execStart = run.stdout.split('\n').find((l) => l.startsWith('ExecStart='))!;
     expect(execStart.startsWith(`ExecStart=${process.execPath} ${NODE_FLAGS.join(' ')} ${realpathSync(MAVGATE)} run `)).toBe(true);
+    expect(run.stdout).toContain('\nEnvironment=MALLOC_TRIM_THRESHOLD_=131072\nExecStart=');
     const unitFile = join(dir, 'mavgate.service');
     writeFileSync(unitFile, run.stdout);
     expect(() => execFileSync('systemd-analyze', ['verify', unitFile], { stdio: 'pipe' })).not.toThrow();
@@ -74,7 +77,23 @@ describe('the systemd unit', () => {
 describe('the Node flags', () => {
   it('are the same on the executable\'s #! line as where mavgate starts node itself (the systemd unit)', () => {
     const firstLine = readFileSync(new URL('../src/cli/main.ts', import.meta.url), 'utf8').split('\n')[0];
-    expect(firstLine).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+    expect(firstLine).toBe(`#!/usr/bin/env -S ${nodeEnvAssignments().join(' ')} node ${NODE_FLAGS.join(' ')}`);
+  });
+
+  it('reach node when the executable is started as it is (its #! line)', async () => {
+    const child = spawn(MAVGATE, ['run', '--no-server', '--no-record', '--status-interval', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      await until(() => stderr.includes('running:'), 'mavgate running');
+      const environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      expect(environ).toEqual(expect.arrayContaining(nodeEnvAssignments()));
+      expect(argv).toEqual(expect.arrayContaining([...NODE_FLAGS]));
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
   });
 });
 

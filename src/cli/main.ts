@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=1
 /**
  * The mavgate executable: parses the command line and hands over to the commands; all
  * behaviour lives in the layers below, where tests call it directly.
@@ -17,7 +17,7 @@ import { defaultPolicy, PolicyError, type ResidencyPolicy } from '../residency/p
 import { KeyFileError, loadKey } from '../sinks/key-file.js';
 import { EXIT_OK, EXIT_RESIDENCY, EXIT_USAGE, InputError } from './errors.js';
 import { stderrLogger } from './log.js';
-import { NODE_FLAGS } from './node-flags.js';
+import { NODE_FLAGS, nodeEnvAssignments } from './node-flags.js';
 import { version } from './version.js';
 import { DEFAULT_RECORDING, DEFAULT_RUN_CONFIG, DEFAULT_SPOOL_BYTES, type RunConfig } from './run-config.js';
 import { parseGcsFlag, parseListen } from './server-flags.js';
@@ -810,7 +810,7 @@ Example:
       const exec = opts.exec ? [resolve(opts.exec)] : [process.execPath, ...NODE_FLAGS, realpathSync(process.argv[1]!)];
       const policy = (await loadPolicy(opts.policy))!;
       const args = [...(opts.config ? ['--config', resolve(opts.config)] : []), '--policy', resolve(opts.policy), '--status-interval', '0'];
-      process.stdout.write(systemdUnit(policy, { exec, args, user: opts.user }));
+      process.stdout.write(systemdUnit(policy, { exec, args, user: opts.user, environment: nodeEnvAssignments() }));
     });
 
   program

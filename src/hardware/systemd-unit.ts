@@ -12,6 +12,8 @@ export interface UnitOptions {
   /** Arguments after `run` (the config and policy files, as installed). */
   args: string[];
   user: string;
+  /** `NAME=VALUE` for node's environment (mavgate's allocator setting). */
+  environment: string[];
 }
 
 /** Every address range the gateway may exchange packets with, as the policy says. */
@@ -45,7 +47,7 @@ Type=simple
 User=${options.user}
 Group=${options.user}
 SupplementaryGroups=dialout
-ExecStart=${[...options.exec, 'run', ...options.args].map(quote).join(' ')}
+${options.environment.map((e) => `Environment=${quote(e)}\n`).join('')}ExecStart=${[...options.exec, 'run', ...options.args].map(quote).join(' ')}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 # 2: bad configuration, 3: residency refusal; restarting cannot fix either.
