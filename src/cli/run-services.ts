@@ -3,11 +3,10 @@
  * server), each with its settings checked and its refusals typed, and their parts of the
  * status line.
  */
-import { isSimulatedSource } from './simulated.js';
 import { realpathSync } from 'node:fs';
 import { DATA_CLASSES } from '../residency/data-classes.js';
 import { isRevoked } from '../residency/grants.js';
-import { dataDirectory, type Role } from '../residency/policy.js';
+import { dataDirectory, type ResidencyPolicy, type Role } from '../residency/policy.js';
 import type { DirectoryGrant, EgressGate } from '../residency/gate.js';
 import type { ClientServices } from '../server/client-services.js';
 import type { AfterFlight } from '../server/http-server.js';
@@ -19,8 +18,8 @@ import type { Recorder, RecorderStats } from '../sinks/recorder.js';
 import type { TokenEntry } from '../server/tokens.js';
 import { TlsFileError } from '../server/settings.js';
 import type { RecordingLabels } from '../sinks/recording-file.js';
-import type { ResidencyPolicy } from '../residency/policy.js';
 import { InputError } from './errors.js';
+import { isSimulatedSource } from './simulated.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Logger } from './log.js';
 import type { MqttConfig, RecordingConfig, RunConfig } from './run-config.js';

@@ -10,7 +10,6 @@ import { BaseLink, grantedAddress } from './base-link.js';
 import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint } from './endpoint.js';
 import { describeSystemError, LinkError } from './link.js';
 
-
 type NetworkEndpoint = Exclude<Extract<Endpoint, { host: string }>, { kind: 'fleet' }>;
 
 export class UdpLink extends BaseLink {
