@@ -9,9 +9,11 @@
  *   BENCH_ONLY=direct,mavgate,mavgate-signing npm run bench:relay
  *   BENCH_RATES=1000,20000 BENCH_RUNS=1 BENCH_DURATION=2 npm run bench:relay   # a smoke run
  *
- * Targets (BENCH_ONLY picks; the default is the first four):
+ * Targets (BENCH_ONLY picks; the default is the first five):
  * - direct: the load generator straight to the sink, the baseline for added latency;
  * - naive: the shared bench's Node relay that parses nothing, the floor for any Node relay;
+ * - naive-coalesce: the same, sending what one turn received as one datagram
+ *   (bench/naive-coalescing-relay.js): what coalescing alone costs or saves;
  * - mavgate: `mavgate run` with the default policy (every frame checked, routed, tracked in
  *   the vehicle state, classified and counted for the residency report), coalesced sends;
  * - mavgate-nocoalesce: the same with --no-coalesce (one datagram per frame);
@@ -66,6 +68,7 @@ const relay = `${node} ${mavgate} run --link udp-listen:127.0.0.1:{in} --link ud
 const targets: Record<string, string> = {
   direct: 'direct',
   naive: `naive=node ${resolve(relayBench, 'naive-relay.js')} {in} {out}`,
+  'naive-coalesce': `naive-coalesce=node ${resolve(root, 'bench/naive-coalescing-relay.js')} {in} {out}`,
   mavgate: `mavgate=${relay}`,
   'mavgate-nocoalesce': `mavgate-nocoalesce=${relay} --no-coalesce`,
   'mavgate-policy': `mavgate-policy=${relay} --policy ${resolve(root, 'bench/residency-policy.yaml')}`,
@@ -76,7 +79,7 @@ const targets: Record<string, string> = {
 for (const bytes of (process.env.BENCH_RCVBUF ?? '').split(',').filter(Boolean)) {
   targets[`mavgate-rcvbuf-${bytes}`] = `mavgate-rcvbuf-${bytes}=${relay} --udp-receive-buffer ${bytes}`;
 }
-const only = process.env.BENCH_ONLY?.split(',') ?? ['direct', 'naive', 'mavgate', 'mavgate-nocoalesce'];
+const only = process.env.BENCH_ONLY?.split(',') ?? ['direct', 'naive', 'naive-coalesce', 'mavgate', 'mavgate-nocoalesce'];
 const unknown = only.filter((name) => !(name in targets));
 if (unknown.length > 0) {
   console.error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; targets are ${Object.keys(targets).join(', ')} (mavgate-rcvbuf-N with BENCH_RCVBUF=N)`);

@@ -53,4 +53,58 @@ describe('the timeline', () => {
     ]);
     history.stop();
   });
+
+  it('tells mode changes faster than a pilot makes them as one event with their count and the newest mode, and a pilot\'s own changes one by one', () => {
+    let now = 1_000_000;
+    const router = new Router(registry);
+    const state = new VehicleStateStore(() => now);
+    router.onFrame((f) => state.observe(f));
+    const history = new FlightHistory(router, state, registry, () => now);
+    const port = router.attach({ id: 'link1', role: 'link', send: () => true });
+    const decoder = new FrameDecoder(registry, (f) => router.route(f, port));
+    let seq = 0;
+    // ArduCopter: custom_mode 0 STABILIZE, 4 GUIDED, 5 LOITER, 6 RTL.
+    const hb = (mode: number) => decoder.push(frame({ name: 'HEARTBEAT', fields: { type: 2, autopilot: 3, base_mode: 81, custom_mode: mode, system_status: 4, mavlink_version: 3 } }, { seq: seq++ & 255 }));
+    hb(0);
+    now += 5_000;
+    hb(4);
+    const seenUpTo = history.events().at(-1)!.seq;
+    // A heartbeat whose mode changes on every frame, 2,000 of them in 1.6 s.
+    for (let i = 0; i < 2_000; i++) {
+      now += 0.8;
+      hb(i % 2 === 0 ? 5 : 6);
+    }
+    const flood = history.events(seenUpTo);
+    expect(flood.map((e) => [e.kind, e.text])).toEqual([['mode', 'mode GUIDED → RTL (2000 changes in 2 s)']]);
+    expect(history.events().map((e) => e.kind)).toEqual(['seen', 'mode', 'mode']);
+    // A pilot's change seconds later is its own event again, and a reader that saw the flood sees only it.
+    now += 3_000;
+    hb(0);
+    expect(history.events(flood[0]!.seq).map((e) => e.text)).toEqual(['mode RTL → STABILIZE']);
+    // A flood that goes on is one event per 10 s, each with the mode at its end.
+    for (let i = 0; i < 30_000; i++) {
+      now += 1;
+      hb(i % 2 === 0 ? 5 : 6);
+    }
+    expect(history.events(flood[0]!.seq).map((e) => e.text)).toEqual([
+      'mode RTL → STABILIZE',
+      'mode STABILIZE → RTL (10000 changes in 10 s)',
+      'mode RTL → RTL (10000 changes in 10 s)',
+      'mode RTL → RTL (10000 changes in 10 s)',
+    ]);
+    // A heartbeat that flaps its arming and its mode together: the first change of each told alone, then two runs, each one event.
+    now += 60_000;
+    const both = history.events().at(-1)!.seq;
+    for (let i = 0; i < 1_000; i++) {
+      now += 1;
+      decoder.push(frame({ name: 'HEARTBEAT', fields: { type: 2, autopilot: 3, base_mode: i % 2 === 0 ? 209 : 81, custom_mode: i % 2 === 0 ? 5 : 6, system_status: 4, mavlink_version: 3 } }, { seq: seq++ & 255 }));
+    }
+    expect(history.events(both).map((e) => [e.kind, e.text])).toEqual([
+      ['arming', 'ARMED'],
+      ['mode', 'mode RTL → LOITER'],
+      ['arming', 'disarmed (999 changes in 1 s)'],
+      ['mode', 'mode LOITER → RTL (999 changes in 1 s)'],
+    ]);
+    history.stop();
+  });
 });

@@ -110,6 +110,24 @@ describe.skipIf(!HAS_MOSQUITTO)('publishing to a Mosquitto broker on loopback', 
     expect(sub.received[0]).toMatchObject({ retain: true, payload: { online: true, mode: 'STABILIZE', armed: false } });
   });
 
+  it('publishes a vehicle\'s mode changes faster than one a second as one event with their count and the mode they ended in', async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.stop());
+    const sub = await subscriber(broker, 'mavgate/team-3/7/#');
+    const { gateway, sink } = await gatewayWithSink(broker.url);
+    const port = gateway.links[0]!.port;
+    const inject = new FrameDecoder(registry, (f) => gateway.router.route(f, port));
+    // ArduCopter custom_mode 5 LOITER, 6 RTL: a heartbeat that flaps on every frame, 500 of them at once.
+    const heartbeat = (mode: number, seq: number) => inject.push(frame({ name: 'HEARTBEAT', fields: { type: 2, autopilot: 3, base_mode: 81, custom_mode: mode, system_status: 4, mavlink_version: 3 } }, { sysid: 7, compid: 1, seq: seq & 0xff }));
+    for (let i = 0; i < 500; i++) heartbeat(i % 2 === 0 ? 5 : 6, i);
+    const modeEvents = () => sub.received.filter((r) => r.topic === 'mavgate/team-3/7/event' && r.payload.event === 'mode');
+    await until(() => modeEvents().some((r) => r.payload.changes !== undefined), 'the changes that waited, as one event');
+    expect(modeEvents().map((r) => [r.payload.mode, r.payload.changes ?? 1])).toEqual([['RTL', 1], ['RTL', 498]]);
+    expect(modeEvents()[1]!.payload.from).toEqual({ mode: 'RTL', armed: false });
+    expect(sub.received.filter((r) => r.topic === 'mavgate/team-3/7/heartbeat').at(-1)!.payload).toMatchObject({ mode: 'RTL' });
+    expect(sink.stats().spool.dropped).toBe(0);
+  });
+
   it('delivers every QoS 1 event in order through a broker restart, spooled while it is down', async () => {
     const broker = await Mosquitto.start();
     cleanup.push(() => broker.stop());

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=1 --v8-pool-size=1
 /**
  * The mavgate executable: parses the command line and hands over to the commands; all
  * behaviour lives in the layers below, where tests call it directly.

@@ -8,8 +8,11 @@
  *   after large blocks are freed (Node's 64 KiB-and-more receive buffers) and keeps the
  *   freed top of the heap; fixed, a relay under load stays 3–5 MiB smaller, CPU unchanged
  *   (docs/benchmarks.md, "Memory"). Ignored by other C libraries.
+ * - One V8 worker thread instead of Node's four: each costs ~1 MiB (its stack and its
+ *   malloc arena), and a relay's work is on the main thread; CPU per frame unchanged at
+ *   5k–100k frames/s, ~2–3 MiB less at rest and under load.
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 export const NODE_ENV: Readonly<Record<string, string>> = { MALLOC_TRIM_THRESHOLD_: '131072' };
 
 /** `NAME=VALUE` words for env(1) or the #! line. */

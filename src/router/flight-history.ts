@@ -42,6 +42,16 @@ export interface TimelineEvent {
   frame?: Buffer;
 }
 
+/**
+ * Mode or arming changes of one vehicle closer together than this are one event on the
+ * timeline, told with their count: no pilot switches modes that fast, and a heartbeat
+ * that changes on every frame filled the timeline with thousands of events a second.
+ */
+const FLAPPING_GAP_MS = 1_000;
+/** A merged event stops growing after this long: a flood that goes on gets one event per span. */
+const FLAPPING_SPAN_MS = 10_000;
+/** A run goes on while its event is among this many newest (its mode's and its arming's runs interleave). */
+const FLAPPING_NEIGHBOURS = 4;
 const MAX_TRACK_POINTS = 4000;
 const MAX_EVENTS = 1000;
 /** A new track point when the vehicle moved this far (1e-7 degrees, about 1 m), or this long passed. */
@@ -49,6 +59,17 @@ const MIN_MOVE_E7 = 9;
 const MAX_INTERVAL_MS = 10_000;
 const MAV_STATE_CRITICAL = 5;
 const MAV_STATE_EMERGENCY = 6;
+
+/** The newest mode or arming event of a vehicle, and whether it tells a run of changes too fast to tell one by one. */
+interface Flapping {
+  event: TimelineEvent;
+  /** Where the run of changes started (a mode's name; '' for arming). */
+  from: string;
+  startedAt: number;
+  changes: number;
+  /** A run of fast changes, told as one event; false for a change told on its own. */
+  run: boolean;
+}
 
 interface VehicleTrack {
   points: TrackPoint[];
@@ -67,6 +88,8 @@ export class FlightHistory {
   private readonly tracks = new Map<number, VehicleTrack>();
   private readonly timeline: TimelineEvent[] = [];
   private seq = 0;
+  /** By `sysid * 2 + (arming ? 1 : 0)`. */
+  private readonly flapping = new Map<number, Flapping>();
   private readonly unsubscribe: () => void;
   private readonly subscription: { unsubscribe(): void };
   /** Where the fields read on every frame lie in their payloads. */
@@ -139,15 +162,43 @@ export class FlightHistory {
     else if (e.type === 'lost') this.add({ kind: 'lost', severity: SEVERITY.critical, sysid: c.sysid, text: 'LOST: no heartbeat' });
     else if (e.type === 'back') this.add({ kind: 'back', severity: SEVERITY.notice, sysid: c.sysid, text: 'heard again' });
     else if (e.type === 'mode') {
-      if (e.from && e.from.armed !== hb.armed) this.add({ kind: 'arming', severity: SEVERITY.notice, sysid: c.sysid, text: hb.armed ? 'ARMED' : 'disarmed' });
-      if (!e.from || e.from.mode !== hb.mode) this.add({ kind: 'mode', severity: SEVERITY.info, sysid: c.sysid, text: `mode ${e.from ? `${e.from.mode} → ` : ''}${hb.mode}` });
+      if (e.from && e.from.armed !== hb.armed) this.change('arming', SEVERITY.notice, c.sysid, '', hb.armed ? 'ARMED' : 'disarmed');
+      if (!e.from || e.from.mode !== hb.mode) this.change('mode', SEVERITY.info, c.sysid, e.from?.mode ?? '', hb.mode);
     }
   }
 
+  /**
+   * A mode or arming change: its own event; or, when it follows the one before within
+   * FLAPPING_GAP_MS, one event for the run of fast changes, told again with each change
+   * (it moves to the end of the sequence: a reader asks for what came after the last it saw).
+   */
+  private change(kind: 'mode' | 'arming', severity: number, sysid: number, from: string, to: string): void {
+    const at = this.now();
+    const key = sysid * 2 + (kind === 'arming' ? 1 : 0);
+    const before = this.flapping.get(key);
+    const describe = (start: string) => (kind === 'mode' ? `mode ${start ? `${start} → ` : ''}${to}` : to);
+    // Among the newest few: a heartbeat that flaps both its mode and its arming makes two runs, one after the other.
+    let i = this.timeline.length - 1;
+    while (i >= 0 && i >= this.timeline.length - FLAPPING_NEIGHBOURS && this.timeline[i] !== before?.event) i--;
+    const fast = before !== undefined && this.timeline[i] === before.event && at - before.event.at < FLAPPING_GAP_MS;
+    if (fast && before.run && at - before.startedAt < FLAPPING_SPAN_MS) {
+      if (i !== this.timeline.length - 1) this.timeline.push(...this.timeline.splice(i, 1));
+      before.changes++;
+      before.event.seq = ++this.seq;
+      before.event.at = at;
+      before.event.text = `${describe(before.from)} (${before.changes} changes in ${Math.max(1, Math.ceil((at - before.startedAt) / 1000))} s)`;
+      return;
+    }
+    const event = this.add({ kind, severity, sysid, text: describe(from) });
+    this.flapping.set(key, { event, from, startedAt: at, changes: 1, run: fast });
+  }
+
   /** An event from outside the router's view (a link going down or up). */
-  add(event: Omit<TimelineEvent, 'seq' | 'at'>): void {
-    this.timeline.push({ seq: ++this.seq, at: this.now(), ...event });
+  add(event: Omit<TimelineEvent, 'seq' | 'at'>): TimelineEvent {
+    const added = { seq: ++this.seq, at: this.now(), ...event };
+    this.timeline.push(added);
     if (this.timeline.length > MAX_EVENTS) this.timeline.shift();
+    return added;
   }
 
   /** The timeline's events after `seq`, oldest first. */

@@ -7,7 +7,7 @@
  * rate per message type.
  *
  *   mavgate/<site>/<sysid>/<MESSAGE>     telemetry, mavlink2rest JSON, QoS 0
- *   mavgate/<site>/<sysid>/event         mode and arming changes, STATUSTEXT, COMMAND_ACK, QoS 1
+ *   mavgate/<site>/<sysid>/event         mode and arming changes (faster ones: one a second, with their count), STATUSTEXT, COMMAND_ACK, QoS 1
  *   mavgate/<site>/<sysid>/heartbeat     the vehicle's state, retained, QoS 1
  *   mavgate/<site>/gateway/status        {"online": …}, retained; the last will says offline
  *   mavgate/<site>/gateway/refusal       residency refusals, QoS 1
@@ -63,6 +63,18 @@ export class MqttConfigError extends Error {
 }
 
 const EVENT_MESSAGES = new Set(['STATUSTEXT', 'COMMAND_ACK']);
+/**
+ * A vehicle's mode changes closer together than this after one was published wait for the
+ * next tick and go as one event with their count: a heartbeat that changes on every frame
+ * would otherwise spool thousands of QoS 1 messages a second. A pilot's changes are seconds apart.
+ */
+const MODE_EVENT_INTERVAL_MS = 1000;
+
+/** Mode changes of one vehicle not published yet, since the last that was. */
+interface PendingModes {
+  lastPublishedAt: number;
+  waiting: { component: ComponentState; from: ComponentState['heartbeat']; changes: number } | null;
+}
 
 export class MqttSink {
   /** Set when the policy in force no longer approves the broker or the spool: nothing more is published. */
@@ -72,6 +84,8 @@ export class MqttSink {
   private meter: EgressMeter;
   private rates: ReadonlyMap<string, number>;
   private readonly lastSent = new Map<number, number>();
+  /** By sysid. */
+  private readonly modes = new Map<number, PendingModes>();
   /** The gate's refusals already published (the gate keeps the newest 20). */
   private readonly published = new Set<EgressGate['recentRefusals'][number]>();
   private pumping = false;
@@ -109,12 +123,15 @@ export class MqttSink {
     };
     this.unwatch = [watchGrant(grant, watcher), watchGrant(spoolGrant, { revoked: watcher.revoked })];
     this.stateSubscription = parts.state.events$.subscribe((e) => {
-      const state = this.publishState(e.component);
-      if (state && e.type === 'mode') this.reliable(`mavgate/${site}/${e.component.sysid}/event`, { event: 'mode', ...state, from: e.from ? { mode: e.from.mode, armed: e.from.armed } : null });
+      if (e.type === 'mode') this.modeChanged(e.component, e.from);
+      else this.publishState(e.component);
     });
     // Vehicles heard before the sink started (the gateway's links open first) get their retained state now.
     for (const c of parts.state.vehicles()) this.publishState(c);
-    this.timer = setInterval(() => this.publishRefusals(), 1000);
+    this.timer = setInterval(() => {
+      this.publishRefusals();
+      this.publishWaitingModes();
+    }, MODE_EVENT_INTERVAL_MS);
     this.timer.unref();
     this.witnessTimer = setInterval(() => this.publishWitness(), WITNESS_INTERVAL_MS);
     this.witnessTimer.unref();
@@ -253,6 +270,35 @@ export class MqttSink {
       this.client.publish(`mavgate/${this.site}/${frame.sysid}/${name}`, json, { qos: 0 });
       this.counters.published++;
     }
+  }
+
+  private modeChanged(c: ComponentState, from: ComponentState['heartbeat']): void {
+    const now = Date.now();
+    const pending = this.modes.get(c.sysid);
+    if (pending && now - pending.lastPublishedAt < MODE_EVENT_INTERVAL_MS) {
+      pending.waiting = { component: c, from: pending.waiting?.from ?? from, changes: (pending.waiting?.changes ?? 0) + 1 };
+      return;
+    }
+    this.modes.set(c.sysid, { lastPublishedAt: now, waiting: null });
+    this.publishMode(c, from, 1);
+  }
+
+  /** The state after the changes that waited, once per vehicle, with how many there were. */
+  private publishWaitingModes(): void {
+    const now = Date.now();
+    for (const pending of this.modes.values()) {
+      if (!pending.waiting) continue;
+      const { component, from, changes } = pending.waiting;
+      pending.waiting = null;
+      pending.lastPublishedAt = now;
+      this.publishMode(component, from, changes);
+    }
+  }
+
+  private publishMode(c: ComponentState, from: ComponentState['heartbeat'], changes: number): void {
+    const state = this.publishState(c);
+    if (!state) return;
+    this.reliable(`mavgate/${this.site}/${c.sysid}/event`, { event: 'mode', ...state, from: from ? { mode: from.mode, armed: from.armed } : null, ...(changes > 1 ? { changes } : {}) });
   }
 
   /** The vehicle's retained state (`…/heartbeat`), published when it is first heard and at every change. */
