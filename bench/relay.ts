@@ -8,6 +8,9 @@
  *   npm run bench:relay                                   # issue 18's comparison (below), 3 runs
  *   BENCH_ONLY=direct,mavgate,mavgate-signing npm run bench:relay
  *   BENCH_RATES=1000,20000 BENCH_RUNS=1 BENCH_DURATION=2 npm run bench:relay   # a smoke run
+ *   BENCH_WARMUP=15 BENCH_ONLY=naive,mavgate BENCH_RATES=1000,5000 npm run bench:relay
+ *     # the steady state: each relay relays for 15 s before its window (default 1 s), past
+ *     # its start-up (V8 compiling its code, the first full GC ~8 s after start)
  *
  * Targets (BENCH_ONLY picks; the default is the first five):
  * - direct: the load generator straight to the sink, the baseline for added latency;
@@ -95,6 +98,7 @@ const result = spawnSync(process.execPath, [
   '--rates', rates, '--runs', runs, '--max-bg', maxBg,
   ...(process.env.BENCH_QUIET_WAIT ? ['--quiet-wait', process.env.BENCH_QUIET_WAIT] : []),
   ...(process.env.BENCH_DURATION ? ['--duration', process.env.BENCH_DURATION] : []),
+  ...(process.env.BENCH_WARMUP ? ['--warmup', process.env.BENCH_WARMUP] : []),
   '--out', out,
 ], { stdio: 'inherit', cwd: root });
 
@@ -116,6 +120,7 @@ interface Run {
   rate: number;
   error?: string;
   discarded?: boolean;
+  windowS: number;
   offeredPerSec: number;
   relayedPerSec: number;
   lossPct: number;
@@ -174,7 +179,7 @@ function summarise(file: string): void {
   const text = [
     `# bench:relay, ${new Date().toISOString()}`,
     '',
-    `${machine()}; targets ${targetNames.join(', ')}; rates ${rateList.join(', ')}; median (min–max) of the kept runs; ${discarded} run(s) discarded as disturbed and repeated (background CPU over ${maxBg}% of a core).`,
+    `${machine()}; targets ${targetNames.join(', ')}; rates ${rateList.join(', ')}; a ${kept[0]?.windowS ?? '?'} s window after ${process.env.BENCH_WARMUP ?? 1} s of warm-up; median (min–max) of the kept runs; ${discarded} run(s) discarded as disturbed and repeated (background CPU over ${maxBg}% of a core).`,
     `Added p50/p99: the relay's latency minus the direct path's median at the same rate, µs. CPU per frame: the relay's CPU time per offered frame and per frame it relayed, µs; "vs naive": its median over the naive relay's. Frames per datagram: at the sink.`,
     '',
     markdownTable(['offered/s', 'target', 'runs', 'loss %', 'added p50 µs', 'added p99 µs', 'CPU µs/frame offered', 'vs naive', 'CPU µs/frame relayed', 'vs naive', 'RSS MiB', 'frames/datagram', 'disturbed'], table),

@@ -174,6 +174,7 @@ export class Gateway {
   /** Links being closed after their grant was revoked: stop() waits for them. */
   private readonly closing = new Set<Promise<void>>();
   private idleTimer: NodeJS.Timeout | null = null;
+  private started = false;
 
   constructor(readonly options: GatewayOptions) {
     this.gate = options.gate ?? new EgressGate(defaultPolicy());
@@ -285,7 +286,10 @@ export class Gateway {
       revoked: (refusal) => this.revokeLink(handle, refusal),
     });
     subscriptions.push(
-      link.data$.subscribe(link.wholeFrames ? (chunk) => decoder.pushWhole(chunk) : (chunk) => decoder.push(chunk)),
+      link.data$.subscribe(link.wholeFrames ? (chunk) => decoder.pushWhole(chunk) : (chunk) => {
+        decoder.push(chunk);
+        if (decoder.pendingBytes > 0) this.watchForQuiet();
+      }),
       link.restarts$.subscribe(() => {
         // The link's own numbering and the merged numbering of the sources behind it start afresh: a reconnect is not loss.
         decoder.restart();
@@ -443,7 +447,22 @@ export class Gateway {
     this.node.start();
     this.monitor.start();
     this.heartbeatTimer = setInterval(() => this.state.checkHeartbeats(), 500);
+    this.started = true;
+  }
+
+  /**
+   * A stream link holds bytes of a candidate frame: check for quiet until no link does.
+   * Armed only then, so an idle gateway, or one with only UDP links (whole frames per
+   * datagram), is not woken ten times a second for nothing.
+   */
+  private watchForQuiet(): void {
+    if (this.idleTimer || !this.started) return;
     this.idleTimer = setInterval(() => this.settleQuietLinks(), QUIET_MS);
+  }
+
+  /** Whether the quiet check is running (it runs only while a stream link holds part of a frame). */
+  get watchingForQuiet(): boolean {
+    return this.idleTimer !== null;
   }
 
   /**
@@ -452,16 +471,24 @@ export class Gateway {
    * false start marker cannot hold the frames behind it until more bytes come.
    */
   private settleQuietLinks(): void {
+    let waiting = false;
     for (const handle of this.links) {
       const bytesIn = handle.link.counters.bytesIn;
       if (bytesIn === handle.bytesInAtLastCheck && handle.decoder.pendingBytes > 0) handle.decoder.idle();
       handle.bytesInAtLastCheck = bytesIn;
+      waiting ||= handle.decoder.pendingBytes > 0;
+    }
+    if (!waiting && this.idleTimer) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
     }
   }
 
   async stop(): Promise<void> {
+    this.started = false;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
     for (const handle of this.links) this.recordEgress(handle);
     this.node.stop();
     this.monitor.stop();
