@@ -35,11 +35,16 @@ describe('mavgate --help', () => {
     rmSync(prefix, { recursive: true, force: true });
   });
 
-  it('lists the commands and exits 0', async () => {
+  it('lists the commands, with examples of the common ones, and exits 0', async () => {
     const run = await runMavgate(['--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Usage: mavgate/);
     expect(run.stdout).toMatch(/decode \[options\] <file>/);
+    // Every command shown in an example is one the program has.
+    const examples = run.stdout.slice(run.stdout.indexOf('Examples:'));
+    const used = [...examples.matchAll(/\$ mavgate (\w+)/g)].map((m) => m[1]!);
+    expect(used).toEqual(expect.arrayContaining(['run', 'replay', 'report', 'audit']));
+    for (const command of new Set(used)) expect(run.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
   });
 
   it('run --help lists every endpoint kind and suggests only endpoints the default policy approves', async () => {

@@ -88,4 +88,14 @@ describe('modeName', () => {
     expect(modeName(12, 2, 3 << 16)).toBe('POSCTL');
     expect(modeName(3, 2, 99)).toBe('custom_mode 99');
   });
+
+  it('names a custom_mode outside every table by its number, to the top of its 32 bits', () => {
+    for (const big of [256, 2 ** 31 - 1, 2 ** 31, 3_000_000_005, 2 ** 32 - 1]) {
+      expect(modeName(3, 2, big)).toBe(`custom_mode ${big}`);
+      expect(modeName(3, 1, big)).toBe(`custom_mode ${big}`);
+    }
+    // PX4's main mode in bits 16-23, the AUTO sub-mode in bits 24-31: the high byte set is still AUTO.MISSION.
+    expect(modeName(12, 2, ((4 << 24) >>> 0) + (4 << 16) + 0x80)).toBe('AUTO.MISSION');
+    expect(modeName(12, 2, 0xff << 16)).toBe(`custom_mode ${0xff << 16}`);
+  });
 });

@@ -27,7 +27,6 @@ import { parseDuration } from '../server/tokens.js';
 // Each command loads its modules when it runs, so that `--help` and a UDP-only gateway
 // do not pay for what they do not use (node-gyp bindings, schema and YAML libraries).
 
-
 function dialectList(value: string): string[] {
   return value.split(',').map((d) => d.trim()).filter(Boolean);
 }
@@ -205,7 +204,16 @@ export function buildProgram(): Command {
     .description('MAVLink ground-control gateway with data-residency enforcement')
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', `
+Examples:
+  $ mavgate run                                         # simulated vehicle, dashboard on http://127.0.0.1:8088/
+  $ mavgate run --link serial:/dev/ttyUSB0:57600        # a SiK telemetry radio
+  $ mavgate run --policy /etc/mavgate/policy.yaml --link udp:192.168.10.20:14550   # exit 3 if not approved
+  $ mavgate replay mavgate-data/recordings/FLIGHT.tlog  # a recording, as if live
+  $ mavgate report mavgate-data/recordings/FLIGHT.tlog  # the post-flight report
+  $ mavgate audit verify /var/lib/mavgate/audit/audit.jsonl
+  $ mavgate run --help                                  # each command has its own options and examples`);
 
   program
     .command('decode')

