@@ -94,7 +94,7 @@ describe('modeName', () => {
       expect(modeName(3, 2, big)).toBe(`custom_mode ${big}`);
       expect(modeName(3, 1, big)).toBe(`custom_mode ${big}`);
     }
-    // PX4's main mode in bits 16-23, the AUTO sub-mode in bits 24-31: the high byte set is still AUTO.MISSION.
+    // PX4's main mode in bits 16-23, the AUTO sub-mode in bits 24-31; the low bits do not change the name.
     expect(modeName(12, 2, ((4 << 24) >>> 0) + (4 << 16) + 0x80)).toBe('AUTO.MISSION');
     expect(modeName(12, 2, 0xff << 16)).toBe(`custom_mode ${0xff << 16}`);
   });
