@@ -101,6 +101,29 @@ describe('a vehicle link over TCP (a stream)', () => {
   });
 });
 
+describe('the quiet check across a reconnect', () => {
+  it('stops when the link reconnects and the half frame it held is dropped, and runs again for the next one', async () => {
+    const vehicleServer = await tcpServer();
+    cleanup.push(() => vehicleServer.close());
+    let connected = vehicleServer.nextConnection();
+    const { gateway, seqs } = await gatewayOn(`tcp:127.0.0.1:${vehicleServer.port}`);
+    let vehicle = await connected;
+    cleanup.push(async () => { vehicle.destroy(); });
+    // Half a heartbeat: a candidate that may still be real, held until its last bytes come.
+    vehicle.write(heartbeat(1).subarray(0, 9));
+    await until(() => gateway.links[0]!.decoder.pendingBytes > 0 && gateway.watchingForQuiet, 'the half frame held and watched');
+    connected = vehicleServer.nextConnection();
+    vehicle.destroy();
+    vehicle = await connected;
+    await until(() => gateway.links[0]!.decoder.pendingBytes === 0 && !gateway.watchingForQuiet, 'the check stopping after the reconnect', 3000);
+    vehicle.write(heartbeat(2).subarray(0, 9));
+    await until(() => gateway.watchingForQuiet, 'the check running again for a new half frame');
+    vehicle.write(heartbeat(2).subarray(9));
+    await until(() => seqs.includes(2), 'the heartbeat completed');
+    expect(seqs).toEqual([2]);
+  });
+});
+
 describe('a ground station on a UDP endpoint', () => {
   const deck = decksPerTest();
 
