@@ -34,6 +34,17 @@ async function gatewayOn(endpoint: string): Promise<{ gateway: Gateway; seqs: nu
   return { gateway, seqs };
 }
 
+/** A gateway whose vehicle link is a TCP client of a vehicle played by the test. */
+async function tcpVehicle() {
+  const vehicleServer = await tcpServer();
+  cleanup.push(() => vehicleServer.close());
+  const connected = vehicleServer.nextConnection();
+  const { gateway, seqs } = await gatewayOn(`tcp:127.0.0.1:${vehicleServer.port}`);
+  const vehicle = await connected;
+  cleanup.push(async () => { vehicle.destroy(); });
+  return { vehicleServer, gateway, seqs, vehicle };
+}
+
 async function udpSender(): Promise<UdpSocket> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
@@ -82,12 +93,7 @@ describe('a vehicle link over UDP', () => {
 
 describe('a vehicle link over TCP (a stream)', () => {
   it('hands on frames held behind a false start marker once the stream goes quiet', async () => {
-    const vehicleServer = await tcpServer();
-    cleanup.push(() => vehicleServer.close());
-    const connected = vehicleServer.nextConnection();
-    const { gateway, seqs } = await gatewayOn(`tcp:127.0.0.1:${vehicleServer.port}`);
-    const vehicle = await connected;
-    cleanup.push(async () => { vehicle.destroy(); });
+    const { gateway, seqs, vehicle } = await tcpVehicle();
     expect(gateway.watchingForQuiet).toBe(false);
     vehicle.write(Buffer.concat([DAMAGED, heartbeat(1), heartbeat(2), heartbeat(3)]));
     // Nothing more comes: the candidate claiming 263 bytes must not hold the heartbeats forever.
@@ -103,18 +109,14 @@ describe('a vehicle link over TCP (a stream)', () => {
 
 describe('the quiet check across a reconnect', () => {
   it('stops when the link reconnects and the half frame it held is dropped, and runs again for the next one', async () => {
-    const vehicleServer = await tcpServer();
-    cleanup.push(() => vehicleServer.close());
-    let connected = vehicleServer.nextConnection();
-    const { gateway, seqs } = await gatewayOn(`tcp:127.0.0.1:${vehicleServer.port}`);
-    let vehicle = await connected;
-    cleanup.push(async () => { vehicle.destroy(); });
+    const { vehicleServer, gateway, seqs, vehicle: first } = await tcpVehicle();
     // Half a heartbeat: a candidate that may still be real, held until its last bytes come.
-    vehicle.write(heartbeat(1).subarray(0, 9));
+    first.write(heartbeat(1).subarray(0, 9));
     await until(() => gateway.links[0]!.decoder.pendingBytes > 0 && gateway.watchingForQuiet, 'the half frame held and watched');
-    connected = vehicleServer.nextConnection();
-    vehicle.destroy();
-    vehicle = await connected;
+    const connected = vehicleServer.nextConnection();
+    first.destroy();
+    const vehicle = await connected;
+    cleanup.push(async () => { vehicle.destroy(); });
     await until(() => gateway.links[0]!.decoder.pendingBytes === 0 && !gateway.watchingForQuiet, 'the check stopping after the reconnect', 3000);
     vehicle.write(heartbeat(2).subarray(0, 9));
     await until(() => gateway.watchingForQuiet, 'the check running again for a new half frame');
