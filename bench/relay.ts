@@ -12,7 +12,7 @@
  *     # the steady state: each relay relays for 15 s before its window (default 1 s), past
  *     # its start-up (V8 compiling its code, the first full GC ~8 s after start)
  *
- * Targets (BENCH_ONLY picks; the default is the first five):
+ * Targets (BENCH_ONLY picks; the default is the first six):
  * - direct: the load generator straight to the sink, the baseline for added latency;
  * - naive: the shared bench's Node relay that parses nothing, the floor for any Node relay;
  * - naive-coalesce: the same, sending what one turn received as one datagram
@@ -20,6 +20,8 @@
  * - mavgate: `mavgate run` with the default policy (every frame checked, routed, tracked in
  *   the vehicle state, classified and counted for the residency report), coalesced sends;
  * - mavgate-nocoalesce: the same with --no-coalesce (one datagram per frame);
+ * - mavgate-dgram: mavgate on Node's dgram sockets (MAVGATE_UDP=dgram) instead of the native
+ *   recvmmsg path: what the native path saves;
  * - mavgate-policy: bench/residency-policy.yaml (ten rules, positions redacted, every
  *   decision audited): the cost of the gate;
  * - mavgate-signing: MAVLink 2 signing of every frame sent on;
@@ -74,6 +76,7 @@ const targets: Record<string, string> = {
   'naive-coalesce': `naive-coalesce=node ${resolve(root, 'bench/naive-coalescing-relay.js')} {in} {out}`,
   mavgate: `mavgate=${relay}`,
   'mavgate-nocoalesce': `mavgate-nocoalesce=${relay} --no-coalesce`,
+  'mavgate-dgram': `mavgate-dgram=env MAVGATE_UDP=dgram ${relay}`,
   'mavgate-policy': `mavgate-policy=${relay} --policy ${resolve(root, 'bench/residency-policy.yaml')}`,
   'mavgate-signing': `mavgate-signing=${relay} --signing-key ${signingKey} --sign`,
   'mavgate-steady': `mavgate-steady=${reloading(0)}`,
@@ -82,7 +85,7 @@ const targets: Record<string, string> = {
 for (const bytes of (process.env.BENCH_RCVBUF ?? '').split(',').filter(Boolean)) {
   targets[`mavgate-rcvbuf-${bytes}`] = `mavgate-rcvbuf-${bytes}=${relay} --udp-receive-buffer ${bytes}`;
 }
-const only = process.env.BENCH_ONLY?.split(',') ?? ['direct', 'naive', 'naive-coalesce', 'mavgate', 'mavgate-nocoalesce'];
+const only = process.env.BENCH_ONLY?.split(',') ?? ['direct', 'naive', 'naive-coalesce', 'mavgate', 'mavgate-nocoalesce', 'mavgate-dgram'];
 const unknown = only.filter((name) => !(name in targets));
 if (unknown.length > 0) {
   console.error(`BENCH_ONLY: unknown target(s) ${unknown.join(', ')}; targets are ${Object.keys(targets).join(', ')} (mavgate-rcvbuf-N with BENCH_RCVBUF=N)`);

@@ -13,6 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../src/gateway/gateway.js';
 import { type Endpoint, parseEndpoint } from '../src/links/endpoint.js';
 import type { VehicleLink } from '../src/links/link.js';
+import { udpBackend } from '../src/links/datagram-socket.js';
 import { DEFAULT_DATAGRAM_BYTES } from '../src/links/send-batch.js';
 import type { UdpLink } from '../src/links/udp-link.js';
 import { parseGcsEndpoint } from '../src/cli/server-flags.js';
@@ -333,20 +334,21 @@ describe('the setting', () => {
     expect(() => parseConfig({ links: [{ endpoint: 'udp:127.0.0.1:14560', coalesce: 100 }] }, 'g.yaml')).toThrow(/links\[0\]\.coalesce/);
   });
 
-  it('--no-coalesce turns it off for every link; --udp-receive-buffer sizes every UDP link; /v1/stats tells both', async () => {
+  it.each(udpBackend.backend === 'recvmmsg' ? ['recvmmsg', 'dgram'] : ['dgram'])('on the %s UDP back end: --no-coalesce turns it off for every link; --udp-receive-buffer sizes every UDP link; /v1/stats tells both', async (backend) => {
     const { MavgateProcess } = await import('./helpers/process.js');
     const sink = await receiver();
     const vehicle = await receiver();
     const inPort = await freeUdpPort();
-    const gw = MavgateProcess.start(['run', '--link', `udp-listen:127.0.0.1:${inPort}`, '--link', `udp:127.0.0.1:${sink.port}`, '--no-coalesce', '--udp-receive-buffer', '262144', '--status-interval', '0', '--no-record', '--listen', '127.0.0.1:0']);
+    const gw = MavgateProcess.start(['run', '--link', `udp-listen:127.0.0.1:${inPort}`, '--link', `udp:127.0.0.1:${sink.port}`, '--no-coalesce', '--udp-receive-buffer', '262144', '--status-interval', '0', '--no-record', '--listen', '127.0.0.1:0'], true, backend === 'dgram' ? { MAVGATE_UDP: 'dgram' } : {});
     cleanup.push(() => gw.stop());
     await gw.waitFor(/clients: http:\/\/127\.0\.0\.1:\d+\//);
     const base = /clients: (http:\/\/127\.0\.0\.1:\d+)\//.exec(gw.stderr)![1]!;
     for (const f of attitudes(20)) vehicle.send(f, inPort);
     await until(() => sink.frames.length === 20, 'the frames at the sink');
     expect(sink.datagrams.every((d) => decodeAll(registry, d).frames.length === 1)).toBe(true);
-    const { links } = (await (await fetch(`${base}/v1/stats`)).json()) as { links: { framesOut: number; datagramsOut: number; receiveBufferBytes: number }[] };
+    const { links } = (await (await fetch(`${base}/v1/stats`)).json()) as { links: { framesOut: number; datagramsOut: number; receiveBufferBytes: number; udpBackend: string }[] };
     expect(links[1]).toMatchObject({ framesOut: 20, datagramsOut: 20 });
+    expect(links.map((l) => l.udpBackend)).toEqual([backend, backend]);
     // Linux doubles what it is asked for (for its own bookkeeping) and reports that.
     expect(links.map((l) => l.receiveBufferBytes)).toEqual([2 * 262144, 2 * 262144]);
   });

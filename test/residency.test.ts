@@ -214,8 +214,10 @@ describe('source scan: only the modules that take grants open sockets, devices o
   const SRC = resolve(import.meta.dirname, '../src');
   /** The modules allowed to use each API, and why. */
   const ALLOWED: [RegExp, string[]][] = [
-    [/from 'node:(net|dgram|http|https|tls)'|from '(ws|serialport|mqtt)'|import\('serialport'\)/, ['links/udp-link.ts', 'links/tcp-link.ts', 'links/serial-link.ts', 'links/ports.ts', 'server/http-server.ts', 'server/gcs-endpoints.ts', 'sinks/mqtt-sink.ts', 'links/fleet-link.ts']],
+    [/from 'node:(net|dgram|http|https|tls)'|from '(ws|serialport|mqtt)'|import\('serialport'\)/, ['links/udp-link.ts', 'links/datagram-socket.ts', 'links/tcp-link.ts', 'links/serial-link.ts', 'links/ports.ts', 'server/http-server.ts', 'server/gcs-endpoints.ts', 'sinks/mqtt-sink.ts', 'links/fleet-link.ts']],
     [/\b(writeFileSync|writeFile|appendFile|appendFileSync|createWriteStream|writeSync|mkdirSync|mkdir|renameSync|rename|openSync|copyFile|symlink)\b/, ['residency/audit-log.ts', 'residency/gate.ts', 'sinks/files.ts', 'server/tls-directory.ts', 'cli/token.ts', 'cli/key.ts']],
+    // Native code can open anything: only the UDP socket module loads it (native/udp, sockets only).
+    [/\.node['"`]|process\.dlopen/, ['links/datagram-socket.ts']],
   ];
 
   function files(dir: string): string[] {
@@ -240,6 +242,15 @@ describe('source scan: only the modules that take grants open sockets, devices o
     const [pattern] = ALLOWED[0]!;
     expect(pattern.test("import { createSocket } from 'node:dgram';")).toBe(true);
     expect(ALLOWED[1]![0].test('writeFileSync(path, data)')).toBe(true);
+    expect(ALLOWED[2]![0].test("const addon = createRequire(import.meta.url)('./x.node');")).toBe(true);
+    expect(ALLOWED[2]![0].test('process.dlopen(module, path)')).toBe(true);
+  });
+
+  it('lets only the modules that take UDP grants (links, ground-station endpoints) use the UDP socket module', () => {
+    const importers = files(SRC)
+      .filter((file) => /from '\.\/datagram-socket\.js'|from '\.\.\/links\/datagram-socket\.js'/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(importers.sort()).toEqual(['links/udp-link.ts', 'server/gcs-endpoints.ts']);
   });
 });
 

@@ -5,7 +5,7 @@
 import { EventStream, type Subscribable, type Subscription } from '../events/event-stream.js';
 import type { Endpoint } from '../links/endpoint.js';
 import { createLink, requestGrant } from '../links/create-link.js';
-import { UdpLink } from '../links/udp-link.js';
+import { type UdpBackend, UdpLink } from '../links/udp-link.js';
 import type { LinkState, VehicleLink } from '../links/link.js';
 import { type Frame, FrameDecoder, loadRegistry, type MessageRegistry } from '../mavlink/index.js';
 import { DEFAULT_GATEWAY_NODE, GatewayNode, type GatewayNodeOptions } from '../router/gateway-node.js';
@@ -88,6 +88,8 @@ export interface LinkStats {
   framesDropped: number;
   /** UDP links: the receive buffer the kernel granted, bytes (Linux reports twice what was asked). */
   receiveBufferBytes?: number;
+  /** UDP links: how the socket receives, `recvmmsg` (native, a batch per wake-up) or `dgram` (Node's, a callback per datagram). */
+  udpBackend?: UdpBackend;
   /** Copies from a redundant link that were dropped. */
   duplicates: number;
   crcErrors: number;
@@ -416,7 +418,7 @@ export class Gateway {
         framesOut: port.framesOut,
         datagramsOut: link.counters.datagramsOut,
         framesDropped: link.counters.writesDropped,
-        ...(link instanceof UdpLink ? { receiveBufferBytes: link.receiveBufferBytes } : {}),
+        ...(link instanceof UdpLink ? { receiveBufferBytes: link.receiveBufferBytes, udpBackend: link.backend } : {}),
         duplicates: port.duplicates,
         crcErrors: decoder.stats.crcErrors,
         unknownFrames: decoder.stats.unknown,

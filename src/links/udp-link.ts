@@ -3,19 +3,22 @@
  * QGroundControl does on 14550) and replies there; `udp` sends to a fixed address and
  * accepts datagrams only from it (a connected socket).
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/gate.js';
 import { BaseLink, grantedAddress } from './base-link.js';
+import { backendFor, createDatagramSocket, type DatagramSocket, type UdpBackend, udpBackend } from './datagram-socket.js';
 import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint } from './endpoint.js';
+import { settleTurn } from './send-batch.js';
 import { describeSystemError, LinkError } from './link.js';
+
+export type { UdpBackend };
 
 type NetworkEndpoint = Exclude<Extract<Endpoint, { host: string }>, { kind: 'fleet' }>;
 
 export class UdpLink extends BaseLink {
   /** Frames never span datagrams. */
   override readonly wholeFrames = true;
-  private socket: Socket | null = null;
+  private socket: DatagramSocket | null = null;
   private peer: { address: string; port: number } | null = null;
 
   /** The address the gate checked: what this link binds to or sends to. */
@@ -66,22 +69,23 @@ export class UdpLink extends BaseLink {
   answerSender(bytes: Uint8Array): boolean {
     const { socket, sender } = this;
     if (!socket || !sender || this.closed) return this.write(bytes);
-    socket.send(bytes, sender.port, sender.address);
+    socket.send(bytes, sender);
     return this.sent(bytes.length, 1);
   }
 
   /** The address this link is bound to (useful with port 0). */
   get localPort(): number {
-    return this.socket?.address().port ?? 0;
+    return this.socket?.localPort() ?? 0;
   }
 
   /** The receive buffer the kernel granted (Linux reports twice what was asked), bytes; 0 before the link is open. */
   get receiveBufferBytes(): number {
-    try {
-      return this.socket?.getRecvBufferSize() ?? 0;
-    } catch {
-      return 0;
-    }
+    return this.socket?.receiveBuffer() ?? 0;
+  }
+
+  /** How this link's socket receives and sends (docs/architecture.md). */
+  get backend(): UdpBackend {
+    return this.socket?.backend ?? udpBackend.backend;
   }
 
   get peerAddress(): { address: string; port: number } | null {
@@ -91,55 +95,50 @@ export class UdpLink extends BaseLink {
   open(): Promise<void> {
     const { port, kind } = this.endpoint;
     const host = this.address;
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-    this.socket = socket;
     const listening = kind === 'udp-listen';
-    socket.on('message', (msg, rinfo) => {
-      if (listening && (rinfo.address !== this.peer?.address || rinfo.port !== this.peer.port)) {
+    const heard = (msg: Buffer, address: string, port: number) => {
+      if (listening && (address !== this.peer?.address || port !== this.peer.port)) {
         // A peer the policy does not approve is neither answered nor heard.
-        if (!this.acceptsPeer(rinfo.address, rinfo.port)) {
+        if (!this.acceptsPeer(address, port)) {
           this.counters.peersRefused++;
           return;
         }
         if (this.confirmSenders) {
           // The frames are checked while this datagram is handled, synchronously.
-          this.sender = { address: rinfo.address, port: rinfo.port };
+          this.sender = { address, port };
           this.receive(msg);
           this.sender = null;
           return;
         }
-        this.answer({ address: rinfo.address, port: rinfo.port });
+        this.answer({ address, port });
       }
       this.receive(msg);
-    });
-    return new Promise((resolve, reject) => {
-      socket.once('error', (err) => {
-        reject(new LinkError(this.endpoint.text, `cannot ${listening ? 'listen' : 'open'}: ${describeSystemError(err)}`));
-      });
-      const ready = () => {
-        socket.removeAllListeners('error');
-        socket.on('error', (err: NodeJS.ErrnoException) => {
-          // ICMP "port unreachable" from a GCS that is not running yet: count it, keep going.
-          if (err.code === 'ECONNREFUSED') this.counters.writesDropped++;
-          else this.setState('error', describeSystemError(err));
-        });
+    };
+    const failed = (err: NodeJS.ErrnoException) => {
+      // ICMP "port unreachable" from a GCS that is not running yet, or a full send buffer: count it, keep going.
+      if (err.code === 'ECONNREFUSED' || err.code === 'EAGAIN' || err.code === 'ENOBUFS') this.counters.writesDropped++;
+      else this.setState('error', describeSystemError(err));
+    };
+    // What the wake-up's datagrams made ready leaves now, not after another turn of the loop.
+    const socket = createDatagramSocket(isIPv6(host) ? 6 : 4, { datagram: heard, error: failed, batchEnd: settleTurn }, backendFor(host));
+    this.socket = socket;
+    // A connected socket for a fixed peer: the kernel drops datagrams from anyone else, and
+    // a send needs no address (the relay's hot path).
+    if (!listening) this.peer = { address: host, port };
+    const opening = listening ? socket.bind(host, port) : socket.connect(host, port);
+    return opening.then(
+      () => {
         try {
-          socket.setRecvBufferSize(this.endpoint.receiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER_BYTES);
+          socket.setReceiveBuffer(this.endpoint.receiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER_BYTES);
         } catch {
           // The kernel caps the size (net.core.rmem_max); what it grants is still better than the default.
         }
         this.setState('up');
-        resolve();
-      };
-      if (listening) {
-        socket.bind({ port, address: host }, ready);
-      } else {
-        // A connected socket: the kernel drops datagrams from anyone but the peer, and a
-        // send needs no address lookup (the relay's hot path).
-        this.peer = { address: host, port };
-        socket.bind({ port: 0 }, () => socket.connect(port, host, ready));
-      }
-    });
+      },
+      (err: unknown) => {
+        throw new LinkError(this.endpoint.text, `cannot ${listening ? 'listen' : 'open'}: ${describeSystemError(err)}`);
+      },
+    );
   }
 
   protected canSend(): boolean {
@@ -147,18 +146,14 @@ export class UdpLink extends BaseLink {
   }
 
   protected transmit(data: Buffer | readonly Buffer[]): void {
-    const socket = this.socket!;
-    // Several frames: one sendmsg with a vector of their bytes, no copy. No completion
-    // callback: without one Node tries a synchronous sendmsg first instead of queueing a
-    // request per datagram. Send errors arrive as 'error' events.
-    if (this.endpoint.kind === 'udp') socket.send(data);
-    else socket.send(data, this.peer!.port, this.peer!.address);
+    // Several frames: one datagram of their bytes, sent as a vector, no copy.
+    this.socket!.send(data, this.peer!);
   }
 
   protected shutdown(): Promise<void> {
     this.unwatch();
     const socket = this.socket;
     this.socket = null;
-    return new Promise((resolve) => (socket ? socket.close(() => resolve()) : resolve()));
+    return socket ? socket.close() : Promise.resolve();
   }
 }

@@ -5,11 +5,11 @@
  * to, under the same rules as WebSocket clients. They cannot ask for the control lease,
  * so they take it on their first control message when nobody holds it.
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
-import { joined, SendBatch } from '../links/send-batch.js';
+import { backendFor, createDatagramSocket, type DatagramSocket, type OnDatagram } from '../links/datagram-socket.js';
+import { joined, SendBatch, settleTurn } from '../links/send-batch.js';
 import { isLoopbackAddress } from '../residency/verdicts.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientSession } from './client-session.js';
@@ -47,7 +47,7 @@ function admitPeer(hub: ClientHub, text: string, principalNow: () => Principal, 
   return hub.admit(`gcs ${text} ${principal.name} from ${address}`, address, principal) ? principal : null;
 }
 
-type Datagram = Buffer | string | readonly Buffer[];
+type Datagram = Buffer | readonly Buffer[];
 
 /**
  * A UDP ground station's frames: the ones routed to it in one turn of the event loop leave
@@ -60,8 +60,10 @@ function datagramTransport(coalesce: number | null, send: (data: Datagram) => bo
   const batch = coalesce === null ? null : new SendBatch(coalesce, sendCounted);
   return {
     write: (data, flushed) => {
-      if (batch && typeof data !== 'string') batch.add(data);
-      else sendCounted(data);
+      // Text (never sent to a MAVLink peer in practice) goes as its UTF-8 bytes.
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      if (batch) batch.add(bytes);
+      else sendCounted(bytes);
       flushed();
     },
     buffered: () => 0,
@@ -100,14 +102,18 @@ function streamTransport(socket: Socket, coalesce: number | null): ClientTranspo
 }
 
 /** Cuts an endpoint off and resolves once its UDP socket has closed. */
-function cutOffAndClose(socket: UdpSocket | null, cutOff: () => void): Promise<void> {
-  const closed = new Promise<void>((resolve) => (socket ? socket.once('close', () => resolve()) : resolve()));
+function cutOffAndClose(socket: DatagramSocket | null, cutOff: () => void): Promise<void> {
   cutOff();
-  return closed;
+  return socket ? socket.close() : Promise.resolve();
+}
+
+/** A datagram socket whose errors after opening are not the endpoint's concern (an ICMP "port unreachable" while a ground station is not running: it is sent to until it is). */
+function udpSocket(address: string, datagram: OnDatagram): DatagramSocket {
+  return createDatagramSocket(isIPv6(address) ? 6 : 4, { datagram, error: () => {}, batchEnd: settleTurn }, backendFor(address));
 }
 
 export class UdpGcsEndpoint implements GcsEndpoint {
-  private socket: UdpSocket | null = null;
+  private socket: DatagramSocket | null = null;
   private readonly peers = new Map<string, { session: ClientSession; lastSeen: number }>();
   private readonly refused = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -118,28 +124,27 @@ export class UdpGcsEndpoint implements GcsEndpoint {
   }
 
   get localPort(): number {
-    return this.socket?.address().port ?? 0;
+    return this.socket?.localPort() ?? 0;
   }
 
   start(): Promise<void> {
-    const socket = createSocket({ type: isIPv6(this.grant.address) ? 'udp6' : 'udp4' });
-    this.socket = socket;
-    socket.on('message', (msg, rinfo) => {
-      const key = `${rinfo.address}:${rinfo.port}`;
+    const socket = udpSocket(this.grant.address, (msg, address, port) => {
+      const key = `${address}:${port}`;
       let peer = this.peers.get(key);
       if (!peer) {
         if (this.refused.has(key)) return;
-        const principal = admitPeer(this.hub, this.text, this.principal, rinfo.address);
+        const principal = admitPeer(this.hub, this.text, this.principal, address);
         if (!principal) {
           // Remembered so that a refused peer costs one check, within a bound a flood of source ports cannot grow.
           if (this.refused.size >= 4096) this.refused.clear();
           this.refused.add(key);
           return;
         }
+        const to = { address, port };
         const session = this.hub.open('udp', datagramTransport(this.coalesce, (data) => {
           // Gone since the frames were queued (cut off, stopping): they go nowhere.
           if (!this.socket) return false;
-          this.socket.send(data, rinfo.port, rinfo.address);
+          this.socket.send(data, to);
           return true;
         }), principal, key, { close: () => this.peers.delete(key) }, { autoControl: true, via: this.grant.entry });
         peer = { session, lastSeen: 0 };
@@ -148,6 +153,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
       peer.lastSeen = Date.now();
       this.hub.receiveDatagram(peer.session, msg);
     });
+    this.socket = socket;
     this.timer = setInterval(() => {
       for (const [key, peer] of this.peers) {
         if (Date.now() - peer.lastSeen < UDP_IDLE_MS) continue;
@@ -156,13 +162,8 @@ export class UdpGcsEndpoint implements GcsEndpoint {
       }
     }, 1000);
     this.timer.unref();
-    return new Promise((resolve, reject) => {
-      socket.once('error', (err) => reject(new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`, GCS)));
-      socket.bind({ address: this.grant.address, port: this.grant.port }, () => {
-        socket.removeAllListeners('error');
-        socket.on('error', () => {});
-        resolve();
-      });
+    return socket.bind(this.grant.address, this.grant.port).catch((err: unknown) => {
+      throw new LinkError(this.text, `cannot listen: ${describeSystemError(err)}`, GCS);
     });
   }
 
@@ -176,7 +177,7 @@ export class UdpGcsEndpoint implements GcsEndpoint {
     this.peers.clear();
     const socket = this.socket;
     this.socket = null;
-    socket?.close();
+    void socket?.close();
   }
 
   policyChanged(): void {
@@ -266,7 +267,7 @@ function admitDestination(hub: ClientHub, text: string, principalNow: () => Prin
  * back from that address as the ground station's messages.
  */
 export class UdpGcsPush implements GcsEndpoint {
-  private socket: UdpSocket | null = null;
+  private socket: DatagramSocket | null = null;
   private session: ClientSession | null = null;
 
   /** `coalesce`: the largest datagram of frames sent together, or null for one frame per datagram. */
@@ -275,31 +276,27 @@ export class UdpGcsPush implements GcsEndpoint {
   }
 
   get localPort(): number {
-    return this.socket?.address().port ?? 0;
+    return this.socket?.localPort() ?? 0;
   }
 
   async start(): Promise<void> {
     const { address, port } = this.grant;
     const principal = admitDestination(this.hub, this.text, this.principal, address);
-    const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
-    this.socket = socket;
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (err) => reject(new LinkError(this.text, `cannot open: ${describeSystemError(err)}`, GCS)));
-      // A connected socket: datagrams from anyone but the ground station are dropped by the kernel.
-      socket.bind({ port: 0 }, () => socket.connect(port, address, () => {
-        socket.removeAllListeners('error');
-        // ICMP "port unreachable" while the ground station is not running: it is sent to until it is.
-        socket.on('error', () => {});
-        resolve();
-      }));
+    let session: ClientSession | null = null;
+    const socket = udpSocket(address, (msg) => {
+      if (session) this.hub.receiveDatagram(session, msg);
     });
-    const session = this.hub.open('udp', datagramTransport(this.coalesce, (data) => {
+    this.socket = socket;
+    // A connected socket: datagrams from anyone but the ground station are dropped by the kernel.
+    await socket.connect(address, port).catch((err: unknown) => {
+      throw new LinkError(this.text, `cannot open: ${describeSystemError(err)}`, GCS);
+    });
+    session = this.hub.open('udp', datagramTransport(this.coalesce, (data) => {
       if (this.socket !== socket) return false;
       socket.send(data);
       return true;
     }), principal, `${address}:${port}`, { close: () => this.cutOff('closed by the hub') }, { autoControl: true, destination: this.grant });
     this.session = session;
-    socket.on('message', (msg) => this.hub.receiveDatagram(session, msg));
   }
 
   stop(): Promise<void> {
@@ -312,7 +309,7 @@ export class UdpGcsPush implements GcsEndpoint {
     this.socket = null;
     this.session = null;
     if (session) this.hub.close(session, why);
-    socket?.close();
+    void socket?.close();
   }
 
   policyChanged(): void {

@@ -25,9 +25,9 @@ export class MavgateProcess {
     });
   }
 
-  /** `testDefaults` false: the arguments exactly as given (no free server port, no --no-record added). */
-  static start(args: string[], testDefaults = true): MavgateProcess {
-    const child = spawn(process.execPath, [MAVGATE, ...(testDefaults ? withTestDefaults(args) : args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `testDefaults` false: the arguments exactly as given (no free server port, no --no-record added); `env`: added to this process's. */
+  static start(args: string[], testDefaults = true, env: NodeJS.ProcessEnv = {}): MavgateProcess {
+    const child = spawn(process.execPath, [MAVGATE, ...(testDefaults ? withTestDefaults(args) : args)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     running.add(child);
     child.once('exit', () => running.delete(child));
     return new MavgateProcess(child);
