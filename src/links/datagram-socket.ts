@@ -38,7 +38,7 @@ export interface DatagramSocket {
   bind(address: string, port: number): Promise<void>;
   /** Binds an ephemeral port and connects to address:port: the kernel then drops datagrams from anyone else. */
   connect(address: string, port: number): Promise<void>;
-  /** Sends one datagram (several buffers: one scatter-gather send, no copy), to `to` or the connected peer. */
+  /** Sends one datagram (several buffers: one scatter-gather send, no copy): to the connected peer, else to `to`. */
   send(data: Uint8Array | readonly Uint8Array[], to?: DatagramPeer): void;
   localPort(): number;
   /** Asks for a receive buffer (SO_RCVBUF); returns what the kernel granted. */
@@ -121,6 +121,8 @@ class NativeDatagramSocket implements DatagramSocket {
   private closed = false;
   /** Where `send` goes on an unconnected socket, as the addon holds it. */
   private peer: DatagramPeer | null = null;
+  /** A connected socket sends without an address: the kernel keeps its route, no lookup per datagram. */
+  private connected = false;
   /** The last sender's address in the metadata's words, and as text (one lookup per new sender, not per datagram). */
   private readonly sender = new Int32Array(5);
   private senderText = '';
@@ -146,7 +148,10 @@ class NativeDatagramSocket implements DatagramSocket {
   }
 
   connect(address: string, port: number): Promise<void> {
-    return this.opened(() => this.native.connect(this.handle, address, port));
+    return this.opened(() => {
+      this.native.connect(this.handle, address, port);
+      this.connected = true;
+    });
   }
 
   private opened(open: () => void): Promise<void> {
@@ -186,7 +191,7 @@ class NativeDatagramSocket implements DatagramSocket {
 
   send(data: Uint8Array | readonly Uint8Array[], to?: DatagramPeer): void {
     if (this.closed) return;
-    if (to && (to.port !== this.peer?.port || to.address !== this.peer.address)) {
+    if (to && !this.connected && (to.port !== this.peer?.port || to.address !== this.peer.address)) {
       this.call(() => this.native.setPeer(this.handle, to.address, to.port));
       this.peer = { address: to.address, port: to.port };
     }
