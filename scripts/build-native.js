@@ -5,19 +5,25 @@
  *
  * The native path is an optimisation: without it, mavgate uses Node's dgram and works the
  * same, slower. So a failed build warns, names why and how to retry, and does not fail the
- * install, unless MAVGATE_NATIVE=required (a test checks that Linux builds got it).
+ * install, unless MAVGATE_NATIVE=required (a test checks that Linux builds got it). It
+ * builds in a copy of the sources, so a failed rebuild leaves a working addon in place.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const dir = join(root, 'native/udp');
+const sources = join(root, 'native/udp');
+const target = join(sources, 'build/Release/mavgate_udp.node');
 const required = process.env.MAVGATE_NATIVE === 'required';
 
 function skip(why) {
-  console.error(`mavgate: the native UDP path is not built: ${why}. mavgate will use Node's dgram (slower at a few thousand datagrams/s).`);
+  const kept = existsSync(target) ? ` The addon built before stays in place (${relative(root, target)}).` : '';
+  console.error(required
+    ? `mavgate: the native UDP path is not built: ${why}. MAVGATE_NATIVE=required: failing.`
+    : `mavgate: the native UDP path is not built: ${why}.${kept || " mavgate will use Node's dgram (slower at a few thousand datagrams/s)."}`);
   process.exit(required ? 1 : 0);
 }
 
@@ -39,10 +45,21 @@ function nodeGyp() {
 
 const gyp = nodeGyp();
 if (!gyp) skip('node-gyp was not found (it comes with npm)');
-const result = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', dir], { encoding: 'utf8' });
-if (result.status !== 0) {
-  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n');
-  const reason = output.filter((l) => /error/i.test(l)).slice(0, 3).join(' / ') || output.slice(-3).join(' / ') || String(result.error ?? `exit ${result.status}`);
-  skip(`node-gyp failed (${reason}); needs python3, make and a C compiler; retry with npm run build:native`);
+const staging = mkdtempSync(join(tmpdir(), 'mavgate-native-'));
+try {
+  for (const file of ['binding.gyp', 'mavgate_udp.c']) copyFileSync(join(sources, file), join(staging, file));
+  // Node's own headers, as npm is set to build against (npm_config_nodedir); outside npm, the ones installed beside node.
+  const prefix = dirname(dirname(process.execPath));
+  const headers = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include/node/common.gypi')) ? [`--nodedir=${prefix}`] : [];
+  const result = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', staging, ...headers], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n');
+    const reason = output.filter((l) => /error/i.test(l)).slice(0, 3).join(' / ') || output.slice(-3).join(' / ') || String(result.error ?? `exit ${result.status}`);
+    skip(`node-gyp failed (${reason}); it needs python3, make and a C compiler; retry with npm run build:native`);
+  }
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(join(staging, 'build/Release/mavgate_udp.node'), target);
+} finally {
+  rmSync(staging, { recursive: true, force: true });
 }
-console.log(`mavgate: built the native UDP path (${join('native/udp/build/Release/mavgate_udp.node')})`);
+console.log(`mavgate: built the native UDP path (${relative(root, target)})`);

@@ -346,9 +346,16 @@ describe('the setting', () => {
     for (const f of attitudes(20)) vehicle.send(f, inPort);
     await until(() => sink.frames.length === 20, 'the frames at the sink');
     expect(sink.datagrams.every((d) => decodeAll(registry, d).frames.length === 1)).toBe(true);
-    const { links } = (await (await fetch(`${base}/v1/stats`)).json()) as { links: { framesOut: number; datagramsOut: number; receiveBufferBytes: number; udpBackend: string }[] };
+    const { links } = (await (await fetch(`${base}/v1/stats`)).json()) as { links: { framesOut: number; datagramsOut: number; receiveBufferBytes: number; udpBackend: string; udpBackendReason?: string }[] };
     expect(links[1]).toMatchObject({ framesOut: 20, datagramsOut: 20 });
     expect(links.map((l) => l.udpBackend)).toEqual([backend, backend]);
+    if (backend === 'dgram') {
+      expect(links.map((l) => l.udpBackendReason)).toEqual(['MAVGATE_UDP=dgram', 'MAVGATE_UDP=dgram']);
+      expect(gw.stderr).toMatch(/UDP on Node's dgram, not the native recvmmsg path: udp-listen:127\.0\.0\.1:\d+ \(MAVGATE_UDP=dgram\); udp:127\.0\.0\.1:\d+ \(MAVGATE_UDP=dgram\)/);
+    } else {
+      expect(links.every((l) => l.udpBackendReason === undefined)).toBe(true);
+      expect(gw.stderr).not.toMatch(/Node's dgram/);
+    }
     // Linux doubles what it is asked for (for its own bookkeeping) and reports that.
     expect(links.map((l) => l.receiveBufferBytes)).toEqual([2 * 262144, 2 * 262144]);
   });

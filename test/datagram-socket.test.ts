@@ -2,7 +2,9 @@
  * The UDP sockets under every UDP link, on both back ends (native recvmmsg and Node's
  * dgram), with real sockets on loopback: the same datagrams, senders and errors from each.
  */
+import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backendFor, createDatagramSocket, type DatagramSocket, type UdpBackend, udpBackend } from '../src/links/datagram-socket.js';
@@ -50,6 +52,17 @@ it('on Linux the native recvmmsg path is built and is what UDP links use (npm ci
   else expect(udpBackend.backend).toBe('dgram');
 });
 
+it('says a MAVGATE_UDP value it does not know, and ignores it', () => {
+  const probe = (value: string) => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', "const m = await import('./dist/links/datagram-socket.js'); console.log(JSON.stringify(m.udpBackend))"], {
+    cwd: resolve(import.meta.dirname, '..'), env: { ...process.env, MAVGATE_UDP: value }, encoding: 'utf8',
+  })) as typeof udpBackend;
+  const bogus = probe('bogus');
+  expect(bogus.warning).toBe('MAVGATE_UDP="bogus" is not dgram, recvmmsg or auto: ignored');
+  expect(bogus.backend).toBe(probe('auto').backend);
+  expect(probe('DGRAM')).toEqual({ backend: 'dgram', reason: 'MAVGATE_UDP=dgram' });
+  expect(probe('auto').warning).toBeUndefined();
+});
+
 it('keeps sockets that could meet a link-local IPv6 peer on dgram, which carries the scope (fe80::1%eth0)', () => {
   const native = udpBackend.backend;
   expect(['127.0.0.1', '0.0.0.0', '::1', '2001:db8::1'].map(backendFor)).toEqual([native, native, native, native]);
@@ -75,6 +88,17 @@ describe.each(backends)('a UDP socket on the %s back end', (backend) => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('hands on an empty datagram as empty, alone or between others', async () => {
+    const { socket, heard } = listener(backend);
+    await socket.bind('127.0.0.1', 0);
+    const from = await sender();
+    await send(from, new Uint8Array(0), socket.localPort());
+    await until(() => heard.length === 1, 'a lone empty datagram');
+    await Promise.all([new Uint8Array([7]), new Uint8Array(0), new Uint8Array([8, 9])].map((d) => send(from, d, socket.localPort())));
+    await until(() => heard.length === 4, 'three more datagrams');
+    expect(heard.map((h) => [...h.bytes])).toEqual([[], [7], [], [8, 9]]);
   });
 
   it('receives the largest datagram UDP carries over IPv4 (65,507 bytes) untruncated', async () => {

@@ -23,6 +23,9 @@ describe('endpoint strings', () => {
     ['udp:127.0.0.1:70000', /port 70000 is out of range/],
     ['udp:127.0.0.1:0', /port 0 is out of range \(1..65535\)/],
     ['udp::::1:14550', /must be in brackets/],
+    ['udp-listen:[::1]14610', /an IPv6 address in brackets is followed by :PORT, e\.g\. \[::1\]:14550/],
+    ['udp-listen:[::1', /an IPv6 address in brackets is followed by :PORT/],
+    ['udp-listen:[fe80::1%lo]:14610', /scoped IPv6 addresses \("fe80::1%lo"\) are not supported/],
     ['tcp:bad host:5760', /is not a host name or address/],
     ['http://example:80', /unknown kind "http"/],
   ])('refuses %s, naming the endpoint', (text, reason) => {

@@ -118,6 +118,9 @@ describe('EgressGate', () => {
       'residency policy refuses links[3] udp:8.8.8.8:14550: udp:8.8.8.8:14550 (8.8.8.8): 8.8.8.8 (unicast) is in no approved network (rule: approved_sinks.networks)',
     );
     expect((refusal as ResidencyRefusal).exitCode).toBe(3);
+    // An IPv6 destination is written as an endpoint writes it, in brackets.
+    const wildcard = await gate.grantListen('links[4] udp-listen:[::]:14610', 'udp', '::', 14610).catch((e: unknown) => e);
+    expect((wildcard as ResidencyRefusal).message).toMatch(/^residency policy refuses links\[4\] udp-listen:\[::\]:14610: udp-listen:\[::\]:14610: :: listens on every interface/);
   });
 
   it('grants directories by real path: refuses a symlink pointing out, and `..` escapes', () => {

@@ -322,7 +322,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   for (int i = 0; i < n; i++) total += headers[i].msg_len;
   void *data = NULL;
   napi_value buffer;
-  if (napi_create_buffer(s->env, total > 0 ? total : 1, &data, &buffer) != napi_ok) {
+  if (napi_create_buffer(s->env, total, &data, &buffer) != napi_ok) {
     napi_close_handle_scope(s->env, scope);
     return;
   }

@@ -11,6 +11,7 @@ import type { ClientServices } from '../server/client-services.js';
 import type { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Recorder } from '../sinks/recorder.js';
 import { Gateway } from '../gateway/gateway.js';
+import { udpBackend, UdpLink } from '../links/udp-link.js';
 import { checkRecording } from './input.js';
 import { type Logger, summarisingLogger } from './log.js';
 import type { RunConfig } from './run-config.js';
@@ -189,6 +190,7 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
   }
   started = true;
   log('info', `running: ${gateway.links.length} link(s); SIGUSR1 prints the status${reloadConfig ? ', SIGHUP reloads the configuration' : ''}`);
+  sayUdpBackend(gateway, log);
 
   return {
     gateway,
@@ -215,4 +217,11 @@ export async function startGateway(config: RunConfig, logLine: Logger, reloadCon
       log.flush();
     },
   };
+}
+
+/** Which UDP links run on Node's dgram instead of the native path, and why (a build that failed, MAVGATE_UDP). */
+function sayUdpBackend(gateway: Gateway, log: Logger): void {
+  if (udpBackend.warning) log('warn', udpBackend.warning);
+  const onDgram = gateway.links.flatMap(({ link }) => (link instanceof UdpLink && link.backendReason ? [`${link.endpoint.text} (${link.backendReason})`] : []));
+  if (onDgram.length > 0) log('info', `UDP on Node's dgram, not the native recvmmsg path: ${onDgram.join('; ')}`);
 }

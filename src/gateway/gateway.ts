@@ -90,6 +90,8 @@ export interface LinkStats {
   receiveBufferBytes?: number;
   /** UDP links: how the socket receives, `recvmmsg` (native, a batch per wake-up) or `dgram` (Node's, a callback per datagram). */
   udpBackend?: UdpBackend;
+  /** UDP links on dgram: why. */
+  udpBackendReason?: string;
   /** Copies from a redundant link that were dropped. */
   duplicates: number;
   crcErrors: number;
@@ -418,7 +420,7 @@ export class Gateway {
         framesOut: port.framesOut,
         datagramsOut: link.counters.datagramsOut,
         framesDropped: link.counters.writesDropped,
-        ...(link instanceof UdpLink ? { receiveBufferBytes: link.receiveBufferBytes, udpBackend: link.backend } : {}),
+        ...(link instanceof UdpLink ? { receiveBufferBytes: link.receiveBufferBytes, udpBackend: link.backend, ...(link.backendReason ? { udpBackendReason: link.backendReason } : {}) } : {}),
         duplicates: port.duplicates,
         crcErrors: decoder.stats.crcErrors,
         unknownFrames: decoder.stats.unknown,

@@ -67,9 +67,13 @@ type NativeHandle = { readonly [nativeHandle]: true };
 
 const ADDON = '../../native/udp/build/Release/mavgate_udp.node';
 
+/** MAVGATE_UDP as asked: `dgram`, or the default (`auto`, `recvmmsg`, unset); anything else is said and ignored. */
+const asked = (process.env.MAVGATE_UDP ?? '').trim().toLowerCase();
+const UDP_SETTINGS = ['', 'auto', 'recvmmsg', 'dgram'];
+
 /** The native back end, or why it is not used. */
 function loadNative(): { native: NativeUdp } | { unavailable: string } {
-  if (process.env.MAVGATE_UDP === 'dgram') return { unavailable: 'MAVGATE_UDP=dgram' };
+  if (asked === 'dgram') return { unavailable: 'MAVGATE_UDP=dgram' };
   if (process.platform !== 'linux') return { unavailable: `recvmmsg is Linux-only (this is ${process.platform})` };
   try {
     // The same relative path from src/links and dist/links.
@@ -81,9 +85,11 @@ function loadNative(): { native: NativeUdp } | { unavailable: string } {
 
 const loaded = loadNative();
 
-/** The back end new sockets use, and why the native one is not, if it is not. */
-export const udpBackend: { backend: UdpBackend; reason?: string } =
-  'native' in loaded ? { backend: 'recvmmsg' } : { backend: 'dgram', reason: loaded.unavailable };
+/** The back end new sockets use; why the native one is not, if it is not; a MAVGATE_UDP value that was ignored. */
+export const udpBackend: { backend: UdpBackend; reason?: string; warning?: string } = {
+  ...('native' in loaded ? { backend: 'recvmmsg' as const } : { backend: 'dgram' as const, reason: loaded.unavailable }),
+  ...(UDP_SETTINGS.includes(asked) ? {} : { warning: `MAVGATE_UDP="${process.env.MAVGATE_UDP}" is not dgram, recvmmsg or auto: ignored` }),
+};
 
 /**
  * The back end for a socket bound or connected to `host`. The native path carries no IPv6
@@ -177,7 +183,7 @@ class NativeDatagramSocket implements DatagramSocket {
       let offset = 0;
       for (let i = 0, m = 0; i < count; i++, m += stride) {
         const length = meta[m]!;
-        const bytes = count === 1 ? data : data.subarray(offset, offset + length);
+        const bytes = count === 1 && length === data.length ? data : data.subarray(offset, offset + length);
         offset += length;
         if (meta[m + 2] !== sender[0] || meta[m + 3] !== sender[1] || meta[m + 4] !== sender[2] || meta[m + 5] !== sender[3] || meta[m + 6] !== sender[4]) {
           sender.set(meta.subarray(m + 2, m + 7));

@@ -52,6 +52,11 @@ function parsePort(text: string, value: string, listening: boolean): number {
 }
 
 function parseHostPort(text: string, rest: string, listening: boolean): { host: string; port: number } {
+  if (rest.startsWith('[')) {
+    const inside = /^\[([^\]]*)\]/.exec(rest)?.[1];
+    if (inside?.includes('%')) throw new EndpointError(text, `scoped IPv6 addresses ("${inside}") are not supported: use a global or loopback address`);
+    if (inside === undefined || !rest.startsWith(`[${inside}]:`)) throw new EndpointError(text, 'an IPv6 address in brackets is followed by :PORT, e.g. [::1]:14550');
+  }
   const bracketed = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(rest);
   const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]!] : [rest.slice(0, rest.lastIndexOf(':')), rest.slice(rest.lastIndexOf(':') + 1)];
   if (rest.lastIndexOf(':') < 0 || host === '') throw new EndpointError(text, 'expected HOST:PORT (IPv6 as [::1]:PORT)');

@@ -11,7 +11,7 @@ import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint } from './endpoint.js';
 import { settleTurn } from './send-batch.js';
 import { describeSystemError, LinkError } from './link.js';
 
-export type { UdpBackend };
+export { type UdpBackend, udpBackend };
 
 type NetworkEndpoint = Exclude<Extract<Endpoint, { host: string }>, { kind: 'fleet' }>;
 
@@ -86,6 +86,12 @@ export class UdpLink extends BaseLink {
   /** How this link's socket receives and sends (docs/architecture.md). */
   get backend(): UdpBackend {
     return this.socket?.backend ?? udpBackend.backend;
+  }
+
+  /** Why this link is on Node's dgram; null on the native path. */
+  get backendReason(): string | null {
+    if (this.backend === 'recvmmsg') return null;
+    return udpBackend.reason ?? 'an IPv6 socket that could meet a link-local peer (bound to :: or fe80::/10) stays on dgram, which carries the scope';
   }
 
   get peerAddress(): { address: string; port: number } | null {

@@ -37,6 +37,11 @@ const systemResolver: Resolver = async (host) => (await lookup(host, { all: true
 const REFUSALS = new Set(['refused', 'revoked', 'peer_refused', 'client_refused', 'client_refused_message', 'control_refused', 'signing_rejected', 'recording_error', 'recording_dropping']);
 const RECENT_REFUSALS = 20;
 
+/** A host as an endpoint writes it: an IPv6 address in brackets (`udp-listen:[::]:14550`). */
+function hostForText(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 export class EgressGate {
   private audit: AuditTrail | null = null;
   /** The grant the audit log was opened with: a new policy must keep approving it. */
@@ -131,7 +136,7 @@ export class EgressGate {
   }
 
   async grantConnect(entry: string, protocol: Protocol, host: string, port: number): Promise<ConnectGrant> {
-    const destination = `${protocol}:${host}:${port}`;
+    const destination = `${protocol}:${hostForText(host)}:${port}`;
     let addresses: string[];
     try {
       addresses = isIpLiteral(host) ? [host] : await this.resolveHost(host);
@@ -178,7 +183,7 @@ export class EgressGate {
 
   /** `alsoJudge`: a further rule the listener must pass, now and under every later policy. */
   async grantListen(entry: string, protocol: Protocol, host: string, port: number, alsoJudge?: (address: string) => Verdict): Promise<ListenGrant> {
-    const destination = `${protocol}-listen:${host}:${port}`;
+    const destination = `${protocol}-listen:${hostForText(host)}:${port}`;
     const address = isIpLiteral(host) ? host : (await this.resolveHost(host).catch(() => []))[0];
     if (!address) return this.refuse(entry, destination, 'listen', `cannot resolve ${host}`);
     const judge = (): Verdict => {
