@@ -59,6 +59,16 @@ static struct sockaddr_storage sources[BATCH];
     if ((expr) != napi_ok) return throw_last(env);     \
   } while (0)
 
+/* The arguments of a call whose first one is a socket: `argv`, `argc` and the socket `s`. */
+#define SOCKET_ARGS(n)                                                  \
+  size_t argc = (n);                                                    \
+  napi_value argv[(n)];                                                 \
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));     \
+  udp_socket *s = unwrap(env, argv[0]);                                 \
+  if (!s) return NULL
+
+static udp_socket *unwrap(napi_env env, napi_value value);
+
 static napi_value throw_last(napi_env env) {
   const napi_extended_error_info *info = NULL;
   napi_get_last_error_info(env, &info);
@@ -192,43 +202,29 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return external;
 }
 
-/* bind(socket, address, port) */
-static napi_value js_bind(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
+/* bind(socket, address, port) or connect(socket, address, port): the same address handling, another call. */
+static napi_value at_address(napi_env env, napi_callback_info info, int (*call)(int, const struct sockaddr *, socklen_t), const char *syscall) {
+  SOCKET_ARGS(3);
   struct sockaddr_storage addr;
   socklen_t len;
   int err = to_sockaddr(env, s, argv[1], argv[2], &addr, &len);
-  if (err) return throw_errno(env, err, "bind");
-  if (bind(s->fd, (struct sockaddr *)&addr, len) != 0) return throw_errno(env, errno, "bind");
+  if (err) return throw_errno(env, err, syscall);
+  if (call(s->fd, (struct sockaddr *)&addr, len) != 0) return throw_errno(env, errno, syscall);
   return NULL;
 }
 
-/* connect(socket, address, port): the kernel then drops datagrams from anyone else. */
+static napi_value js_bind(napi_env env, napi_callback_info info) {
+  return at_address(env, info, bind, "bind");
+}
+
+/* After connect the kernel drops datagrams from anyone but the peer. */
 static napi_value js_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
-  struct sockaddr_storage addr;
-  socklen_t len;
-  int err = to_sockaddr(env, s, argv[1], argv[2], &addr, &len);
-  if (err) return throw_errno(env, err, "connect");
-  if (connect(s->fd, (struct sockaddr *)&addr, len) != 0) return throw_errno(env, errno, "connect");
-  return NULL;
+  return at_address(env, info, connect, "connect");
 }
 
 /* setPeer(socket, address, port): where send() goes on an unconnected socket. */
 static napi_value js_set_peer(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_ARGS(3);
   int err = to_sockaddr(env, s, argv[1], argv[2], &s->peer, &s->peer_len);
   if (err) {
     s->peer_len = 0;
@@ -239,11 +235,7 @@ static napi_value js_set_peer(napi_env env, napi_callback_info info) {
 
 /* localPort(socket) -> the port bound */
 static napi_value js_local_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_ARGS(1);
   struct sockaddr_storage addr;
   socklen_t len = sizeof addr;
   if (getsockname(s->fd, (struct sockaddr *)&addr, &len) != 0) return throw_errno(env, errno, "getsockname");
@@ -253,11 +245,7 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
 
 /* receiveBuffer(socket[, bytes]) -> SO_RCVBUF as the kernel reports it */
 static napi_value js_receive_buffer(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_ARGS(2);
   if (argc > 1) {
     int32_t bytes = 0;
     CALL(env, napi_get_value_int32(env, argv[1], &bytes));
@@ -354,11 +342,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
 
 /* start(socket, callback, meta Int32Array of BATCH * META_INTS): receiving begins. */
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_ARGS(3);
   if (s->polling) {
     napi_throw_error(env, NULL, "already receiving");
     return NULL;
@@ -392,11 +376,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
 /* send(socket, Buffer | Buffer[]) -> bytes sent, or -errno (EAGAIN: the send buffer is full). */
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_ARGS(2);
   struct iovec iov[MAX_IOV];
   size_t count = 0;
   bool is_array = false;

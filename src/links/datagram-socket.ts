@@ -166,7 +166,7 @@ class NativeDatagramSocket implements DatagramSocket {
       this.receive();
       return Promise.resolve();
     } catch (err) {
-      this.close();
+      void this.close();
       return Promise.reject(err);
     }
   }
@@ -288,13 +288,17 @@ class NodeDatagramSocket implements DatagramSocket {
     }
   }
 
+  private closing: Promise<void> | null = null;
+
   close(): Promise<void> {
-    return new Promise((resolve) => {
+    // Every caller waits for the one close.
+    this.closing ??= new Promise((resolve) => {
       try {
         this.socket.close(() => resolve());
       } catch {
         resolve();
       }
     });
+    return this.closing;
   }
 }
