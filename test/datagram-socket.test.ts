@@ -218,6 +218,27 @@ describe.each(backends)('a UDP socket on the %s back end', (backend) => {
     expect(heard).toHaveLength(1);
   });
 
+  it('hears nothing more once a handler closed it, not even the rest of the datagrams that arrived together', async () => {
+    const heard: number[] = [];
+    let socket: DatagramSocket | null = null;
+    socket = createDatagramSocket(4, { datagram: (bytes) => {
+      heard.push(bytes[0]!);
+      void socket!.close();
+    }, error: () => {} }, backend);
+    open.push(socket);
+    await socket.bind('127.0.0.1', 0);
+    const from = await sender();
+    const port = socket.localPort();
+    // Queued before the socket is read: they arrive in one wake-up.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => send(from, Buffer.from([i]), port)));
+    await until(() => heard.length > 0, 'the first datagram');
+    const marker = listener(backend);
+    await marker.socket.bind('127.0.0.1', 0);
+    await send(from, Buffer.from('marker'), marker.socket.localPort());
+    await until(() => marker.heard.length === 1, 'a later datagram elsewhere');
+    expect(heard).toEqual([0]);
+  });
+
   it('works over IPv6 loopback (::1)', async () => {
     const { socket, heard } = listener(backend, 6);
     await socket.bind('::1', 0);

@@ -181,7 +181,8 @@ class NativeDatagramSocket implements DatagramSocket {
         return;
       }
       let offset = 0;
-      for (let i = 0, m = 0; i < count; i++, m += stride) {
+      // Closed from a handler (a link revoked mid-batch): the rest of the batch goes unheard, as on dgram.
+      for (let i = 0, m = 0; i < count && !this.closed; i++, m += stride) {
         const length = meta[m]!;
         const bytes = count === 1 && length === data.length ? data : data.subarray(offset, offset + length);
         offset += length;
