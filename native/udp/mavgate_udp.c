@@ -48,7 +48,8 @@ typedef struct {
 } udp_socket;
 
 /* One receive area for every socket: the thread handles one wake-up at a time, and pages
- * the kernel never writes to are never resident. */
+ * the kernel never writes to are never resident. mavgate opens its sockets on the main
+ * thread only (no worker threads); an addon for several threads would need one per thread. */
 static unsigned char *slots;
 static struct mmsghdr headers[BATCH];
 static struct iovec vectors[BATCH];
