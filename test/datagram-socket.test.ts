@@ -186,6 +186,39 @@ describe.each(backends)('a UDP socket on the %s back end', (backend) => {
     await until(() => later.length === 1, 'a send after the error');
   });
 
+  it('keeps hearing its peer after a storm of "port unreachable" errors that its own sends also report', async () => {
+    // The ground station is not up yet: every send draws an ICMP error, which either the
+    // next send or the poll reports. Once it is up, its datagrams must still be heard.
+    const gone = await sender();
+    const gcsPort = gone.address().port;
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    open.splice(open.indexOf(gone), 1);
+    const toGcs = listener(backend);
+    await toGcs.socket.connect('127.0.0.1', gcsPort);
+    let relayed = 0;
+    const vehicleSide = createDatagramSocket(4, { datagram: (bytes) => {
+      toGcs.socket.send(bytes);
+      relayed++;
+    }, error: () => {} }, backend);
+    open.push(vehicleSide);
+    await vehicleSide.bind('127.0.0.1', 0);
+    const vehicle = await sender();
+    for (let burst = 0; burst < 20; burst++) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => send(vehicle, Buffer.from([burst, i]), vehicleSide.localPort())));
+      await until(() => relayed === (burst + 1) * 10, `burst ${burst} relayed`);
+    }
+    expect(toGcs.errors.every((e) => e.code === 'ECONNREFUSED')).toBe(true);
+    const gcs = await sender();
+    await new Promise<void>((resolve) => gcs.close(() => resolve()));
+    open.splice(open.indexOf(gcs), 1);
+    const up = createSocket('udp4');
+    open.push(up);
+    await new Promise<void>((resolve) => up.bind(gcsPort, '127.0.0.1', () => resolve()));
+    await send(up, Buffer.from('gcs here'), toGcs.socket.localPort());
+    await until(() => toGcs.heard.length === 1, 'the ground station heard once it is up');
+    expect(String(toGcs.heard[0]!.bytes)).toBe('gcs here');
+  });
+
   it('refuses a busy port with EADDRINUSE', async () => {
     const first = listener(backend);
     await first.socket.bind('127.0.0.1', 0);

@@ -280,15 +280,15 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_open_handle_scope(s->env, &scope);
   if (status < 0) {
     /* libuv reports a pending socket error (an ICMP "port unreachable" on a connected
-     * socket) as EBADF and stops polling: name the real error, clear it, and go on. */
+     * socket) as EBADF and stops polling: name the real error, clear it, and go on. None
+     * pending means a send took it first (a send returns it too): nothing to report, and
+     * the socket must go on being heard all the same. */
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
-      deliver(s, NULL, -err);
-      if (!s->closed) uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    } else {
-      deliver(s, NULL, status);
-    }
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) deliver(s, NULL, -err);
+    else if (status != UV_EBADF) deliver(s, NULL, status);
+    if (!s->closed) uv_poll_start(&s->poll, UV_READABLE, on_readable);
     napi_close_handle_scope(s->env, scope);
     return;
   }
