@@ -27,7 +27,7 @@ afterEach(async () => {
 function listener(backend: UdpBackend, family: 4 | 6 = 4): { socket: DatagramSocket; heard: Heard[]; errors: NodeJS.ErrnoException[] } {
   const heard: Heard[] = [];
   const errors: NodeJS.ErrnoException[] = [];
-  const socket = createDatagramSocket(family, { datagram: (bytes, address, port) => heard.push({ bytes, address, port }), error: (err) => errors.push(err) }, backend);
+  const socket = createDatagramSocket(family === 6 ? '::1' : '127.0.0.1', { datagram: (bytes, address, port) => heard.push({ bytes, address, port }), error: (err) => errors.push(err) }, backend);
   open.push(socket);
   return { socket, heard, errors };
 }
@@ -196,7 +196,7 @@ describe.each(backends)('a UDP socket on the %s back end', (backend) => {
     const toGcs = listener(backend);
     await toGcs.socket.connect('127.0.0.1', gcsPort);
     let relayed = 0;
-    const vehicleSide = createDatagramSocket(4, { datagram: (bytes) => {
+    const vehicleSide = createDatagramSocket('127.0.0.1', { datagram: (bytes) => {
       toGcs.socket.send(bytes);
       relayed++;
     }, error: () => {} }, backend);
@@ -254,7 +254,7 @@ describe.each(backends)('a UDP socket on the %s back end', (backend) => {
   it('hears nothing more once a handler closed it, not even the rest of the datagrams that arrived together', async () => {
     const heard: number[] = [];
     let socket: DatagramSocket | null = null;
-    socket = createDatagramSocket(4, { datagram: (bytes) => {
+    socket = createDatagramSocket('127.0.0.1', { datagram: (bytes) => {
       heard.push(bytes[0]!);
       void socket!.close();
     }, error: () => {} }, backend);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { defaultPolicy, type Role } from '../residency/policy.js';
-import { isLoopbackAddress } from '../residency/verdicts.js';
+import { bracketedHost, isLoopbackAddress } from '../residency/verdicts.js';
 import { type CertificateInfo, describeCertificate } from '../server/certificates.js';
 import { pairingLinks, qrForTerminal } from '../server/pairing.js';
 import { tlsDirectoryOf } from '../server/server-tls.js';
@@ -53,7 +53,7 @@ export function pairingBase(config: RunConfig, tls: boolean, interfaces = networ
   let host = config.server.hosts[0];
   if (!host && listen.host !== '0.0.0.0' && listen.host !== '::') host = listen.host;
   host ??= Object.values(interfaces).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address ?? '127.0.0.1';
-  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${listen.port}`;
+  return `${scheme}://${bracketedHost(host)}:${listen.port}`;
 }
 
 export function pairDevice(request: PairRequest): Pairing {

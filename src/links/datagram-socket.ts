@@ -102,7 +102,9 @@ export function backendFor(host: string): UdpBackend {
   return host.includes('%') || bare === '::' || /^fe[89ab]/.test(bare) ? 'dgram' : 'recvmmsg';
 }
 
-export function createDatagramSocket(family: 4 | 6, on: DatagramHandlers, backend: UdpBackend = udpBackend.backend): DatagramSocket {
+/** A socket for binding or connecting to `host` (its family and, by default, its back end follow from it). */
+export function createDatagramSocket(host: string, on: DatagramHandlers, backend: UdpBackend = backendFor(host)): DatagramSocket {
+  const family = isIPv6(host) ? 6 : 4;
   if (backend === 'recvmmsg') {
     if (!('native' in loaded)) throw new Error(`the recvmmsg UDP back end is unavailable: ${loaded.unavailable}`);
     return new NativeDatagramSocket(loaded.native, family, on);

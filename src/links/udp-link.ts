@@ -3,10 +3,9 @@
  * QGroundControl does on 14550) and replies there; `udp` sends to a fixed address and
  * accepts datagrams only from it (a connected socket).
  */
-import { isIPv6 } from 'node:net';
 import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/gate.js';
 import { BaseLink, grantedAddress } from './base-link.js';
-import { backendFor, createDatagramSocket, type DatagramSocket, type UdpBackend, udpBackend } from './datagram-socket.js';
+import { createDatagramSocket, type DatagramSocket, type UdpBackend, udpBackend } from './datagram-socket.js';
 import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint } from './endpoint.js';
 import { settleTurn } from './send-batch.js';
 import { describeSystemError, LinkError } from './link.js';
@@ -126,7 +125,7 @@ export class UdpLink extends BaseLink {
       else this.setState('error', describeSystemError(err));
     };
     // What the wake-up's datagrams made ready leaves now, not after another turn of the loop.
-    const socket = createDatagramSocket(isIPv6(host) ? 6 : 4, { datagram: heard, error: failed, batchEnd: settleTurn }, backendFor(host));
+    const socket = createDatagramSocket(host, { datagram: heard, error: failed, batchEnd: settleTurn });
     this.socket = socket;
     // A connected socket for a fixed peer: the kernel drops datagrams from anyone else, and
     // a send needs no address (the relay's hot path).

@@ -15,7 +15,7 @@ import { EgressMeter } from './egress-meter.js';
 import { type DestinationRule, PolicyError, type ResidencyPolicy, type Role } from './policy.js';
 import { assertGrant, type ConnectGrant, type DeviceGrant, type DirectoryGrant, type Grant, type GrantFields, type InProcessGrant, isLive, type ListenGrant, mintGrant, type Protocol, rejudgeGrant, releaseGrant } from './grants.js';
 import { ResidencyRefusal } from './refusal.js';
-import { addressInRange, brokerTransportRefusal, isIpLiteral, judgeClient, judgeClientServer, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
+import { addressInRange, bracketedHost, brokerTransportRefusal, isIpLiteral, judgeClient, judgeClientServer, judgeDestination, judgeDirectory, judgeListener, type Verdict } from './verdicts.js';
 
 export { assertGrant, checkGrant, releaseGrant, watchGrant, type ConnectGrant, type DeviceGrant, type DirectoryGrant, type Grant, type GrantWatcher, type InProcessGrant, type ListenGrant, type Protocol } from './grants.js';
 export { EXIT_RESIDENCY, ResidencyRefusal } from './refusal.js';
@@ -36,11 +36,6 @@ const systemResolver: Resolver = async (host) => (await lookup(host, { all: true
 /** Events the dashboard lists as refusals. */
 const REFUSALS = new Set(['refused', 'revoked', 'peer_refused', 'client_refused', 'client_refused_message', 'control_refused', 'signing_rejected', 'recording_error', 'recording_dropping']);
 const RECENT_REFUSALS = 20;
-
-/** A host as an endpoint writes it: an IPv6 address in brackets (`udp-listen:[::]:14550`). */
-function hostForText(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
 
 export class EgressGate {
   private audit: AuditTrail | null = null;
@@ -136,7 +131,7 @@ export class EgressGate {
   }
 
   async grantConnect(entry: string, protocol: Protocol, host: string, port: number): Promise<ConnectGrant> {
-    const destination = `${protocol}:${hostForText(host)}:${port}`;
+    const destination = `${protocol}:${bracketedHost(host)}:${port}`;
     let addresses: string[];
     try {
       addresses = isIpLiteral(host) ? [host] : await this.resolveHost(host);
@@ -183,7 +178,7 @@ export class EgressGate {
 
   /** `alsoJudge`: a further rule the listener must pass, now and under every later policy. */
   async grantListen(entry: string, protocol: Protocol, host: string, port: number, alsoJudge?: (address: string) => Verdict): Promise<ListenGrant> {
-    const destination = `${protocol}-listen:${hostForText(host)}:${port}`;
+    const destination = `${protocol}-listen:${bracketedHost(host)}:${port}`;
     const address = isIpLiteral(host) ? host : (await this.resolveHost(host).catch(() => []))[0];
     if (!address) return this.refuse(entry, destination, 'listen', `cannot resolve ${host}`);
     const judge = (): Verdict => {

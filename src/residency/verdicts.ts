@@ -16,6 +16,11 @@ export function isIpLiteral(host: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
 }
 
+/** A host as an endpoint or a URL writes it before `:PORT`: an IPv6 address in brackets (`[::1]`). */
+export function bracketedHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** A loopback address (IPv4-mapped IPv6 judged as IPv4): this machine itself. */
 export function isLoopbackAddress(address: string): boolean {
   return parse(address)?.range() === 'loopback';

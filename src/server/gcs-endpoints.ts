@@ -5,10 +5,10 @@
  * to, under the same rules as WebSocket clients. They cannot ask for the control lease,
  * so they take it on their first control message when nobody holds it.
  */
-import { connect, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
-import { backendFor, createDatagramSocket, type DatagramSocket, type OnDatagram } from '../links/datagram-socket.js';
+import { createDatagramSocket, type DatagramSocket, type OnDatagram } from '../links/datagram-socket.js';
 import { joined, SendBatch, settleTurn } from '../links/send-batch.js';
 import { isLoopbackAddress } from '../residency/verdicts.js';
 import type { ClientHub } from './client-hub.js';
@@ -109,7 +109,7 @@ function cutOffAndClose(socket: DatagramSocket | null, cutOff: () => void): Prom
 
 /** A datagram socket whose errors after opening are not the endpoint's concern (an ICMP "port unreachable" while a ground station is not running: it is sent to until it is). */
 function udpSocket(address: string, datagram: OnDatagram): DatagramSocket {
-  return createDatagramSocket(isIPv6(address) ? 6 : 4, { datagram, error: () => {}, batchEnd: settleTurn }, backendFor(address));
+  return createDatagramSocket(address, { datagram, error: () => {}, batchEnd: settleTurn });
 }
 
 export class UdpGcsEndpoint implements GcsEndpoint {

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { assertGrant, type ListenGrant } from '../residency/gate.js';
+import { bracketedHost } from '../residency/verdicts.js';
 import { describeSystemError, LinkError } from '../links/link.js';
 import { TurnCork } from '../links/send-batch.js';
 import { type Admission, type AdmissionRefusal, type AdmissionSettings, admit } from './admission.js';
@@ -94,7 +95,7 @@ export class ClientServer {
   }
 
   get url(): string {
-    return `${this.tls ? 'https' : 'http'}://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://${bracketedHost(this.address)}:${this.port}`;
   }
 
   async start(): Promise<void> {
