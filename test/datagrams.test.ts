@@ -9,7 +9,7 @@ import { Gateway } from '../src/gateway/gateway.js';
 import { parseEndpoint } from '../src/links/endpoint.js';
 import type { UdpLink } from '../src/links/udp-link.js';
 import { type Frame, MAV_RESULT } from '../src/mavlink/index.js';
-import { HAS_CORPUS, NO_CORPUS_REASON, readCorpus, readJsonLinesGz } from './helpers/corpus.js';
+import { HAS_CORPUS, CORPUS_SKIP_NOTE, readCorpus, readJsonLinesGz } from './helpers/corpus.js';
 import { decksPerTest } from './helpers/clients.js';
 import { frame, heartbeat } from './helpers/frames.js';
 import { GroundStation } from './helpers/gcs.js';
@@ -67,7 +67,7 @@ describe('a vehicle link over UDP', () => {
     expect(gateway.watchingForQuiet).toBe(false);
   });
 
-  it.skipIf(!HAS_CORPUS)(`relays every frame of a real log with 1,314 bad-checksum frames, its last ones included${HAS_CORPUS ? '' : ` (${NO_CORPUS_REASON})`}`, async () => {
+  it.skipIf(!HAS_CORPUS)(`relays every frame of a real log with 1,314 bad-checksum frames, its last ones included${CORPUS_SKIP_NOTE}`, async () => {
     const { gateway } = await gatewayOn('udp-listen:127.0.0.1:0');
     const link = gateway.links[0]!.link as UdpLink;
     // The log's last 3,000 records, one frame per datagram, as a radio bridge or a replay sends them.

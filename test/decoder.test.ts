@@ -258,9 +258,10 @@ describe('FrameDecoder: an unknown frame across a read boundary', () => {
 describe('FrameDecoder: statistics', () => {
   it('counts frames per version, bytes, and sequence gaps per (sysid, compid)', () => {
     const stream = Buffer.concat([
+      // Heard out of order (3, 1, 2): listed by system all the same.
+      frame({ name: 'HEARTBEAT' }, { version: 1, sysid: 3, seq: 255 }), frame({ name: 'HEARTBEAT' }, { version: 1, sysid: 3, seq: 0 }), // wraps
       heartbeat(0, 1), heartbeat(1, 1), heartbeat(4, 1), // two lost from system 1
       heartbeat(10, 2), heartbeat(11, 2), heartbeat(11, 2), // a duplicate, no loss
-      frame({ name: 'HEARTBEAT' }, { version: 1, sysid: 3, seq: 255 }), frame({ name: 'HEARTBEAT' }, { version: 1, sysid: 3, seq: 0 }), // wraps
     ]);
     const { decoder } = decodeInChunks(stream, []);
     const s = decoder.stats;

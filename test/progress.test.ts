@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { progress, RateMeter } from '../src/cli/progress.js';
 import { encodeTlogRecord } from '../src/mavlink/index.js';
 import { MAVGATE, runMavgate, withTestDefaults } from './helpers/cli.js';
-import { corpusFile, HAS_CORPUS, NO_CORPUS_REASON } from './helpers/corpus.js';
+import { corpusFile, HAS_CORPUS, CORPUS_SKIP_NOTE } from './helpers/corpus.js';
 import { attitude, heartbeat } from './helpers/frames.js';
 
 describe('progress without a terminal', () => {
@@ -96,7 +96,7 @@ describe.skipIf(!HAS_SCRIPT)('progress bars on a terminal', () => {
     expect(cursorShownAtEnd(output)).toBe(true);
   }, 30_000);
 
-  it.skipIf(!HAS_CORPUS)(`decode and export: a bar with rate and ETA (${NO_CORPUS_REASON})`, async () => {
+  it.skipIf(!HAS_CORPUS)(`decode and export: a bar with rate and ETA${CORPUS_SKIP_NOTE}`, async () => {
     const source = corpusFile('tlog', 'arducopter_2015-07-05_v1.tlog');
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-progress-'));
     writeFileSync(join(dir, 'policy.yaml'), `approved_sinks: { directories: [${dir}] }\n`);

@@ -15,7 +15,7 @@ import { fixed } from '../src/sinks/export-formats.js';
 import { attitude, frame, heartbeat } from './helpers/frames.js';
 import { runMavgate } from './helpers/cli.js';
 import { MavgateProcess } from './helpers/process.js';
-import { corpusFile, HAS_CORPUS, NO_CORPUS_REASON } from './helpers/corpus.js';
+import { corpusFile, HAS_CORPUS, CORPUS_SKIP_NOTE } from './helpers/corpus.js';
 import { gateFor } from './helpers/gate.js';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -139,7 +139,7 @@ describe('mavgate export', () => {
     expect(await runMavgate(['export', path, '--format', 'gpx', '--policy', policy, '--out', join(tmpdir(), 'elsewhere.gpx')])).toMatchObject({ code: 3, stderr: expect.stringMatching(/residency policy refuses export output/) });
   });
 
-  it.skipIf(!HAS_CORPUS)(`puts every GLOBAL_POSITION_INT with a GPS fix of a corpus flight in the GPX and KML once, values exact, timed (${NO_CORPUS_REASON})`, async () => {
+  it.skipIf(!HAS_CORPUS)(`puts every GLOBAL_POSITION_INT with a GPS fix of a corpus flight in the GPX and KML once, values exact, timed${CORPUS_SKIP_NOTE}`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mavgate-export-'));
     const source = corpusFile('tlog', 'arducopter_2015-07-05_v1.tlog');
     const policy = policyFor(dir);

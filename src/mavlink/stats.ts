@@ -20,6 +20,8 @@ export class SequenceTracker {
   private last: Int16Array | null = null;
   private received: Uint32Array | null = null;
   private lost: Uint32Array | null = null;
+  /** The keys of the sources heard, in order: `sources()` reads these, not all 65,536 slots (it runs every second, whatever the rate). */
+  private readonly heard: number[] = [];
 
   observe(sysid: number, compid: number, seq: number): void {
     if (this.last === null) this.allocate();
@@ -28,7 +30,13 @@ export class SequenceTracker {
     // A repeated sequence number is a duplicate (a resend, a second radio), not 255 losses.
     if (last >= 0 && seq !== last) this.lost![key]! += (seq - last - 1) & 0xff;
     this.last![key] = seq;
-    this.received![key]!++;
+    if (this.received![key]!++ === 0) this.hear(key);
+  }
+
+  private hear(key: number): void {
+    let i = this.heard.length;
+    while (i > 0 && this.heard[i - 1]! > key) i--;
+    this.heard.splice(i, 0, key);
   }
 
   /**
@@ -64,9 +72,8 @@ export class SequenceTracker {
   sources(): SourceLoss[] {
     const out: SourceLoss[] = [];
     if (this.received === null) return out;
-    for (let key = 0; key < SOURCES; key++) {
+    for (const key of this.heard) {
       const received = this.received[key]!;
-      if (received === 0) continue;
       const lost = this.lost![key]!;
       out.push({ sysid: key >> 8, compid: key & 0xff, received, lost, lossRate: lost / (received + lost) });
     }

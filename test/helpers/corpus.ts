@@ -6,6 +6,8 @@ import { gunzipSync } from 'node:zlib';
 export const CORPUS_DIR = resolve(import.meta.dirname, '../../../shared/corpus');
 export const HAS_CORPUS = existsSync(CORPUS_DIR);
 export const NO_CORPUS_REASON = `corpus not found at ${CORPUS_DIR}: corpus tests skipped`;
+/** Appended to a corpus test's name: says why it was skipped, and nothing when it ran. */
+export const CORPUS_SKIP_NOTE = HAS_CORPUS ? '' : ` (${NO_CORPUS_REASON})`;
 
 if (!HAS_CORPUS) console.warn(NO_CORPUS_REASON);
 
