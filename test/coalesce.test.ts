@@ -58,21 +58,22 @@ const attitudes = (n: number) => Array.from({ length: n }, (_, i) => attitude(i)
 const seqs = (datagrams: Buffer[]) => datagrams.flatMap((d) => decodeAll(registry, d).frames.map((f) => f.seq));
 
 describe('a UDP link', () => {
-  it('sends the frames written in one turn as one datagram of whole frames, in order, counted apart', async () => {
+  it('sends the first frame of a turn at once and the rest of that turn as one datagram of whole frames, in order, counted apart', async () => {
     const sink = await receiver();
     const link = await udpLink(`udp:127.0.0.1:${sink.port}`);
     for (const f of attitudes(10)) expect(link.write(f)).toBe(true);
-    expect(link.counters.datagramsOut).toBe(0);
-    await until(() => sink.datagrams.length >= 1, 'the datagram');
+    expect(link.counters).toMatchObject({ framesOut: 1, datagramsOut: 1 });
+    await until(() => sink.datagrams.length >= 2, 'the datagrams');
     await sink.sync();
-    expect(sink.datagrams).toHaveLength(1);
-    const { frames, stats } = decodeAll(registry, sink.datagrams[0]!);
-    expect(frames.map((f) => f.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(stats.crcErrors + stats.bytesSkipped).toBe(0);
-    expect(link.counters).toMatchObject({ framesOut: 10, datagramsOut: 1, bytesOut: 10 * attitude().length });
+    expect(sink.datagrams).toHaveLength(2);
+    const [first, rest] = sink.datagrams.map((d) => decodeAll(registry, d));
+    expect(first!.frames.map((f) => f.seq)).toEqual([0]);
+    expect(rest!.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(first!.stats.crcErrors + rest!.stats.crcErrors + rest!.stats.bytesSkipped).toBe(0);
+    expect(link.counters).toMatchObject({ framesOut: 10, datagramsOut: 2, bytesOut: 10 * attitude().length });
   });
 
-  it('sends a lone frame in the turn it was written: before the next turn begins, with no timer', async () => {
+  it('sends a lone frame when it is written, with no timer, and the next frame of that turn before the next turn begins', async () => {
     const sink = await receiver();
     const link = await udpLink(`udp:127.0.0.1:${sink.port}`);
     const trigger = createSocket('udp4');
@@ -83,32 +84,33 @@ describe('a UDP link', () => {
     const seen = new Promise<{ atWrite: number; sameTurn: number; timersBefore: number; timersAfter: number }>((resolve) => {
       trigger.once('message', () => {
         const timersBefore = timers();
-        link.write(heartbeat());
+        link.write(heartbeat(0));
         const atWrite = link.counters.datagramsOut;
+        link.write(heartbeat(1));
         const timersAfter = timers();
         setImmediate(() => resolve({ atWrite, sameTurn: link.counters.datagramsOut, timersBefore, timersAfter }));
       });
     });
     trigger.send(Buffer.from('go'), trigger.address().port, '127.0.0.1');
     const { atWrite, sameTurn, timersBefore, timersAfter } = await seen;
-    expect(atWrite).toBe(0);
-    expect(sameTurn).toBe(1);
+    expect(atWrite).toBe(1);
+    expect(sameTurn).toBe(2);
     expect(timersAfter).toBe(timersBefore);
-    await until(() => sink.frames.length === 1, 'the heartbeat at the sink');
+    await until(() => sink.frames.length === 2, 'the heartbeats at the sink');
   });
 
   it('starts a new datagram when the next frame would pass the size limit, and never splits a frame', async () => {
     const sink = await receiver();
     const link = await udpLink(`udp:127.0.0.1:${sink.port}`);
-    // 100 frames of 40 bytes: 4,000 bytes, more than three datagrams' worth.
+    // 100 frames of 40 bytes: 4,000 bytes, more than three datagrams' worth (the first frame leaves alone).
     for (const f of attitudes(100)) link.write(f);
     await turnEnd();
     const size = attitude().length;
     const perDatagram = Math.floor(DEFAULT_DATAGRAM_BYTES / size);
-    expect(link.counters.datagramsOut).toBe(Math.ceil(100 / perDatagram));
+    expect(link.counters.datagramsOut).toBe(1 + Math.ceil(99 / perDatagram));
     await until(() => sink.frames.length === 100, 'every frame');
     expect(sink.datagrams.every((d) => d.length <= DEFAULT_DATAGRAM_BYTES && d.length % size === 0)).toBe(true);
-    expect(sink.datagrams[0]!.length).toBe(perDatagram * size);
+    expect(sink.datagrams.slice(0, 2).map((d) => d.length)).toEqual([size, perDatagram * size]);
     expect(seqs(sink.datagrams)).toEqual([...Array(100).keys()]);
   });
 
@@ -119,7 +121,7 @@ describe('a UDP link', () => {
     cleanup.push(() => small.stop());
     for (const f of attitudes(7)) small.links[0]!.link.write(f);
     await until(() => sink.frames.length === 7, 'seven frames');
-    expect(sink.datagrams.map((d) => decodeAll(registry, d).frames.length)).toEqual([3, 3, 1]);
+    expect(sink.datagrams.map((d) => decodeAll(registry, d).frames.length)).toEqual([1, 3, 3]);
 
     const single = await receiver();
     const off = new Gateway({ links: [udp(`udp:127.0.0.1:${single.port}`, false)] });
@@ -156,7 +158,8 @@ describe('a UDP link', () => {
     expect(sameTurn).toEqual([true]);
     expect(seqs(a.datagrams)).toEqual([1, 2]);
     expect(seqs(b.datagrams)).toEqual([3]);
-    expect(a.datagrams).toHaveLength(1);
+    // 1 at once, 2 when the peer changed, 3 at the end of the turn: no datagram holds frames for both.
+    expect([a.datagrams.length, b.datagrams.length]).toEqual([2, 1]);
   });
 });
 
@@ -207,7 +210,7 @@ describe('through the gateway', () => {
     expect(plain.frames.filter((f) => f.name === 'GLOBAL_POSITION_INT').every((f) => f.decode()!.lat === 473_977_123)).toBe(true);
   });
 
-  it('sends nothing a revoked destination had queued: what was routed to it in the turn the policy changed stays here', async () => {
+  it('sends nothing a revoked destination still had queued: what waited for the end of the turn the policy changed stays here', async () => {
     const approved = await receiver('127.0.0.1');
     const revoked = await receiver('127.0.0.3');
     const vehicle = await receiver();
@@ -223,19 +226,19 @@ describe('through the gateway', () => {
     const inLink = gateway.links[0]!.link;
     let queuedAtRevocation = -1;
     inLink.data$.subscribe(() => {
-      // The gateway's own subscriber ran first: this datagram's frame is routed and waiting in both links' batches.
+      // The gateway's own subscriber ran first: this datagram's first frame has left (approved then), its second waits in both links' batches.
       if (queuedAtRevocation >= 0) return;
       queuedAtRevocation = revokedLink.counters.datagramsOut;
       gate.applyPolicy(policy([]));
     });
-    vehicle.send(attitude(7), (inLink as UdpLink).localPort);
-    await until(() => approved.frames.length === 1, 'the frame at the approved destination');
+    vehicle.send(Buffer.concat([attitude(7), attitude(8)]), (inLink as UdpLink).localPort);
+    await until(() => approved.frames.length === 2, 'both frames at the approved destination');
     await turnEnd();
     await turnEnd();
     await revoked.sync();
-    expect(queuedAtRevocation).toBe(0);
-    expect(revoked.datagrams).toEqual([]);
-    expect(revokedLink.counters).toMatchObject({ datagramsOut: 0, writesDropped: 1 });
+    expect(queuedAtRevocation).toBe(1);
+    expect(revoked.frames.map((f) => f.seq)).toEqual([7]);
+    expect(revokedLink.counters).toMatchObject({ datagramsOut: 1, writesDropped: 1 });
     expect(gateway.links.map((h) => h.link.endpoint.text)).not.toContain(revokedLink.endpoint.text);
   });
 });

@@ -3,7 +3,7 @@ import { EventStream, StateStream, type Subscribable } from '../events/event-str
 import { assertGrant, type ConnectGrant, type ListenGrant, type Protocol } from '../residency/gate.js';
 import type { Endpoint } from './endpoint.js';
 import type { LinkCounters, LinkState, LinkStatus, VehicleLink } from './link.js';
-import { coalesceLimit, SendBatch, type Transmit } from './send-batch.js';
+import { type SendBatch, sendBatchFor, type Transmit } from './send-batch.js';
 
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 5000;
@@ -28,8 +28,7 @@ export abstract class BaseLink implements VehicleLink {
     readonly id: string,
     readonly endpoint: Endpoint,
   ) {
-    const limit = coalesceLimit(endpoint);
-    this.batch = limit === null ? null : new SendBatch(limit, this.transmitBatch);
+    this.batch = sendBatchFor(endpoint, this.transmitBatch);
   }
 
   abstract open(): Promise<void>;

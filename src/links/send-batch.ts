@@ -6,6 +6,13 @@
  * a relay's cost. Nothing waits for a timer: the batch leaves at the end of the turn that
  * filled it (`setImmediate`, after the I/O callbacks of this turn), or at once when the
  * next frame would not fit.
+ *
+ * A UDP link's batch sends the first frame of a turn at once and coalesces the ones that
+ * follow it in that turn (as Linux's TCP autocorking does: the first small write leaves,
+ * the ones behind it wait for it). At a few thousand frames a second, where a wake-up
+ * holds a handful of frames, that first datagram wakes the peer while the rest are still
+ * being routed; sending the whole turn at its end cost the relay more CPU per frame than
+ * one datagram per frame did (docs/benchmarks.md, 2026-12-02, invocations H–L).
  */
 import type { Writable } from 'node:stream';
 import { MAX_FRAME_LENGTH } from '../mavlink/index.js';
@@ -21,6 +28,12 @@ export const DEFAULT_DATAGRAM_BYTES = 4 * MAX_FRAME_LENGTH;
 export const DEFAULT_STREAM_WRITE_BYTES = 64 * 1024;
 /** The largest UDP payload over IPv4. */
 export const MAX_DATAGRAM_BYTES = 65_507;
+
+/** How a link sends: one frame at a time (null), or in batches of a turn (a UDP link's turn starts with its first frame sent at once). */
+export function sendBatchFor(endpoint: Endpoint, transmit: Transmit): SendBatch | null {
+  const limit = coalesceLimit(endpoint);
+  return limit === null ? null : new SendBatch(limit, transmit, endpoint.kind === 'udp' || endpoint.kind === 'udp-listen');
+}
 
 /** How large a batch may grow for this endpoint, or null when each frame is sent alone. */
 export function coalesceLimit(endpoint: Endpoint): number | null {
@@ -49,9 +62,11 @@ export class SendBatch implements EndOfTurn {
   private bytes = 0;
   private due = false;
 
+  /** `firstAtOnce`: the first frame of a turn is sent when it is added; the rest of the turn's frames are coalesced. */
   constructor(
     private readonly maxBytes: number,
     private readonly transmit: Transmit,
+    private readonly firstAtOnce = false,
   ) {}
 
   get pendingFrames(): number {
@@ -63,13 +78,17 @@ export class SendBatch implements EndOfTurn {
   }
 
   add(frame: Buffer): void {
-    if (this.bytes + frame.length > this.maxBytes) this.flush();
-    this.frames.push(frame);
-    this.bytes += frame.length;
     if (!this.due) {
       this.due = true;
       atEndOfTurn(this);
+      if (this.firstAtOnce) {
+        this.transmit(frame, frame.length, 1);
+        return;
+      }
     }
+    if (this.bytes + frame.length > this.maxBytes) this.flush();
+    this.frames.push(frame);
+    this.bytes += frame.length;
   }
 
   /** Sends what is waiting now. */
