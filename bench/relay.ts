@@ -22,6 +22,8 @@
  * - mavgate-nocoalesce: the same with --no-coalesce (one datagram per frame);
  * - mavgate-dgram: mavgate on Node's dgram sockets (MAVGATE_UDP=dgram) instead of the native
  *   recvmmsg path: what the native path saves;
+ * - mavgate-gcs: the sink as a ground station mavgate sends to (`--gcs udp:…`, with the HTTP
+ *   server on an ephemeral port): frames through the client hub, as QGroundControl gets them;
  * - mavgate-policy: bench/residency-policy.yaml (ten rules, positions redacted, every
  *   decision audited): the cost of the gate;
  * - mavgate-signing: MAVLink 2 signing of every frame sent on;
@@ -77,6 +79,7 @@ const targets: Record<string, string> = {
   mavgate: `mavgate=${relay}`,
   'mavgate-nocoalesce': `mavgate-nocoalesce=${relay} --no-coalesce`,
   'mavgate-dgram': `mavgate-dgram=env MAVGATE_UDP=dgram ${relay}`,
+  'mavgate-gcs': `mavgate-gcs=${node} ${mavgate} run --link udp-listen:127.0.0.1:{in} --gcs udp:127.0.0.1:{out} --listen 127.0.0.1:0 --status-interval 0 --no-record`,
   'mavgate-policy': `mavgate-policy=${relay} --policy ${resolve(root, 'bench/residency-policy.yaml')}`,
   'mavgate-signing': `mavgate-signing=${relay} --signing-key ${signingKey} --sign`,
   'mavgate-steady': `mavgate-steady=${reloading(0)}`,
