@@ -47,7 +47,7 @@ import { machine, markdownTable, median, range } from './stats.js';
 const root = resolve(import.meta.dirname, '..');
 const relayBench = resolve(root, '../shared/bench/relay');
 if (!existsSync(relayBench)) {
-  console.error(`bench:relay needs the shared relay bench at ${relayBench}`);
+  console.error(`bench:relay needs the shared relay bench (load.js, sink.js, bench.js, naive-relay.js) at ${relayBench}: the team's shared folder sits beside this checkout as ../shared; place or link a copy of it there`);
   process.exit(2);
 }
 /** Background CPU (% of a core) above which the harness repeats a run, and this summary calls a kept one disturbed. */
