@@ -32,7 +32,7 @@ export const MAX_DATAGRAM_BYTES = 65_507;
 /** How a link sends: one frame at a time (null), or in batches of a turn (a UDP link's turn starts with its first frame sent at once). */
 export function sendBatchFor(endpoint: Endpoint, transmit: Transmit): SendBatch | null {
   const limit = coalesceLimit(endpoint);
-  return limit === null ? null : new SendBatch(limit, transmit, endpoint.kind === 'udp' || endpoint.kind === 'udp-listen');
+  return limit === null ? null : new SendBatch(limit, transmit, isDatagram(endpoint));
 }
 
 /** How large a batch may grow for this endpoint, or null when each frame is sent alone. */
@@ -41,7 +41,11 @@ export function coalesceLimit(endpoint: Endpoint): number | null {
   if (endpoint.kind === 'sim' || endpoint.kind === 'replay' || endpoint.kind === 'fleet') return null;
   if (endpoint.coalesce === false) return null;
   if (typeof endpoint.coalesce === 'number') return endpoint.coalesce;
-  return endpoint.kind === 'udp' || endpoint.kind === 'udp-listen' ? DEFAULT_DATAGRAM_BYTES : DEFAULT_STREAM_WRITE_BYTES;
+  return isDatagram(endpoint) ? DEFAULT_DATAGRAM_BYTES : DEFAULT_STREAM_WRITE_BYTES;
+}
+
+function isDatagram(endpoint: Endpoint): boolean {
+  return endpoint.kind === 'udp' || endpoint.kind === 'udp-listen';
 }
 
 /** One buffer for a byte stream's single write: the frame itself, or the frames copied end to end. */

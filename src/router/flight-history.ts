@@ -8,7 +8,7 @@
  */
 import type { Frame, MessageRegistry } from '../mavlink/index.js';
 import type { Router } from './router.js';
-import type { VehicleEvent, VehicleStateStore } from './vehicle-state.js';
+import { HEARTBEAT_OFFSETS, type VehicleEvent, type VehicleStateStore } from './vehicle-state.js';
 
 /** GPS_FIX_TYPE_2D_FIX: below it (no GPS, no fix) an autopilot's position is a guess, often 0,0. */
 export const FIRST_FIX = 2;
@@ -59,7 +59,6 @@ const MIN_MOVE_E7 = 9;
 const MAX_INTERVAL_MS = 10_000;
 const MAV_STATE_CRITICAL = 5;
 const MAV_STATE_EMERGENCY = 6;
-const SYSTEM_STATUS_OFFSET = 7;
 
 /** The newest mode or arming event of a vehicle, and whether it tells a run of changes too fast to tell one by one. */
 interface Flapping {
@@ -145,8 +144,8 @@ export class FlightHistory {
   /** A failsafe shows as the autopilot's system status CRITICAL or EMERGENCY (ArduPilot and PX4 both). */
   private heartbeat(frame: Frame, state: VehicleStateStore): void {
     if (!state.get(frame.sysid, frame.compid)?.isVehicle) return;
-    // Read in place (HEARTBEAT.system_status, the same offset in every dialect): most heartbeats change nothing here.
-    const status = frame.uint8(SYSTEM_STATUS_OFFSET);
+    // Read in place: most heartbeats change nothing here.
+    const status = frame.uint8(HEARTBEAT_OFFSETS.systemStatus);
     const v = this.vehicle(frame.sysid);
     const failsafe = status === MAV_STATE_CRITICAL || status === MAV_STATE_EMERGENCY;
     if (failsafe === v.failsafe) return;

@@ -106,7 +106,7 @@ export class ComponentState {
 }
 
 /** HEARTBEAT's field offsets (the same in every dialect and in MAVLink 1). */
-const HEARTBEAT = { customMode: 0, type: 4, autopilot: 5, baseMode: 6, systemStatus: 7 } as const;
+export const HEARTBEAT_OFFSETS = { customMode: 0, type: 4, autopilot: 5, baseMode: 6, systemStatus: 7 } as const;
 
 export type VehicleEvent =
   | { type: 'seen'; component: ComponentState }
@@ -146,11 +146,11 @@ export class VehicleStateStore {
 
   private heartbeat(component: ComponentState, frame: Frame, now: number): void {
     // Read in place: a vehicle repeats its heartbeat, so most cost nothing but these reads.
-    const customMode = frame.uint32(HEARTBEAT.customMode);
-    const type = frame.uint8(HEARTBEAT.type);
-    const autopilot = frame.uint8(HEARTBEAT.autopilot);
-    const baseMode = frame.uint8(HEARTBEAT.baseMode);
-    const systemStatus = frame.uint8(HEARTBEAT.systemStatus);
+    const customMode = frame.uint32(HEARTBEAT_OFFSETS.customMode);
+    const type = frame.uint8(HEARTBEAT_OFFSETS.type);
+    const autopilot = frame.uint8(HEARTBEAT_OFFSETS.autopilot);
+    const baseMode = frame.uint8(HEARTBEAT_OFFSETS.baseMode);
+    const systemStatus = frame.uint8(HEARTBEAT_OFFSETS.systemStatus);
     const previous = component.heartbeat;
     const same = previous !== null && previous.customMode === customMode && previous.type === type && previous.autopilot === autopilot &&
       previous.baseMode === baseMode && previous.systemStatus === systemStatus;
