@@ -14,7 +14,7 @@ import { Gateway } from '../src/gateway/gateway.js';
 import { type Endpoint, parseEndpoint } from '../src/links/endpoint.js';
 import type { VehicleLink } from '../src/links/link.js';
 import { udpBackend } from '../src/links/datagram-socket.js';
-import { DEFAULT_DATAGRAM_BYTES } from '../src/links/send-batch.js';
+import { DEFAULT_DATAGRAM_BYTES, openTurn, SendBatch, settleTurn } from '../src/links/send-batch.js';
 import type { UdpLink } from '../src/links/udp-link.js';
 import { parseGcsEndpoint } from '../src/cli/server-flags.js';
 import { decodeAll, type Frame, FrameDecoder } from '../src/mavlink/index.js';
@@ -160,6 +160,47 @@ describe('a UDP link', () => {
     expect(seqs(b.datagrams)).toEqual([3]);
     // 1 at once, 2 when the peer changed, 3 at the end of the turn: no datagram holds frames for both.
     expect([a.datagrams.length, b.datagrams.length]).toEqual([2, 1]);
+  });
+});
+
+describe('a turn the native path opens', () => {
+  it('holds what it queues until the caller settles it, with no end-of-turn timer of its own, then sends it as one batch', async () => {
+    const sent: number[] = [];
+    const batch = new SendBatch(DEFAULT_DATAGRAM_BYTES, (_data, _bytes, frames) => sent.push(frames));
+    openTurn();
+    try {
+      batch.add(attitude(1));
+      batch.add(attitude(2));
+      // Had the batch scheduled a setImmediate, it would have run before this one.
+      await turnEnd();
+      expect(sent).toEqual([]);
+    } finally {
+      settleTurn();
+    }
+    expect(sent).toEqual([2]);
+    // Outside an opened turn the batch settles itself at the end of the turn, as before.
+    batch.add(attitude(3));
+    await turnEnd();
+    expect(sent).toEqual([2, 1]);
+  });
+
+  it('ends with the wake-up that opened it: a frame written later from a timer still leaves at the end of its own turn', async () => {
+    const sink = await receiver();
+    const vehicle = await receiver();
+    const gateway = new Gateway({ links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${sink.port}`)] });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const inLink = gateway.links[0]!.link as UdpLink;
+    const outLink = gateway.links[1]!.link;
+    for (const f of attitudes(5)) vehicle.send(f, inLink.localPort);
+    await until(() => sink.frames.length === 5, 'the relayed burst');
+    // Two frames in one timer turn: the first leaves at once, the second only if that turn is settled by its own end.
+    setTimeout(() => {
+      outLink.write(attitude(100));
+      outLink.write(attitude(101));
+    }, 1);
+    await until(() => sink.frames.length === 7, 'both frames written from the timer');
+    expect(sink.frames.slice(5).map((f) => f.seq)).toEqual([100, 101]);
   });
 });
 

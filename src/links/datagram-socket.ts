@@ -28,7 +28,9 @@ export type OnSocketError = (err: NodeJS.ErrnoException) => void;
 export interface DatagramHandlers {
   datagram: OnDatagram;
   error: OnSocketError;
-  /** The native path handed over everything one wake-up received (never called on dgram, which hands over one datagram per callback). */
+  /** The native path is about to hand over what one wake-up received (never called on dgram, which hands over one datagram per callback). */
+  batchStart?: () => void;
+  /** The native path handed over everything one wake-up received; called after `batchStart` even when a handler threw. */
   batchEnd?: () => void;
 }
 
@@ -182,19 +184,23 @@ class NativeDatagramSocket implements DatagramSocket {
         on.error(systemError(count, 'recvmmsg'));
         return;
       }
-      let offset = 0;
-      // Closed from a handler (a link revoked mid-batch): the rest of the batch goes unheard, as on dgram.
-      for (let i = 0, m = 0; i < count && !this.closed; i++, m += stride) {
-        const length = meta[m]!;
-        const bytes = count === 1 && length === data.length ? data : data.subarray(offset, offset + length);
-        offset += length;
-        if (meta[m + 2] !== sender[0] || meta[m + 3] !== sender[1] || meta[m + 4] !== sender[2] || meta[m + 5] !== sender[3] || meta[m + 6] !== sender[4]) {
-          sender.set(meta.subarray(m + 2, m + 7));
-          this.senderText = native.formatAddress(sender[0]!, sender[1]!, sender[2]!, sender[3]!, sender[4]!);
+      on.batchStart?.();
+      try {
+        let offset = 0;
+        // Closed from a handler (a link revoked mid-batch): the rest of the batch goes unheard, as on dgram.
+        for (let i = 0, m = 0; i < count && !this.closed; i++, m += stride) {
+          const length = meta[m]!;
+          const bytes = count === 1 && length === data.length ? data : data.subarray(offset, offset + length);
+          offset += length;
+          if (meta[m + 2] !== sender[0] || meta[m + 3] !== sender[1] || meta[m + 4] !== sender[2] || meta[m + 5] !== sender[3] || meta[m + 6] !== sender[4]) {
+            sender.set(meta.subarray(m + 2, m + 7));
+            this.senderText = native.formatAddress(sender[0]!, sender[1]!, sender[2]!, sender[3]!, sender[4]!);
+          }
+          on.datagram(bytes, this.senderText, meta[m + 1]!);
         }
-        on.datagram(bytes, this.senderText, meta[m + 1]!);
+      } finally {
+        on.batchEnd?.();
       }
-      on.batchEnd?.();
     }, meta);
   }
 

@@ -155,21 +155,36 @@ export class TurnCork implements EndOfTurn {
 /** Work waiting for the end of this turn; one `setImmediate` serves it all. */
 let waiting: EndOfTurn[] = [];
 let due: NodeJS.Immediate | null = null;
+/** A caller has opened this turn and will settle it (`openTurn`): no `setImmediate` is needed. */
+let turnOpen = false;
 
 function atEndOfTurn(batch: EndOfTurn): void {
   waiting.push(batch);
-  if (due === null) due = setImmediate(settleAll);
+  if (due === null && !turnOpen) due = setImmediate(settleAll);
+}
+
+/**
+ * Opens a turn its caller will end with `settleTurn`, knowing when nothing more arrives in
+ * it: the native UDP path hands over all a wake-up received at once. What the turn queues
+ * then waits for `settleTurn` instead of a `setImmediate`: no Immediate made and cleared,
+ * and no switch of the event loop's idle handle on and off, on every wake-up.
+ */
+export function openTurn(): void {
+  turnOpen = true;
 }
 
 /**
  * Settles now what waits for the end of this turn, for a caller that knows nothing more
- * arrives in it: the native UDP path hands over all a wake-up received at once. Saves the
- * `setImmediate`, and with it an extra non-blocking poll of the event loop per wake-up.
+ * arrives in it (the native UDP path, after `openTurn`). Saves the `setImmediate`, and
+ * with it an extra non-blocking poll of the event loop per wake-up.
  */
 export function settleTurn(): void {
-  if (due === null) return;
-  clearImmediate(due);
-  settleAll();
+  turnOpen = false;
+  if (due !== null) {
+    clearImmediate(due);
+    due = null;
+  }
+  if (waiting.length > 0) settleAll();
 }
 
 function settleAll(): void {
