@@ -33,6 +33,10 @@
  * - mavgate-rcvbuf-N: mavgate with a UDP receive buffer of N bytes, for each N in
  *   BENCH_RCVBUF (e.g. 262144,1048576): what a smaller buffer does to loss and p99.
  *
+ * BENCH_LOAD=sendmsg: the shared load generator with its sends made by one sendmsg(2) each
+ * (bench/load-sendmsg.cjs) instead of dgram's: a cheaper generator, for the rates where
+ * the shared one cannot keep up while it shares two cores with a relay and a sink.
+ *
  * Results: bench/results/relay.jsonl (every run, the harness's own format) and
  * bench/results/relay-summary.md (medians and ranges, added latency against the direct
  * path, CPU per frame against the naive relay, disturbed runs named);
@@ -40,7 +44,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { machine, markdownTable, median, range } from './stats.js';
 
@@ -98,7 +102,7 @@ if (unknown.length > 0) {
 const out = resolve(root, 'bench/results/relay.jsonl');
 writeFileSync(out, '');
 const result = spawnSync(process.execPath, [
-  resolve(relayBench, 'bench.js'),
+  resolve(harness(process.env.BENCH_LOAD ?? 'dgram'), 'bench.js'),
   ...Object.entries(targets).filter(([name]) => only.includes(name)).flatMap(([, target]) => ['--target', target]),
   ...extraTargets,
   '--rates', rates, '--runs', runs, '--max-bg', maxBg,
@@ -120,6 +124,23 @@ if (checks.length > 0) {
   if (sum(checks, 'whileRefused') + sum(checks, 'decoyBytes') > 0) process.exit(1);
 }
 process.exit(result.status ?? 1);
+
+/**
+ * The folder whose bench.js runs: the shared one, or a copy of it whose load.js is the
+ * sendmsg generator (bench.js starts the load.js beside itself).
+ */
+function harness(load: string): string {
+  if (load === 'dgram') return relayBench;
+  if (load !== 'sendmsg') {
+    console.error(`BENCH_LOAD: ${load} is not a load generator; say dgram (the shared load.js, the default) or sendmsg (bench/load-sendmsg.cjs)`);
+    process.exit(2);
+  }
+  const copy = resolve(root, 'bench/results/harness-sendmsg');
+  mkdirSync(copy, { recursive: true });
+  for (const file of ['bench.js', 'sink.js', 'mavframes.js', 'package.json']) copyFileSync(resolve(relayBench, file), resolve(copy, file));
+  writeFileSync(resolve(copy, 'load.js'), `'use strict';\nrequire(${JSON.stringify(resolve(root, 'bench/load-sendmsg.cjs'))});\n`);
+  return copy;
+}
 
 interface Run {
   target: string;
