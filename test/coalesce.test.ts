@@ -50,6 +50,16 @@ async function udpLink(text: string, id = 'out'): Promise<UdpLink> {
   return link;
 }
 
+/** A gateway relaying from a UDP listener to a loopback sink, and a vehicle to send into it. */
+async function relay(): Promise<{ sink: LoopbackPeer; vehicle: LoopbackPeer; gateway: Gateway; inLink: UdpLink }> {
+  const sink = await receiver();
+  const vehicle = await receiver();
+  const gateway = new Gateway({ links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${sink.port}`)] });
+  await gateway.start();
+  cleanup.push(() => gateway.stop());
+  return { sink, vehicle, gateway, inLink: gateway.links[0]!.link as UdpLink };
+}
+
 /** A UDP endpoint with its coalesce setting, as the config file gives it. */
 const udp = (text: string, coalesce: number | boolean) => ({ ...parseEndpoint(text), coalesce }) as Endpoint;
 
@@ -185,12 +195,7 @@ describe('a turn the native path opens', () => {
   });
 
   it('ends with the wake-up that opened it: a frame written later from a timer still leaves at the end of its own turn', async () => {
-    const sink = await receiver();
-    const vehicle = await receiver();
-    const gateway = new Gateway({ links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${sink.port}`)] });
-    await gateway.start();
-    cleanup.push(() => gateway.stop());
-    const inLink = gateway.links[0]!.link as UdpLink;
+    const { sink, vehicle, gateway, inLink } = await relay();
     const outLink = gateway.links[1]!.link;
     for (const f of attitudes(5)) vehicle.send(f, inLink.localPort);
     await until(() => sink.frames.length === 5, 'the relayed burst');
@@ -206,12 +211,8 @@ describe('a turn the native path opens', () => {
 
 describe('through the gateway', () => {
   it('relays a burst of single-frame datagrams in fewer, larger datagrams, every frame once and in order', async () => {
-    const sink = await receiver();
-    const vehicle = await receiver();
-    const gateway = new Gateway({ links: [parseEndpoint('udp-listen:127.0.0.1:0'), parseEndpoint(`udp:127.0.0.1:${sink.port}`)] });
-    await gateway.start();
-    cleanup.push(() => gateway.stop());
-    const inPort = (gateway.links[0]!.link as UdpLink).localPort;
+    const { sink, vehicle, gateway, inLink } = await relay();
+    const inPort = inLink.localPort;
     // Sent in one go: the gateway reads them in the same turn (libuv reads a socket's queue in batches).
     for (const f of attitudes(50)) vehicle.send(f, inPort);
     await until(() => sink.frames.length === 50, 'every frame at the sink');
