@@ -144,6 +144,8 @@ function harness(load: string): string {
 
 interface Run {
   target: string;
+  /** Set by bench/load-sendmsg.cjs; the shared load.js leaves it out. */
+  loadSender?: 'sendmsg';
   rate: number;
   error?: string;
   discarded?: boolean;
@@ -175,6 +177,7 @@ function summarise(file: string): void {
   // A relay that loses frames spends nothing on them: per frame it relayed tells its cost then.
   const cpuPerRelayedUs = (r: Run) => (r.routerCpuPct === null || r.relayedPerSec === 0 ? null : (r.routerCpuPct / 100) * 1e6 / r.relayedPerSec);
   const targetNames = [...new Set(kept.map((r) => r.target))];
+  const senders = [...new Set(kept.map((r) => r.loadSender ?? 'dgram'))];
   const rateList = [...new Set(kept.map((r) => r.rate))].sort((a, b) => a - b);
   const table: (string | number)[][] = [];
   for (const rate of rateList) {
@@ -206,7 +209,7 @@ function summarise(file: string): void {
   const text = [
     `# bench:relay, ${new Date().toISOString()}`,
     '',
-    `${machine()}; targets ${targetNames.join(', ')}; rates ${rateList.join(', ')}; a ${kept[0]?.windowS ?? '?'} s window after ${process.env.BENCH_WARMUP ?? 1} s of warm-up; median (min–max) of the kept runs; ${discarded} run(s) discarded as disturbed and repeated (background CPU over ${maxBg}% of a core).`,
+    `${machine()}; targets ${targetNames.join(', ')}; rates ${rateList.join(', ')}; load generator ${senders.map((s) => (s === 'dgram' ? 'the shared load.js (dgram sends)' : 'load.js with sendmsg sends (BENCH_LOAD=sendmsg)')).join(' and ')}; a ${kept[0]?.windowS ?? '?'} s window after ${process.env.BENCH_WARMUP ?? 1} s of warm-up; median (min–max) of the kept runs; ${discarded} run(s) discarded as disturbed and repeated (background CPU over ${maxBg}% of a core).`,
     `Added p50/p99: the relay's latency minus the direct path's median at the same rate, µs. CPU per frame: the relay's CPU time per offered frame and per frame it relayed, µs; "vs naive": its median over the naive relay's. Frames per datagram: at the sink.`,
     '',
     markdownTable(['offered/s', 'target', 'runs', 'loss %', 'added p50 µs', 'added p99 µs', 'CPU µs/frame offered', 'vs naive', 'CPU µs/frame relayed', 'vs naive', 'RSS MiB', 'frames/datagram', 'disturbed'], table),
