@@ -7,12 +7,13 @@
  * filled it (`setImmediate`, after the I/O callbacks of this turn), or at once when the
  * next frame would not fit.
  *
- * A UDP link's batch sends the first frame of a turn at once and coalesces the ones that
- * follow it in that turn (as Linux's TCP autocorking does: the first small write leaves,
+ * A UDP destination's batch (a link, a ground-station endpoint) sends the first frame of a
+ * turn at once and coalesces the ones that follow it in that turn (as Linux's TCP autocorking does: the first small write leaves,
  * the ones behind it wait for it). At a few thousand frames a second, where a wake-up
  * holds a handful of frames, that first datagram wakes the peer while the rest are still
  * being routed; sending the whole turn at its end cost the relay more CPU per frame than
- * one datagram per frame did (docs/benchmarks.md, 2026-12-02, invocations H–L).
+ * one datagram per frame did (docs/benchmarks.md, 2026-12-02, invocations H–L; W and X for
+ * ground-station endpoints).
  */
 import type { Writable } from 'node:stream';
 import { MAX_FRAME_LENGTH } from '../mavlink/index.js';

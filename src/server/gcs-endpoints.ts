@@ -50,14 +50,15 @@ function admitPeer(hub: ClientHub, text: string, principalNow: () => Principal, 
 type Datagram = Buffer | readonly Buffer[];
 
 /**
- * A UDP ground station's frames: the ones routed to it in one turn of the event loop leave
- * as one datagram (with `coalesce`, its largest size; null: one datagram per frame).
+ * A UDP ground station's frames: the first routed to it in a turn of the event loop leaves
+ * at once, the rest of that turn as one datagram, as on a UDP link (with `coalesce`, its
+ * largest size; null: one datagram per frame).
  * `send` sends one datagram, or says the ground station is gone.
  */
 function datagramTransport(coalesce: number | null, send: (data: Datagram) => boolean): ClientTransport {
   let datagrams = 0;
   const sendCounted = (data: Datagram) => void (send(data) && datagrams++);
-  const batch = coalesce === null ? null : new SendBatch(coalesce, sendCounted);
+  const batch = coalesce === null ? null : new SendBatch(coalesce, sendCounted, true);
   return {
     write: (data, flushed) => {
       // Text (never sent to a MAVLink peer in practice) goes as its UTF-8 bytes.
