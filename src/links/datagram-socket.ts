@@ -12,6 +12,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { openTurn, settleTurn } from './send-batch.js';
 
 export type UdpBackend = 'recvmmsg' | 'dgram';
 
@@ -28,10 +29,6 @@ export type OnSocketError = (err: NodeJS.ErrnoException) => void;
 export interface DatagramHandlers {
   datagram: OnDatagram;
   error: OnSocketError;
-  /** The native path is about to hand over what one wake-up received (never called on dgram, which hands over one datagram per callback). */
-  batchStart?: () => void;
-  /** The native path handed over everything one wake-up received; called after `batchStart` even when a handler threw. */
-  batchEnd?: () => void;
 }
 
 export interface DatagramSocket {
@@ -184,7 +181,8 @@ class NativeDatagramSocket implements DatagramSocket {
         on.error(systemError(count, 'recvmmsg'));
         return;
       }
-      on.batchStart?.();
+      // A wake-up's datagrams are one turn: what they make ready leaves when the last is handled, not after another turn of the loop.
+      openTurn();
       try {
         let offset = 0;
         // Closed from a handler (a link revoked mid-batch): the rest of the batch goes unheard, as on dgram.
@@ -199,7 +197,7 @@ class NativeDatagramSocket implements DatagramSocket {
           on.datagram(bytes, this.senderText, meta[m + 1]!);
         }
       } finally {
-        on.batchEnd?.();
+        settleTurn();
       }
     }, meta);
   }

@@ -8,8 +8,8 @@
  * next frame would not fit.
  *
  * A UDP destination's batch (a link, a ground-station endpoint) sends the first frame of a
- * turn at once and coalesces the ones that follow it in that turn (as Linux's TCP autocorking does: the first small write leaves,
- * the ones behind it wait for it). At a few thousand frames a second, where a wake-up
+ * turn at once and coalesces the ones that follow it in that turn (as Linux's TCP
+ * autocorking does: the first small write leaves, the ones behind it wait for it). At a few thousand frames a second, where a wake-up
  * holds a handful of frames, that first datagram wakes the peer while the rest are still
  * being routed; sending the whole turn at its end cost the relay more CPU per frame than
  * one datagram per frame did (docs/benchmarks.md, 2026-12-02, invocations H–L; W and X for
@@ -166,7 +166,7 @@ function atEndOfTurn(batch: EndOfTurn): void {
 
 /**
  * Opens a turn its caller will end with `settleTurn`, knowing when nothing more arrives in
- * it: the native UDP path hands over all a wake-up received at once. What the turn queues
+ * it: the native UDP socket (`datagram-socket.ts`) hands over all a wake-up received at once. What the turn queues
  * then waits for `settleTurn` instead of a `setImmediate`: no Immediate made and cleared,
  * and no switch of the event loop's idle handle on and off, on every wake-up.
  */

@@ -7,7 +7,6 @@ import { type ConnectGrant, type ListenGrant, watchGrant } from '../residency/ga
 import { BaseLink, grantedAddress } from './base-link.js';
 import { createDatagramSocket, type DatagramSocket, type UdpBackend, udpBackend } from './datagram-socket.js';
 import { DEFAULT_UDP_RECEIVE_BUFFER_BYTES, type Endpoint } from './endpoint.js';
-import { openTurn, settleTurn } from './send-batch.js';
 import { describeSystemError, LinkError } from './link.js';
 
 export { type UdpBackend, udpBackend };
@@ -124,8 +123,7 @@ export class UdpLink extends BaseLink {
       if (err.code === 'ECONNREFUSED' || err.code === 'EAGAIN' || err.code === 'ENOBUFS') this.counters.writesDropped++;
       else this.setState('error', describeSystemError(err));
     };
-    // What the wake-up's datagrams made ready leaves now, not after another turn of the loop.
-    const socket = createDatagramSocket(host, { datagram: heard, error: failed, batchStart: openTurn, batchEnd: settleTurn });
+    const socket = createDatagramSocket(host, { datagram: heard, error: failed });
     this.socket = socket;
     // A connected socket for a fixed peer: the kernel drops datagrams from anyone else, and
     // a send needs no address (the relay's hot path).

@@ -9,7 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { assertGrant, type ConnectGrant, type ListenGrant } from '../residency/gate.js';
 import { describeSystemError, LinkError } from '../links/link.js';
 import { createDatagramSocket, type DatagramSocket, type OnDatagram } from '../links/datagram-socket.js';
-import { joined, openTurn, SendBatch, settleTurn } from '../links/send-batch.js';
+import { joined, SendBatch } from '../links/send-batch.js';
 import { isLoopbackAddress } from '../residency/verdicts.js';
 import type { ClientHub } from './client-hub.js';
 import type { ClientSession } from './client-session.js';
@@ -110,7 +110,7 @@ function cutOffAndClose(socket: DatagramSocket | null, cutOff: () => void): Prom
 
 /** A datagram socket whose errors after opening are not the endpoint's concern (an ICMP "port unreachable" while a ground station is not running: it is sent to until it is). */
 function udpSocket(address: string, datagram: OnDatagram): DatagramSocket {
-  return createDatagramSocket(address, { datagram, error: () => {}, batchStart: openTurn, batchEnd: settleTurn });
+  return createDatagramSocket(address, { datagram, error: () => {} });
 }
 
 export class UdpGcsEndpoint implements GcsEndpoint {
